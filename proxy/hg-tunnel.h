@@ -1,0 +1,43 @@
+/* hg-tunnel.h: moving bytes both ways between a client and an origin
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/**
+ * HgTunnel:
+ *
+ * A bidirectional byte pump between two connected sockets. On Linux it
+ * moves data with splice(2) through a pipe per direction, so bytes do not
+ * pass through user space; elsewhere, or where splice fails, it copies
+ * through a small buffer. End of stream on one side becomes
+ * shutdown(SHUT_WR) on the other (half-close); an error on either side
+ * closes both. The tunnel ends when both directions are done, on error,
+ * or after the idle timeout with no byte moved in either direction.
+ */
+typedef struct _HgTunnel HgTunnel;
+
+HgTunnel *hg_tunnel_new        (GSocketConnection    *client,
+                                GSocketConnection    *origin,
+                                GBytes               *client_pending,
+                                GBytes               *origin_pending,
+                                guint                 idle_timeout_secs);
+void      hg_tunnel_run_async  (HgTunnel             *tunnel,
+                                GCancellable         *cancellable,
+                                GAsyncReadyCallback   callback,
+                                gpointer              user_data);
+gboolean  hg_tunnel_run_finish (HgTunnel             *tunnel,
+                                GAsyncResult         *result,
+                                GError              **error);
+void      hg_tunnel_close      (HgTunnel             *tunnel);
+guint64   hg_tunnel_get_bytes_up   (HgTunnel         *tunnel);
+guint64   hg_tunnel_get_bytes_down (HgTunnel         *tunnel);
+void      hg_tunnel_free       (HgTunnel             *tunnel);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgTunnel, hg_tunnel_free)
+
+G_END_DECLS
