@@ -1,0 +1,60 @@
+/* hg-forward.h: forwarding plain absolute-form HTTP requests
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+#include "hg-request-head.h"
+
+G_BEGIN_DECLS
+
+/**
+ * HgForwarder:
+ *
+ * Forwards plain HTTP requests with SoupSessions that have no content
+ * decoder, no auth manager, no redirect following and no proxy resolver,
+ * each pinned to the addresses the policy vetted, so libsoup never looks
+ * a name up on its own.
+ */
+typedef struct _HgForwarder HgForwarder;
+
+HgForwarder *hg_forwarder_new            (gsize                max_body,
+                                          guint                timeout_secs);
+void         hg_forwarder_free           (HgForwarder         *forwarder);
+
+/**
+ * hg_forwarder_forward_async:
+ * @head: the validated request head (not taken)
+ * @client: the client connection; the request body is read from it and
+ *   the response head and body are written to it
+ * @pending: (nullable): bytes already read past the head
+ * @addresses: (element-type GInetAddress): the vetted addresses, tried in order
+ *
+ * Reads the request body (capped at the forwarder's max_body: 413), strips
+ * hop-by-hop headers, sets Host from the URI, sends the request, and
+ * streams the response back with back-pressure.
+ */
+void         hg_forwarder_forward_async  (HgForwarder         *forwarder,
+                                          HgRequestHead       *head,
+                                          GIOStream           *client,
+                                          GBytes              *pending,
+                                          GPtrArray           *addresses,
+                                          GCancellable        *cancellable,
+                                          GAsyncReadyCallback  callback,
+                                          gpointer             user_data);
+/* On error, the error is in HG_HTTP_ERROR with the status to answer
+ * (413, 502, 504) unless *response_started, when the caller must close
+ * the connection instead. *pending_out holds bytes read past the body. */
+gboolean     hg_forwarder_forward_finish (HgForwarder         *forwarder,
+                                          GAsyncResult        *result,
+                                          gboolean            *keep_alive,
+                                          GBytes             **pending_out,
+                                          guint64             *bytes_up,
+                                          guint64             *bytes_down,
+                                          gboolean            *response_started,
+                                          GError             **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgForwarder, hg_forwarder_free)
+
+G_END_DECLS
