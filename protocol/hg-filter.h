@@ -20,6 +20,7 @@ typedef struct _HgFilter HgFilter;
 
 HgFilter *hg_filter_new           (void);
 HgFilter *hg_filter_ref           (HgFilter        *filter);
+HgFilter *hg_filter_copy          (HgFilter        *filter);
 void      hg_filter_unref         (HgFilter        *filter);
 
 void      hg_filter_add_pattern   (HgFilter        *filter,

@@ -41,6 +41,10 @@ typedef struct {
 HgHost   *hg_host_parse          (const char  *input,
                                   HgHostFlags  flags,
                                   GError     **error);
+HgHost   *hg_host_parse_len      (const char  *input,
+                                  gssize       length,
+                                  HgHostFlags  flags,
+                                  GError     **error);
 void      hg_host_free           (HgHost      *host);
 char     *hg_host_to_string      (const HgHost *host);
 
