@@ -84,18 +84,19 @@ typedef enum {
   HG_ASK_KIND_HTTP,
 } HgAskKind;
 
-/* `verdict` of a `decision`. */
+/* `verdict` of a `decision`. The proxy's HgVerdict is its own type, so
+ * the proxy can use it without the wire protocol. */
 typedef enum {
-  HG_VERDICT_APPROVE,
-  HG_VERDICT_DENY,
-} HgVerdict;
+  HG_DECISION_APPROVE,
+  HG_DECISION_DENY,
+} HgDecisionVerdict;
 
 /* `duration` of a `decision`. */
 typedef enum {
-  HG_DURATION_ONCE,
-  HG_DURATION_SESSION,
-  HG_DURATION_ALWAYS,
-} HgDuration;
+  HG_DECISION_ONCE,
+  HG_DECISION_SESSION,
+  HG_DECISION_ALWAYS,
+} HgDecisionDuration;
 
 /* `reason` of a `cancel`. */
 typedef enum {
@@ -209,8 +210,8 @@ typedef struct {
   } ask;
 
   struct {
-    HgVerdict verdict;
-    HgDuration duration;
+    HgDecisionVerdict verdict;
+    HgDecisionDuration duration;
     char *pattern;
   } decision;
 
@@ -255,8 +256,8 @@ HgMessage      *hg_message_new_ask          (const char           *id,
                                              HgAskKind             kind,
                                              guint                 timeout_ms);
 HgMessage      *hg_message_new_decision     (const char           *id,
-                                             HgVerdict             verdict,
-                                             HgDuration            duration,
+                                             HgDecisionVerdict     verdict,
+                                             HgDecisionDuration    duration,
                                              const char           *pattern);
 HgMessage      *hg_message_new_cancel       (const char           *id,
                                              HgCancelReason        reason);
@@ -280,8 +281,8 @@ gboolean        hg_message_error_is_fatal   (const GError         *error);
 
 const char     *hg_message_type_to_string   (HgMessageType         type);
 const char     *hg_ask_kind_to_string       (HgAskKind             kind);
-const char     *hg_verdict_to_string        (HgVerdict             verdict);
-const char     *hg_duration_to_string       (HgDuration            duration);
+const char     *hg_decision_verdict_to_string  (HgDecisionVerdict  verdict);
+const char     *hg_decision_duration_to_string (HgDecisionDuration duration);
 const char     *hg_cancel_reason_to_string  (HgCancelReason        reason);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgSessionInfo, hg_session_info_free)
