@@ -17,10 +17,15 @@ typedef enum {
 #define HG_APPROVAL_TIMEOUT_MIN      5
 #define HG_APPROVAL_TIMEOUT_MAX    300
 
+/* The largest profile file read, in bytes; larger files are rejected. */
+#define HG_PROFILE_MAX_SIZE (16 * 1024 * 1024)
+
 /**
  * HgProfile:
- * @name: the profile name (`meta.name`, else the file name without `.json`)
+ * @name: the profile name: for hg_profile_load_named() the name asked for,
+ *   otherwise `meta.name`, else the file name without `.json`
  * @path: (nullable): the file it was read from, %NULL for the built-in default
+ *   and for hg_profile_load_data()
  * @allow: (element-type utf8): `network.allow_domain`, validated, as written
  * @deny: (element-type utf8): `network.deny_domain` followed by
  *   `network.reject_domain`, validated, as written
