@@ -20,8 +20,10 @@ typedef enum {
 
 /**
  * hg_upstream_connect_async:
- * @connection: an open connection to the upstream proxy (taken over)
- * @authority: `host:port` to send in the CONNECT line, by name
+ * @connection: (transfer full): an open connection to the upstream proxy;
+ *   the operation owns it and drops it on error
+ * @authority: `host:port` or `[v6]:port` to send in the CONNECT line, by
+ *   name; the upstream resolves it
  *
  * Sends `CONNECT authority` and reads the reply head with bounded line
  * lengths and a deadline. Error messages are sanitised: control bytes are
@@ -34,7 +36,7 @@ void               hg_upstream_connect_async  (GSocketConnection   *connection,
                                                GAsyncReadyCallback  callback,
                                                gpointer             user_data);
 /* Returns the connection, now a tunnel, and in @pending any tunnel bytes
- * read past the reply head. */
+ * read past the reply head, or NULL when there were none. */
 GSocketConnection *hg_upstream_connect_finish (GAsyncResult        *result,
                                                GBytes             **pending,
                                                GError             **error);
