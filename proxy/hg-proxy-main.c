@@ -5,40 +5,127 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
 #include <locale.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "hg-options.h"
+#include "hg-proxy-server.h"
+
+typedef struct {
+  GMainLoop *loop;
+  HgProxyServer *server;
+  gboolean stopping;
+} Main;
+
+static void
+shutdown_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Main *main_data = user_data;
+
+  hg_proxy_server_shutdown_finish (HG_PROXY_SERVER (source), result, NULL);
+  g_message ("Stopped");
+  g_main_loop_quit (main_data->loop);
+}
+
+static gboolean
+signal_cb (gpointer user_data)
+{
+  Main *main_data = user_data;
+
+  if (main_data->stopping)
+    return G_SOURCE_CONTINUE;
+
+  g_message ("Shutting down on a signal: no new connections are accepted");
+  main_data->stopping = TRUE;
+  hg_proxy_server_shutdown_async (main_data->server, NULL, shutdown_cb, main_data);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+announce_address (HgProxyServer   *server,
+                  const HgOptions *options,
+                  GError         **error)
+{
+  g_autofree char *address = NULL;
+  g_autofree char *line = NULL;
+
+  address = hg_socket_address_to_string (G_SOCKET_ADDRESS (hg_proxy_server_get_address (server)));
+  line = g_strconcat (address, "\n", NULL);
+
+  /* The address goes to stdout before the port file exists, so a parent
+   * that waits for the file can read the line too. */
+  fputs (line, stdout);
+  fflush (stdout);
+
+  if (options->port_file != NULL &&
+      !g_file_set_contents (options->port_file, line, -1, error))
+    {
+      g_prefix_error (error, _("Could not write the port file: "));
+      return FALSE;
+    }
+
+  g_message ("hostgate-proxy %s listening on %s", PACKAGE_VERSION, address);
+  return TRUE;
+}
 
 int
 main (int   argc,
       char *argv[])
 {
-  gboolean version = FALSE;
-  const GOptionEntry entries[] = {
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
-    { NULL }
-  };
-  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(HgOptions) options = NULL;
+  g_autoptr(HgProxyServer) server = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  Main main_data = { 0 };
+  guint sigint_id;
+  guint sigterm_id;
+
+  /* A peer that closes while we write must give an error, not kill us. */
+  signal (SIGPIPE, SIG_IGN);
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  context = g_option_context_new (NULL);
-  g_option_context_set_summary (context, _("A filtering HTTP proxy for one sandbox."));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
+  options = hg_options_parse (&argc, &argv, (const char * const *) envp, &error);
+  if (options == NULL)
     {
       g_printerr ("hostgate-proxy: %s\n", error->message);
       return EXIT_FAILURE;
     }
 
-  if (version)
+  if (options->show_version)
     {
       g_print ("hostgate-proxy %s\n", PACKAGE_VERSION);
       return EXIT_SUCCESS;
     }
+
+  server = hg_proxy_server_new (options, &error);
+  if (server == NULL || !hg_proxy_server_start (server, &error) ||
+      !announce_address (server, options, &error))
+    {
+      g_printerr ("hostgate-proxy: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  main_data.loop = loop;
+  main_data.server = server;
+  sigint_id = g_unix_signal_add (SIGINT, signal_cb, &main_data);
+  sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &main_data);
+
+  g_main_loop_run (loop);
+
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
 
   return EXIT_SUCCESS;
 }

@@ -1,0 +1,461 @@
+/* hg-proxy-server.c: the listener, the connection limit and shutdown
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "hg-proxy-server.h"
+
+#include "hg-client.h"
+
+#include <glib/gi18n.h>
+
+/* Each refused host is logged at most once per this many seconds. */
+#define DENIAL_LOG_INTERVAL_SECS  60
+/* Past this many remembered hosts the rate limiter starts afresh, so a
+ * client cycling through names cannot grow the table without bound. */
+#define DENIAL_LOG_MAX_HOSTS      4096
+/* After the grace period, aborted connections get this long to close. */
+#define ABORT_TIMEOUT_SECS        2
+
+struct _HgProxyServer
+{
+  GObject parent_instance;
+
+  const HgOptions *options;
+  GSocketService *service;
+  GInetSocketAddress *address;
+  GPtrArray *own_addresses;
+  HgPolicy *policy;
+  HgApprover *approver;
+  HgResolver *resolver;
+  HgForwarder *forwarder;
+  HgAudit *audit;
+
+  GHashTable *clients;   /* HgClient → whether it was over the limit */
+  guint n_served;
+  GHashTable *denials;   /* host → monotonic time of its last log line */
+
+  GTask *shutdown_task;
+  guint shutdown_timeout_id;
+  gboolean aborted;
+};
+
+G_DEFINE_FINAL_TYPE (HgProxyServer, hg_proxy_server, G_TYPE_OBJECT)
+
+static void
+hg_proxy_server_dispose (GObject *object)
+{
+  HgProxyServer *server = HG_PROXY_SERVER (object);
+
+  if (server->service != NULL)
+    {
+      g_socket_service_stop (server->service);
+      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
+    }
+  g_clear_object (&server->service);
+  g_clear_handle_id (&server->shutdown_timeout_id, g_source_remove);
+  g_clear_pointer (&server->clients, g_hash_table_unref);
+  g_clear_object (&server->shutdown_task);
+  g_clear_object (&server->approver);
+
+  G_OBJECT_CLASS (hg_proxy_server_parent_class)->dispose (object);
+}
+
+static void
+hg_proxy_server_finalize (GObject *object)
+{
+  HgProxyServer *server = HG_PROXY_SERVER (object);
+
+  g_clear_object (&server->address);
+  g_clear_pointer (&server->own_addresses, g_ptr_array_unref);
+  g_clear_pointer (&server->policy, hg_policy_unref);
+  g_clear_pointer (&server->resolver, hg_resolver_free);
+  g_clear_pointer (&server->forwarder, hg_forwarder_free);
+  g_clear_pointer (&server->audit, hg_audit_free);
+  g_clear_pointer (&server->denials, g_hash_table_unref);
+
+  G_OBJECT_CLASS (hg_proxy_server_parent_class)->finalize (object);
+}
+
+static void
+hg_proxy_server_class_init (HgProxyServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = hg_proxy_server_dispose;
+  object_class->finalize = hg_proxy_server_finalize;
+}
+
+static void
+hg_proxy_server_init (HgProxyServer *server)
+{
+  server->clients = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+  server->denials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+/**
+ * hg_proxy_server_new:
+ * @options: the validated options; they must outlive the server
+ * @error: return location for a #GError
+ *
+ * Creates the server: the resolver with its pins, the forwarder, the audit
+ * log and the policy from the options. It does not listen yet.
+ *
+ * Returns: (transfer full) (nullable): the server, or %NULL on error
+ */
+HgProxyServer *
+hg_proxy_server_new (const HgOptions *options,
+                     GError         **error)
+{
+  g_autoptr(HgProxyServer) server = g_object_new (HG_TYPE_PROXY_SERVER, NULL);
+
+  server->options = options;
+  server->resolver = hg_resolver_new (options->dns_timeout_secs * 1000);
+  for (guint i = 0; options->resolve_pins != NULL && options->resolve_pins[i] != NULL; i++)
+    {
+      if (!hg_resolver_add_pin (server->resolver, options->resolve_pins[i], error))
+        {
+          g_prefix_error (error, "--resolve: ");
+          return NULL;
+        }
+    }
+
+  if (options->audit_log != NULL)
+    {
+      server->audit = hg_audit_open (options->audit_log, error);
+      if (server->audit == NULL)
+        return NULL;
+    }
+
+  server->forwarder = hg_forwarder_new (options->max_body, options->connect_timeout_secs);
+  server->policy = hg_policy_new (options->allow, options->deny, options->allow_loopback);
+  server->approver = hg_deny_approver_new ();
+
+  return g_steal_pointer (&server);
+}
+
+static void
+shutdown_done (HgProxyServer *server)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&server->shutdown_task);
+
+  g_clear_handle_id (&server->shutdown_timeout_id, g_source_remove);
+  if (task != NULL)
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+client_done_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(HgProxyServer) server = user_data;
+  HgClient *client = HG_CLIENT (source);
+  gboolean over_limit;
+
+  hg_client_run_finish (client, result, NULL);
+
+  over_limit = GPOINTER_TO_INT (g_hash_table_lookup (server->clients, client));
+  if (!over_limit)
+    server->n_served--;
+  g_hash_table_remove (server->clients, client);
+
+  if (server->shutdown_task != NULL && g_hash_table_size (server->clients) == 0)
+    shutdown_done (server);
+}
+
+static gboolean
+incoming_cb (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           user_data)
+{
+  HgProxyServer *server = user_data;
+  gboolean over_limit;
+  HgClient *client;
+
+  if (server->shutdown_task != NULL)
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+
+  over_limit = server->n_served >= server->options->max_connections;
+  if (!over_limit)
+    server->n_served++;
+
+  client = hg_client_new (server, connection, over_limit);
+  g_hash_table_insert (server->clients, client, GINT_TO_POINTER (over_limit));
+  hg_client_run_async (client, client_done_cb, g_object_ref (server));
+
+  return TRUE;
+}
+
+/**
+ * hg_proxy_server_start:
+ * @server: the server
+ * @error: return location for a #GError
+ *
+ * Binds the listening address and starts accepting connections.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hg_proxy_server_start (HgProxyServer *server,
+                       GError       **error)
+{
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autofree char *wanted = NULL;
+
+  g_return_val_if_fail (server->service == NULL, FALSE);
+
+  server->service = g_socket_service_new ();
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (server->service),
+                                      G_SOCKET_ADDRESS (server->options->listen_address),
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                      NULL, &effective, error))
+    {
+      wanted = hg_socket_address_to_string (G_SOCKET_ADDRESS (server->options->listen_address));
+      g_prefix_error (error, _("Could not listen on %s: "), wanted);
+      return FALSE;
+    }
+
+  server->address = G_INET_SOCKET_ADDRESS (g_steal_pointer (&effective));
+  server->own_addresses = hg_own_addresses_new (server->address);
+
+  g_signal_connect (server->service, "incoming", G_CALLBACK (incoming_cb), server);
+  g_socket_service_start (server->service);
+
+  return TRUE;
+}
+
+/**
+ * hg_proxy_server_get_address:
+ * @server: a started server
+ *
+ * Returns: (transfer none): the bound address, with the real port
+ */
+GInetSocketAddress *
+hg_proxy_server_get_address (HgProxyServer *server)
+{
+  return server->address;
+}
+
+guint
+hg_proxy_server_get_n_clients (HgProxyServer *server)
+{
+  return g_hash_table_size (server->clients);
+}
+
+/**
+ * hg_proxy_server_dup_policy:
+ * @server: the server
+ *
+ * Returns: (transfer full): the current policy
+ */
+HgPolicy *
+hg_proxy_server_dup_policy (HgProxyServer *server)
+{
+  return hg_policy_ref (server->policy);
+}
+
+/**
+ * hg_proxy_server_set_policy:
+ * @server: the server
+ * @policy: the new policy
+ *
+ * Replaces the policy. Requests already being decided keep the policy
+ * they started with; every request whose head completes later uses
+ * @policy.
+ */
+void
+hg_proxy_server_set_policy (HgProxyServer *server,
+                            HgPolicy      *policy)
+{
+  g_return_if_fail (policy != NULL);
+
+  hg_policy_ref (policy);
+  g_clear_pointer (&server->policy, hg_policy_unref);
+  server->policy = policy;
+}
+
+HgApprover *
+hg_proxy_server_get_approver (HgProxyServer *server)
+{
+  return server->approver;
+}
+
+/**
+ * hg_proxy_server_set_approver:
+ * @server: the server
+ * @approver: asked about hosts on neither list from now on
+ *
+ * Replaces the approver; questions already asked finish with the old one.
+ */
+void
+hg_proxy_server_set_approver (HgProxyServer *server,
+                              HgApprover    *approver)
+{
+  g_return_if_fail (HG_IS_APPROVER (approver));
+
+  g_set_object (&server->approver, approver);
+}
+
+const HgOptions *
+hg_proxy_server_get_options (HgProxyServer *server)
+{
+  return server->options;
+}
+
+/**
+ * hg_proxy_server_get_policy_context:
+ * @server: the server
+ * @context: (out caller-allocates): filled with borrowed pointers that
+ *   stay valid while the server lives
+ *
+ * Fills in what hg_policy_decide_async() needs besides the policy.
+ */
+void
+hg_proxy_server_get_policy_context (HgProxyServer   *server,
+                                    HgPolicyContext *context)
+{
+  context->approver = server->approver;
+  context->resolver = server->resolver;
+  context->own_addresses = server->own_addresses;
+}
+
+HgResolver *
+hg_proxy_server_get_resolver (HgProxyServer *server)
+{
+  return server->resolver;
+}
+
+HgForwarder *
+hg_proxy_server_get_forwarder (HgProxyServer *server)
+{
+  return server->forwarder;
+}
+
+HgAudit *
+hg_proxy_server_get_audit (HgProxyServer *server)
+{
+  return server->audit;
+}
+
+/**
+ * hg_proxy_server_log_denial:
+ * @server: the server
+ * @host: the refused host, or the client address when there is none
+ * @status: the status answered
+ * @reason: why
+ *
+ * Logs a refused request, at most once per host per minute.
+ */
+void
+hg_proxy_server_log_denial (HgProxyServer *server,
+                            const char    *host,
+                            guint          status,
+                            const char    *reason)
+{
+  gint64 now = g_get_monotonic_time ();
+  gpointer last;
+
+  if (g_hash_table_lookup_extended (server->denials, host, NULL, &last) &&
+      now - GPOINTER_TO_SIZE (last) < DENIAL_LOG_INTERVAL_SECS * G_USEC_PER_SEC)
+    return;
+
+  if (g_hash_table_size (server->denials) >= DENIAL_LOG_MAX_HOSTS)
+    g_hash_table_remove_all (server->denials);
+  g_hash_table_insert (server->denials, g_strdup (host), GSIZE_TO_POINTER ((gsize) now));
+
+  g_message ("Refused a request for %s with status %u: %s", host, status, reason);
+}
+
+static gboolean
+shutdown_timeout_cb (gpointer user_data)
+{
+  HgProxyServer *server = user_data;
+  GHashTableIter iter;
+  gpointer client;
+  g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func (g_object_unref);
+
+  server->shutdown_timeout_id = 0;
+  if (server->aborted)
+    {
+      g_warning ("%u connections did not close after being aborted; exiting anyway",
+                 g_hash_table_size (server->clients));
+      shutdown_done (server);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_message ("Grace period over, closing %u open connections", g_hash_table_size (server->clients));
+  server->aborted = TRUE;
+  server->shutdown_timeout_id = g_timeout_add_seconds (ABORT_TIMEOUT_SECS, shutdown_timeout_cb, server);
+
+  /* Aborting may finish a client at once, which changes the table. */
+  g_hash_table_iter_init (&iter, server->clients);
+  while (g_hash_table_iter_next (&iter, &client, NULL))
+    g_ptr_array_add (clients, g_object_ref (client));
+  for (guint i = 0; i < clients->len; i++)
+    hg_client_abort (g_ptr_array_index (clients, i));
+
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * hg_proxy_server_shutdown_async:
+ * @server: the server
+ * @cancellable: (nullable): unused
+ * @callback: called once every connection has closed
+ * @user_data: data for @callback
+ *
+ * Stops accepting connections, closes idle ones, lets requests and
+ * tunnels in progress run for the grace period, then aborts the rest.
+ */
+void
+hg_proxy_server_shutdown_async (HgProxyServer       *server,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  GHashTableIter iter;
+  gpointer client;
+  g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_return_if_fail (server->shutdown_task == NULL);
+
+  server->shutdown_task = g_task_new (server, cancellable, callback, user_data);
+  g_task_set_source_tag (server->shutdown_task, hg_proxy_server_shutdown_async);
+
+  if (server->service != NULL)
+    {
+      g_socket_service_stop (server->service);
+      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
+    }
+
+  g_hash_table_iter_init (&iter, server->clients);
+  while (g_hash_table_iter_next (&iter, &client, NULL))
+    g_ptr_array_add (clients, g_object_ref (client));
+  for (guint i = 0; i < clients->len; i++)
+    hg_client_shutdown (g_ptr_array_index (clients, i));
+
+  if (g_hash_table_size (server->clients) == 0)
+    {
+      shutdown_done (server);
+      return;
+    }
+
+  g_message ("Waiting up to %u s for %u open connections",
+             server->options->grace_period_secs, g_hash_table_size (server->clients));
+  server->shutdown_timeout_id = g_timeout_add_seconds (server->options->grace_period_secs,
+                                                       shutdown_timeout_cb, server);
+}
+
+gboolean
+hg_proxy_server_shutdown_finish (HgProxyServer *server,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
