@@ -488,49 +488,70 @@ class HttpOrigin:
 
 
 class TapResult(unittest.TestResult):
-    """Prints one TAP line per test case as it finishes."""
+    """Prints one TAP line per test case when it finishes; failed subtests
+    make the whole case fail, with each failure as a diagnostic."""
 
     def __init__(self, stream):
         super().__init__()
         self.stream = stream
         self.number = 0
-
-    def _line(self, ok, test, directive=""):
-        self.number += 1
-        status = "ok" if ok else "not ok"
-        self.stream.write(f"{status} {self.number} - {test.id()}{directive}\n")
-        self.stream.flush()
+        self.current = None
 
     def _diagnostic(self, text):
         for line in text.rstrip().splitlines():
             self.stream.write(f"# {line}\n")
+
+    def _line(self, test, ok, directive, diagnostics):
+        self.number += 1
+        status = "ok" if ok else "not ok"
+        self.stream.write(f"{status} {self.number} - {test.id()}{directive}\n")
+        for text in diagnostics:
+            self._diagnostic(text)
         self.stream.flush()
 
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._line(True, test)
+    def startTest(self, test):
+        super().startTest(test)
+        self.current = {"problems": [], "directive": ""}
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        state, self.current = self.current, None
+        self._line(test, not state["problems"], state["directive"], state["problems"])
+
+    def _problem(self, test, details):
+        if self.current is None:
+            # An error outside a test case, such as in setUpClass.
+            self._line(test, False, "", [details])
+        else:
+            self.current["problems"].append(details)
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        self._line(False, test)
-        self._diagnostic(self.failures[-1][1])
+        self._problem(test, self.failures[-1][1])
 
     def addError(self, test, err):
         super().addError(test, err)
-        self._line(False, test)
-        self._diagnostic(self.errors[-1][1])
+        self._problem(test, self.errors[-1][1])
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._problem(test, f"{subtest.id()}\n{self._exc_info_to_string(err, test)}")
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        self._line(True, test, f" # SKIP {reason}")
+        if self.current is None:
+            self._line(test, True, f" # SKIP {reason}", [])
+        else:
+            self.current["directive"] = f" # SKIP {reason}"
 
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err)
-        self._line(True, test, " # TODO expected failure")
+        self.current["directive"] = " # TODO expected failure"
 
     def addUnexpectedSuccess(self, test):
         super().addUnexpectedSuccess(test)
-        self._line(False, test, " # unexpected success")
+        self.current["problems"].append("unexpected success")
 
 
 def main(module="__main__"):

@@ -1,10 +1,11 @@
-"""CONNECT tunnels through hostgate-proxy: allowed, denied, byte-exact."""
+"""CONNECT tunnels through hostgate-proxy: byte-exact relaying, the exact
+200 reply, half-close, loopback and the proxy's own address."""
 
 import socket
 import unittest
 
 import hgtest
-from hgtest import EchoServer, Proxy
+from hgtest import EchoServer, HttpOrigin, Proxy
 
 
 class ConnectTest(unittest.TestCase):
@@ -22,13 +23,14 @@ class ConnectTest(unittest.TestCase):
 
     def test_tunnel_byte_exact(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
-        payload = bytes(range(256)) * 64
+        payload = bytes(range(256)) * 4096
         sock, response = proxy.open_tunnel(f"a.example.test:{self.echo.port}")
         with sock:
             self.assertEqual(response.status, 200)
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
             echoed = response.rest + hgtest.recv_all(sock)
+        self.assertEqual(len(echoed), len(payload) + 4)
         self.assertEqual(echoed, payload + b"bye\n")
 
     def test_bytes_after_head_same_write(self):
@@ -40,19 +42,98 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(response.status, 200)
         self.assertEqual(echoed, b"early bytes" + b"bye\n")
 
-    def test_established_exact_reply(self):
+    def test_established_reply_exact(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
         sock, response = proxy.open_tunnel(f"a.example.test:{self.echo.port}")
         sock.close()
         self.assertEqual(response.raw_head, b"HTTP/1.1 200 Connection established")
         self.assertNotIn("content-length", response.header_names())
+        self.assertNotIn("transfer-encoding", response.header_names())
 
-    def test_unmatched_denied(self):
-        proxy = self.pinned("a.example.test")
-        response = proxy.request(proxy.connect_request(f"a.example.test:{self.echo.port}"))
+    def test_half_close_keeps_reply(self):
+        proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
+        sock, response = proxy.open_tunnel(f"a.example.test:{self.echo.port}")
+        with sock:
+            self.assertEqual(response.status, 200)
+            sock.sendall(b"request")
+            sock.shutdown(socket.SHUT_WR)
+            reply = response.rest + hgtest.recv_all(sock)
+        # The echo server sends its tail only after it has seen end of
+        # stream, so the tail proves the half-close went through while
+        # the other direction stayed open.
+        self.assertEqual(reply, b"request" + b"bye\n")
+
+    def test_curl_through_tunnel(self):
+        origin = HttpOrigin()
+        self.addCleanup(origin.close)
+        proxy = self.proxy("--allow-loopback", "--allow-domain", "site.example.test",
+                           "--resolve", f"site.example.test:{origin.port}:127.0.0.1")
+        result = proxy.curl("-p", f"http://site.example.test:{origin.port}/hello")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, b"hello from the origin\n")
+
+    def test_loopback_literal_denied_by_default(self):
+        proxy = self.proxy("--allow-domain", "*")
+        response = proxy.request(proxy.connect_request(f"127.0.0.1:{self.echo.port}"))
         self.assertEqual(response.status, 403)
-        self.assertIn("not in the allow list", response.reason)
+        self.assertIn("loopback", response.reason)
         self.assertEqual(self.echo.connections, 0)
+
+    def test_loopback_name_denied_by_default(self):
+        proxy = self.proxy("--allow-domain", "*", "--resolve", f"lo.test:{self.echo.port}:127.0.0.1")
+        response = proxy.request(proxy.connect_request(f"lo.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403)
+        self.assertIn("resolves to 127.0.0.1 (loopback)", response.reason)
+        self.assertEqual(self.echo.connections, 0)
+
+    def test_localhost_denied_by_default(self):
+        proxy = self.proxy("--allow-domain", "*", debug=True)
+        for name in ("localhost", "app.localhost"):
+            with self.subTest(name=name):
+                response = proxy.request(proxy.connect_request(f"{name}:{self.echo.port}"))
+                self.assertEqual(response.status, 403)
+                self.assertIn("loopback", response.reason)
+        self.assertNotIn("resolving", proxy.stderr())
+        self.assertEqual(self.echo.connections, 0)
+
+    def test_loopback_allowed_with_option(self):
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback")
+        sock, response = proxy.open_tunnel(f"127.0.0.1:{self.echo.port}")
+        with sock:
+            sock.sendall(b"x")
+            sock.shutdown(socket.SHUT_WR)
+            reply = response.rest + hgtest.recv_all(sock)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(reply, b"xbye\n")
+
+    def test_own_port_denied(self):
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback",
+                           "--resolve", "self.test:*:127.0.0.1")
+        for authority in (f"127.0.0.1:{proxy.port}", f"127.0.0.2:{proxy.port}",
+                          f"[::1]:{proxy.port}", f"self.test:{proxy.port}"):
+            with self.subTest(authority=authority):
+                response = proxy.request(proxy.connect_request(authority))
+                self.assertEqual(response.status, 403)
+                self.assertIn("own address", response.reason)
+
+    def test_refused_connect_closes(self):
+        proxy = self.proxy()
+        with proxy.connect() as sock:
+            sock.sendall(proxy.connect_request("nowhere.test:443"))
+            response = hgtest.read_response(sock)
+            self.assertEqual(response.status, 403)
+            self.assertEqual(response.header("Connection"), "close")
+            self.assertEqual(hgtest.recv_all(sock), b"")
+
+    def test_connect_failure_is_502(self):
+        # A port on loopback where nothing listens: bind, read the port, close.
+        spare = socket.socket()
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+        spare.close()
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback")
+        response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
+        self.assertEqual(response.status, 502)
 
 
 if __name__ == "__main__":
