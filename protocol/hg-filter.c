@@ -51,6 +51,7 @@ struct _HgFilter {
   GStringChunk *keys;
   GHashTable *exact;      /* name → PortSet */
   GHashTable *wildcard;   /* suffix after "*." → PortSet */
+  guint64 wildcard_labels[2]; /* bit n: some suffix has n labels */
   PortSet any;            /* "*", or 0 */
   AddressTables ipv4;     /* guint32 in host order → PortSet */
   AddressTables ipv6;     /* 16 bytes in keys → PortSet */
@@ -220,7 +221,7 @@ port_set_add (HgFilter *filter,
   return (set & PORTS_ANY) | specific;
 }
 
-/* Calls @func for 0 if @set holds "any port", then for each specific port. */
+/* Calls @func for 0 if @set contains "any port", then for each specific port. */
 static void
 port_set_foreach (HgFilter *filter,
                   PortSet   set,
@@ -248,6 +249,27 @@ port_set_foreach (HgFilter *filter,
     func (g_array_index (list, guint16, i), data);
 }
 
+static guint
+count_labels (const char *name)
+{
+  guint labels = 1;
+  const char *p;
+
+  for (p = strchr (name, '.'); p != NULL; p = strchr (p + 1, '.'))
+    labels++;
+
+  return labels;
+}
+
+/* A normalised name of at most 253 octets has at most 127 labels. */
+static gboolean
+has_wildcard_with_labels (HgFilter *filter,
+                          guint     labels)
+{
+  return labels < 128 &&
+         (filter->wildcard_labels[labels / 64] & (G_GUINT64_CONSTANT (1) << (labels % 64))) != 0;
+}
+
 static void
 add_name (HgFilter   *filter,
           GHashTable *table,
@@ -257,11 +279,18 @@ add_name (HgFilter   *filter,
   gpointer key;
   gpointer value;
   PortSet set = 0;
+  guint labels;
 
   if (g_hash_table_lookup_extended (table, name, &key, &value))
     set = GPOINTER_TO_UINT (value);
   else
     key = g_string_chunk_insert (filter->keys, name);
+
+  if (table == filter->wildcard)
+    {
+      labels = MIN (count_labels (name), 127);
+      filter->wildcard_labels[labels / 64] |= G_GUINT64_CONSTANT (1) << (labels % 64);
+    }
 
   g_hash_table_insert (table, key, GUINT_TO_POINTER (port_set_add (filter, set, port)));
 }
@@ -605,6 +634,7 @@ hg_filter_match_name (HgFilter   *filter,
                       guint16     port)
 {
   const char *dot;
+  guint labels;
 
   g_return_val_if_fail (filter != NULL, FALSE);
   g_return_val_if_fail (normalized_name != NULL, FALSE);
@@ -612,11 +642,16 @@ hg_filter_match_name (HgFilter   *filter,
   if (table_matches (filter, filter->exact, normalized_name, port))
     return TRUE;
 
+  /* Probe only the parent domains with as many labels as some wildcard
+   * suffix has: most lists hold suffixes of two or three labels. */
   if (g_hash_table_size (filter->wildcard) > 0)
     {
+      labels = count_labels (normalized_name);
       for (dot = strchr (normalized_name, '.'); dot != NULL; dot = strchr (dot + 1, '.'))
         {
-          if (table_matches (filter, filter->wildcard, dot + 1, port))
+          labels--;
+          if (has_wildcard_with_labels (filter, labels) &&
+              table_matches (filter, filter->wildcard, dot + 1, port))
             return TRUE;
         }
     }

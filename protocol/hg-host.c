@@ -107,10 +107,10 @@ next_char (const char *p,
  * @text: the input to quote
  * @length: its length in bytes, or -1 if it is NUL-terminated
  *
- * Escapes @text so that it is safe to print inside an error message:
- * control characters (NUL, tab, newline, C1), Unicode format characters
- * and invalid UTF-8 become `\xNN`, `\t` or `\u{NNNN}`, and anything after
- * the first 200 characters is replaced by "…".
+ * Escapes @text so that it is safe to print inside an error message.
+ * Control characters (NUL, tab, newline, C1), Unicode format characters
+ * and invalid UTF-8 become `\xNN`, `\t` or `\u{NNNN}`. Anything after the
+ * first 200 characters is replaced by "…".
  *
  * Returns: (transfer full): the escaped text
  */
@@ -215,47 +215,47 @@ hg_ipv4_text_parse (const char  *text,
                     gsize        length,
                     char       **reason)
 {
-  const char *p = text;
-  const char *end = text + length;
+  g_auto(GStrv) parts = NULL;
+  g_autofree char *copy = g_strndup (text, length);
   guint8 bytes[4];
-  guint part;
+  guint i;
 
-  for (part = 0; part < 4; part++)
+  /* Check the shape first, so that "2130706433" is reported as not being
+   * a dotted quad rather than as a part over 255. */
+  parts = g_strsplit (copy, ".", 5);
+  if (strlen (copy) != length || g_strv_length (parts) != 4)
+    goto not_dotted_quad;
+
+  for (i = 0; i < 4; i++)
     {
-      const char *start;
-      guint value = 0;
+      const char *p;
 
-      if (part > 0)
-        {
-          if (p == end || *p != '.')
-            goto not_dotted_quad;
-          p++;
-        }
-
-      start = p;
-      while (p < end && g_ascii_isdigit (*p) && value <= 255)
-        value = value * 10 + (guint) (*p++ - '0');
-
-      if (p == start)
+      if (parts[i][0] == '\0')
         goto not_dotted_quad;
 
-      if (value > 255)
-        {
-          *reason = g_strdup (_("each part of an IPv4 address must be a number from 0 to 255"));
-          return NULL;
-        }
+      for (p = parts[i]; *p != '\0'; p++)
+        if (!g_ascii_isdigit (*p))
+          goto not_dotted_quad;
+    }
 
-      if (*start == '0' && p - start > 1)
+  for (i = 0; i < 4; i++)
+    {
+      gsize digits = strlen (parts[i]);
+
+      if (parts[i][0] == '0' && digits > 1)
         {
           *reason = g_strdup (_("a part of an IPv4 address has a leading zero, which some programs read as octal"));
           return NULL;
         }
 
-      bytes[part] = (guint8) value;
-    }
+      if (digits > 3 || g_ascii_strtoull (parts[i], NULL, 10) > 255)
+        {
+          *reason = g_strdup (_("each part of an IPv4 address must be a number from 0 to 255"));
+          return NULL;
+        }
 
-  if (p != end)
-    goto not_dotted_quad;
+      bytes[i] = (guint8) g_ascii_strtoull (parts[i], NULL, 10);
+    }
 
   return g_inet_address_new_from_bytes (bytes, G_SOCKET_FAMILY_IPV4);
 
@@ -298,29 +298,27 @@ hg_ipv6_text_parse (const char  *text,
 {
   g_autoptr(GInetAddress) address = NULL;
   g_autofree char *copy = NULL;
-  gboolean has_colon = FALSE;
   gsize i;
+
+  if (memchr (text, '%', length) != NULL)
+    {
+      *reason = g_strdup (_("an IPv6 address cannot have a zone identifier (“%”)"));
+      return NULL;
+    }
+
+  if (memchr (text, ':', length) == NULL)
+    {
+      *reason = g_strdup (_("brackets are only for IPv6 addresses; write a name or an IPv4 address without them"));
+      return NULL;
+    }
 
   for (i = 0; i < length; i++)
     {
-      if (text[i] == '%')
-        {
-          *reason = g_strdup (_("an IPv6 address cannot have a zone identifier (“%”)"));
-          return NULL;
-        }
-      if (text[i] == ':')
-        has_colon = TRUE;
-      else if (!g_ascii_isxdigit (text[i]) && text[i] != '.')
+      if (!g_ascii_isxdigit (text[i]) && text[i] != ':' && text[i] != '.')
         {
           *reason = g_strdup (_("an IPv6 address may contain only hexadecimal digits, “:” and “.”"));
           return NULL;
         }
-    }
-
-  if (!has_colon)
-    {
-      *reason = g_strdup (_("brackets are only for IPv6 addresses; write a name or an IPv4 address without them"));
-      return NULL;
     }
 
   copy = g_strndup (text, length);
@@ -503,8 +501,12 @@ append_label (GString     *out,
       return FALSE;
     }
 
-  for (i = 0; i < length; i++)
-    g_string_append_c (out, g_ascii_tolower (label[i]));
+  g_string_append_len (out, label, length);
+  for (i = out->len - length; i < out->len; i++)
+    {
+      if (out->str[i] >= 'A' && out->str[i] <= 'Z')
+        out->str[i] += 'a' - 'A';
+    }
 
   return TRUE;
 }
@@ -605,14 +607,16 @@ hg_host_text_parse (const char     *text,
       return FALSE;
     }
 
-  if (g_strstr_len (text, length, "://") != NULL)
+  if (!check_host_bytes (text, length, pattern_context, &has_unicode, reason))
     {
-      *reason = g_strdup (_("a host cannot include a scheme such as “http://”; give the host name only"));
+      /* ":" is never valid here, so a scheme only needs a better reason. */
+      if (g_strstr_len (text, length, "://") != NULL)
+        {
+          g_free (*reason);
+          *reason = g_strdup (_("a host cannot include a scheme such as “http://”; give the host name only"));
+        }
       return FALSE;
     }
-
-  if (!check_host_bytes (text, length, pattern_context, &has_unicode, reason))
-    return FALSE;
 
   if (has_unicode)
     {

@@ -268,7 +268,6 @@ parse_entry (const char      *entry,
              char           **reason)
 {
   const char *colon;
-  g_autoptr(GInetAddress) address = NULL;
 
   if (length == 0)
     {
@@ -288,16 +287,14 @@ parse_entry (const char      *entry,
   if (entry[0] == '[')
     return parse_bracketed (entry, length, pattern, reason);
 
-  /* Several colons: a bare IPv6 address, which cannot carry a port. */
+  /* Several colons: a bare IPv6 address. "2001:db8::1:443" reads as an
+   * address but may have been meant as a port, and a deny entry read the
+   * wrong way fails silently, so brackets are required. */
   colon = memchr (entry, ':', length);
   if (colon != NULL && memchr (colon + 1, ':', entry + length - colon - 1) != NULL)
     {
-      pattern->kind = HG_PATTERN_ADDRESS;
-      address = hg_ipv6_text_parse (entry, length, reason);
-      if (address == NULL)
-        return FALSE;
-
-      return set_address (pattern, address, g_inet_address_get_native_size (address) * 8);
+      *reason = g_strdup (_("write an IPv6 address in brackets, as in “[2001:db8::1]” or “[2001:db8::1]:443”"));
+      return FALSE;
     }
 
   return parse_host_entry (entry, length, flags, pattern, reason);

@@ -29,6 +29,9 @@ static const MatchCase match_cases[] = {
   { "wildcard/lookalike", { "*.example.com" }, "badexample.com", NULL, 443, FALSE },
   { "wildcard/other", { "*.example.com" }, "example.org", NULL, 443, FALSE },
   { "wildcard/tld", { "*.com" }, "example.com", NULL, 443, TRUE },
+  { "wildcard/depths-deep", { "*.com", "*.x.y.example.org" }, "a.x.y.example.org", NULL, 443, TRUE },
+  { "wildcard/depths-short", { "*.com", "*.x.y.example.org" }, "a.b.c.d.e.com", NULL, 443, TRUE },
+  { "wildcard/depths-miss", { "*.com", "*.x.y.example.org" }, "a.y.example.org", NULL, 443, FALSE },
   { "port/match", { "tracker.example:443" }, "tracker.example", NULL, 443, TRUE },
   { "port/other", { "tracker.example:443" }, "tracker.example", NULL, 80, FALSE },
   { "port/wildcard", { "*.example.com:443" }, "a.example.com", NULL, 443, TRUE },
@@ -227,6 +230,24 @@ test_shared_is_immutable (void)
   g_test_trap_assert_stderr ("*filter_is_shared*");
 }
 
+/* Names are normally at most 127 labels long, but the lookup must not
+ * depend on that for a name it is handed. */
+static void
+test_many_labels (void)
+{
+  static const char *const entries[] = { "*.com", "*.a.a.a.com", NULL };
+  g_autoptr(HgFilter) filter = filter_from_entries (entries);
+  g_autoptr(GString) name = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < 300; i++)
+    g_string_append (name, "a.");
+  g_string_append (name, "com");
+
+  g_assert_true (hg_filter_match_name (filter, name->str, 443));
+  g_assert_false (hg_filter_match_name (filter, name->str + 2 * 300, 443));
+}
+
 #define MILLION 1000000
 
 /* Loads half a million exact names and half a million wildcards. This
@@ -277,6 +298,7 @@ main (int    argc,
       g_test_add_data_func (path, &match_cases[i], test_match);
     }
 
+  g_test_add_func ("/filter/match/many-labels", test_many_labels);
   g_test_add_func ("/filter/to-strv/canonical", test_to_strv);
   g_test_add_func ("/filter/to-strv/round-trip", test_to_strv_round_trip);
   g_test_add_func ("/filter/merge", test_merge);

@@ -39,7 +39,6 @@ static const ValidCase valid_cases[] = {
   { "ipv4-port", "203.0.113.7:80", ALLOW, HG_PATTERN_ADDRESS, "203.0.113.7", 80, "203.0.113.7:80" },
   { "ipv6", "[2001:DB8:0:0::1]", ALLOW, HG_PATTERN_ADDRESS, "2001:db8::1", 0, "[2001:db8::1]" },
   { "ipv6-port", "[2001:db8::1]:443", ALLOW, HG_PATTERN_ADDRESS, "2001:db8::1", 443, "[2001:db8::1]:443" },
-  { "ipv6-bare", "2001:db8::1", DENY, HG_PATTERN_ADDRESS, "2001:db8::1", 0, "[2001:db8::1]" },
   { "ipv6-mapped", "[::ffff:10.1.2.3]", DENY, HG_PATTERN_ADDRESS, "10.1.2.3", 0, "10.1.2.3" },
   { "cidr-ipv4", "10.0.0.0/8", DENY, HG_PATTERN_CIDR, NULL, 0, "10.0.0.0/8" },
   { "cidr-ipv4-all", "0.0.0.0/0", DENY, HG_PATTERN_CIDR, NULL, 0, "0.0.0.0/0" },
@@ -125,6 +124,8 @@ static const InvalidCase invalid_cases[] = {
   { "bracket-ipv4", "[1.2.3.4]", ALLOW },
   { "bracket-name", "[example.com]:443", ALLOW },
   { "bracket-zone", "[fe80::1%eth0]", ALLOW },
+  { "ipv6-bare", "2001:db8::1", DENY },
+  { "ipv6-bare-port", "::1:443", DENY },
   { "cidr-host-bits", "10.0.0.1/8", DENY },
   { "cidr-ipv6-host-bits", "2001:db8::1/32", DENY },
   { "cidr-too-long", "10.0.0.0/33", DENY },
@@ -168,6 +169,9 @@ static const MessageCase message_cases[] = {
   { "scheme-rule", "https://example.com", ALLOW, "scheme" },
   { "slash-rule", "example.com/x", ALLOW, "address range" },
   { "octal-rule", "0177.0.0.1", ALLOW, "leading zero" },
+  { "decimal-rule", "2130706433", ALLOW, "dotted-quad" },
+  { "brackets-rule", "[example.com]", ALLOW, "only for IPv6" },
+  { "bare-ipv6-rule", "2001:db8::1", ALLOW, "brackets" },
 };
 
 static void
