@@ -142,15 +142,94 @@ set_invalid_at (GError    **error,
   set_invalid (error, origin, NULL, _("line %u, column %u: %s"), line, column, reason);
 }
 
-/* Moves *@index from the opening quote of a string to its closing quote
- * (or to @length), the way json-glib 1.6's tokenizer reads it. After "\u"
- * json-glib reads up to four characters and stops after the first one that
- * is not a hex digit, even when that is a quote.
- *
- * Escapes that json-glib turns into a NUL character are rejected, because
- * it cuts the string there: "a.example\u0000.b" would be read as
- * "a.example". Octal escapes (\0, \101), which JSON does not have, are
- * rejected too. */
+static gboolean
+read_hex4 (const char *text,
+           gsize       length,
+           gsize       start,
+           guint      *value)
+{
+  *value = 0;
+  if (start > length || length - start < 4)
+    return FALSE;
+
+  for (gsize i = start; i < start + 4; i++)
+    {
+      if (!g_ascii_isxdigit (text[i]))
+        return FALSE;
+      *value = *value * 16 + (guint) g_ascii_xdigit_value (text[i]);
+    }
+
+  return TRUE;
+}
+
+/* Moves *@index past the escape that starts with the backslash at
+ * *@index. Only escapes that json-glib 1.6 decodes to what they mean are
+ * accepted. json-glib cuts a string at a NUL character, so "\u0000" and
+ * octal escapes such as "\0" would shorten the entry. It also reads a
+ * short "\u" escape past its end, and a lone surrogate into invalid UTF-8. */
+static gboolean
+skip_escape (const char *text,
+             gsize       length,
+             gsize      *index,
+             const char *origin,
+             GError    **error)
+{
+  gsize start = *index;
+  guint value;
+  guint low;
+
+  if (start + 1 >= length)
+    {
+      *index = length;
+      return TRUE;
+    }
+
+  if (g_ascii_isdigit (text[start + 1]))
+    {
+      set_invalid_at (error, origin, text, start,
+                      _("a string contains an octal escape such as \\0, which JSON does not allow"));
+      return FALSE;
+    }
+
+  if (text[start + 1] != 'u')
+    {
+      *index = start + 2;
+      return TRUE;
+    }
+
+  if (!read_hex4 (text, length, start + 2, &value))
+    {
+      set_invalid_at (error, origin, text, start,
+                      _("a string contains an invalid \\u escape; write four hex digits, as in \\u00e9"));
+      return FALSE;
+    }
+
+  if (value == 0)
+    {
+      set_invalid_at (error, origin, text, start,
+                      _("a string contains the escape \\u0000 (a NUL character), which is not allowed"));
+      return FALSE;
+    }
+
+  *index = start + 6;
+  if (value < 0xD800 || value > 0xDFFF)
+    return TRUE;
+
+  if (value <= 0xDBFF && *index + 1 < length &&
+      text[*index] == '\\' && text[*index + 1] == 'u' &&
+      read_hex4 (text, length, *index + 2, &low) && low >= 0xDC00 && low <= 0xDFFF)
+    {
+      *index += 6;
+      return TRUE;
+    }
+
+  set_invalid_at (error, origin, text, start,
+                  _("a string contains a \\u escape of half a UTF-16 surrogate pair"));
+  return FALSE;
+}
+
+/* Moves *@index from the opening quote of a string to its closing quote,
+ * or to @length when the string is not closed. */
 static gboolean
 skip_string (const char *text,
              gsize       length,
@@ -162,37 +241,10 @@ skip_string (const char *text,
 
   while (i < length && text[i] != '"')
     {
-      gsize escape_start = i;
-      guint value = 0;
-
-      if (text[i++] != '\\' || i >= length)
-        continue;
-
-      if (g_ascii_isdigit (text[i]))
-        {
-          set_invalid_at (error, origin, text, escape_start,
-                          _("a string contains an octal escape such as \\0, which JSON does not allow"));
-          return FALSE;
-        }
-
-      if (text[i++] != 'u' || i >= length || !g_ascii_isxdigit (text[i]))
-        continue;
-
-      for (guint digits = 0; digits < 4 && i < length; digits++)
-        {
-          char c = text[i++];
-
-          if (!g_ascii_isxdigit (c))
-            break;
-          value = value * 16 + (guint) g_ascii_xdigit_value (c);
-        }
-
-      if (value == 0)
-        {
-          set_invalid_at (error, origin, text, escape_start,
-                          _("a string contains the escape \\u0000 (a NUL character), which is not allowed"));
-          return FALSE;
-        }
+      if (text[i] != '\\')
+        i++;
+      else if (!skip_escape (text, length, &i, origin, error))
+        return FALSE;
     }
 
   *index = i;
@@ -286,10 +338,12 @@ set_syntax_error (GError             **error,
   const char *detail = parse_error->message;
   g_autofree char *prefix = NULL;
   g_autofree char *parse_error_label = NULL;
+  g_autofree char *valid_detail = NULL;
 
   if (!position->seen)
     {
-      set_invalid (error, origin, NULL, _("invalid JSON: %s"), detail);
+      valid_detail = g_utf8_make_valid (detail, -1);
+      set_invalid (error, origin, NULL, _("invalid JSON: %s"), valid_detail);
       return;
     }
 
@@ -303,8 +357,11 @@ set_syntax_error (GError             **error,
   else if (g_str_has_prefix (detail, "Parse error: "))
     detail += strlen ("Parse error: ");
 
+  /* json-glib quotes at most a fixed number of bytes of the token it
+   * rejects, which can cut a multi-byte character in half. */
+  valid_detail = g_utf8_make_valid (detail, -1);
   set_invalid (error, origin, NULL, _("line %u, column %u: invalid JSON: %s"),
-               position->line, position->column, detail);
+               position->line, position->column, valid_detail);
 }
 
 static JsonNode *

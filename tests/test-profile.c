@@ -413,7 +413,15 @@ static const TextCase text_cases[] = {
     "inline.json: line 1, column 42: invalid JSON: " },
   { "{\"a\": 1} x", -1, "inline.json: line 1, column 10: invalid JSON: " },
   { "{\"network\": {\"allow_domain\": [\"a.example\\u00zz\"]}}", -1,
-    "inline.json: line 1, column 41: a string contains the escape \\u0000" },
+    "inline.json: line 1, column 41: a string contains an invalid \\u escape" },
+  { "{\"network\": {\"allow_domain\": [\"a.example\\u\"]}}", -1,
+    "inline.json: line 1, column 41: a string contains an invalid \\u escape" },
+  { "{\"meta\": {\"name\": \"\\ud800x\"}}", -1,
+    "inline.json: line 1, column 20: a string contains a \\u escape of half a UTF-16 surrogate pair" },
+  { "{\"meta\": {\"name\": \"\\ud800\\u0041\"}}", -1,
+    "inline.json: line 1, column 20: a string contains a \\u escape of half a UTF-16 surrogate pair" },
+  { "{\"meta\": {\"name\": \"\\udc00\"}}", -1,
+    "inline.json: line 1, column 20: a string contains a \\u escape of half a UTF-16 surrogate pair" },
   { "{\"network\": {\"allow_domain\": [\"a.example\\0.b\"]}}", -1,
     "inline.json: line 1, column 41: a string contains an octal escape" },
   { "{\n  /* work */\n  \"network\": {}\n}", -1,
@@ -484,10 +492,10 @@ test_depth_ignores_strings (void)
   g_assert_nonnull (profile);
 }
 
-/* json-glib reads the quote after "\u12" as part of the escape, so the
- * string only ends at the next quote and the brackets after it are real. */
+/* json-glib would read the quote after "\u12" as part of the escape, so
+ * a short escape must be rejected before brackets are counted. */
 static void
-test_depth_after_swallowed_quote (void)
+test_short_escape_swallows_quote (void)
 {
   g_autoptr(GString) json = g_string_new ("{\"x\": [\"\\u12\",\" , ");
   g_autoptr(HgProfile) profile = NULL;
@@ -498,7 +506,50 @@ test_depth_after_swallowed_quote (void)
 
   profile = hg_profile_load_data (json->str, -1, "inline.json", &error);
   g_assert_null (profile);
-  assert_invalid (error, "inline.json: line 1, column ", "nested more than 64 levels");
+  assert_invalid (error, "inline.json: line 1, column 9: ", "invalid \\u escape");
+}
+
+/* Found by fuzzing: a short "\u" escape followed by a multi-byte character
+ * made json-glib store a string that is not valid UTF-8. */
+static void
+test_short_escape_before_utf8 (void)
+{
+  static const char json[] = "{\"meta\": {\"name\": \"b\\u00f\xEF\xBB\xBF\"}}";
+  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(GError) error = NULL;
+
+  profile = hg_profile_load_data (json, -1, "inline.json", &error);
+  g_assert_null (profile);
+  assert_invalid (error, "inline.json: line 1, column 21: ", "invalid \\u escape");
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+}
+
+/* Found by fuzzing: json-glib's syntax error quotes the start of a long
+ * string token and can cut a multi-byte character in half. */
+static void
+test_syntax_error_utf8 (void)
+{
+  static const char json[] =
+    "{\"network\": {\"allow_domain\": [\"00000000000000000000000000000000000\xEF\xBD\xA1\" \"a\"]}}";
+  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(GError) error = NULL;
+
+  profile = hg_profile_load_data (json, -1, "inline.json", &error);
+  g_assert_null (profile);
+  assert_invalid (error, "inline.json: line 1, column ", "invalid JSON: ");
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+}
+
+static void
+test_surrogate_pair (void)
+{
+  static const char json[] = "{\"meta\": {\"name\": \"\\ud83d\\ude00\"}}";
+  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(GError) error = NULL;
+
+  profile = hg_profile_load_data (json, -1, "inline.json", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (profile->name, ==, "\xF0\x9F\x98\x80");
 }
 
 static void
@@ -923,7 +974,10 @@ main (int   argc,
                      text_cases, test_bad_text);
   g_test_add_func ("/profile/depth/limit", test_depth_limit);
   g_test_add_func ("/profile/depth/strings", test_depth_ignores_strings);
-  g_test_add_func ("/profile/depth/swallowed-quote", test_depth_after_swallowed_quote);
+  g_test_add_func ("/profile/escape/swallowed-quote", test_short_escape_swallows_quote);
+  g_test_add_func ("/profile/escape/before-utf8", test_short_escape_before_utf8);
+  g_test_add_func ("/profile/escape/surrogate-pair", test_surrogate_pair);
+  g_test_add_func ("/profile/syntax-error/utf8", test_syntax_error_utf8);
   g_test_add_func ("/profile/size/data", test_oversized_data);
   g_test_add_func ("/profile/size/file", test_oversized_file);
   g_test_add_func ("/profile/not-regular-file", test_not_regular_file);
