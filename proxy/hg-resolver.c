@@ -669,12 +669,18 @@ connect_stop_attempt_timeout (ConnectData *data)
 }
 
 static void
-connect_data_free (ConnectData *data)
+connect_stop_cancelled_watch (ConnectData *data)
 {
-  connect_stop_attempt_timeout (data);
   if (data->cancelled_source != NULL)
     g_source_destroy (data->cancelled_source);
   g_clear_pointer (&data->cancelled_source, g_source_unref);
+}
+
+static void
+connect_data_free (ConnectData *data)
+{
+  connect_stop_attempt_timeout (data);
+  connect_stop_cancelled_watch (data);
   g_ptr_array_unref (data->addresses);
   g_clear_object (&data->client);
   g_clear_object (&data->attempt_cancellable);
@@ -749,13 +755,17 @@ connect_cb (GObject      *source_object,
 
   if (connection != NULL)
     {
+      connect_stop_cancelled_watch (data);
       connect_prepare_socket (connection);
       g_task_return_pointer (task, g_steal_pointer (&connection), g_object_unref);
       return;
     }
 
   if (g_task_return_error_if_cancelled (task))
-    return;
+    {
+      connect_stop_cancelled_watch (data);
+      return;
+    }
 
   if (data->attempt_timed_out)
     {
@@ -779,6 +789,8 @@ connect_fail (GTask *task)
   ConnectData *data = g_task_get_task_data (task);
   g_autofree char *addresses_text = format_address_list (data->addresses);
   gint code = G_IO_ERROR_FAILED;
+
+  connect_stop_cancelled_watch (data);
 
   /* The last attempt decides the code, so that the proxy replies 504 when
    * the last address timed out. */

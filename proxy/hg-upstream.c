@@ -89,6 +89,17 @@ sanitize_quoted_text (const char *text,
   return g_string_free (clean, FALSE);
 }
 
+/* Stops the deadline and the cancellation watch once the task has its
+ * result, so neither fires while the caller keeps a reference to it. */
+static void
+upstream_stop_watch (UpstreamData *data)
+{
+  if (data->timeout_source != NULL)
+    g_source_destroy (data->timeout_source);
+  if (data->cancelled_source != NULL)
+    g_source_destroy (data->cancelled_source);
+}
+
 static void
 upstream_return_error (GTask      *task,
                        gint        code,
@@ -110,6 +121,7 @@ upstream_return_error (GTask      *task,
   va_end (args);
 
   g_debug ("CONNECT %s through the upstream proxy failed: %s", data->authority, message);
+  upstream_stop_watch (data);
   g_task_return_new_error (task, HG_UPSTREAM_ERROR, code, "%s", message);
 }
 
@@ -120,6 +132,7 @@ upstream_return_io_error (GTask  *task,
 {
   UpstreamData *data = g_task_get_task_data (task);
 
+  upstream_stop_watch (data);
   if (g_task_return_error_if_cancelled (task))
     return;
 
@@ -235,6 +248,7 @@ upstream_finish_head (GTask *task,
   if (data->buffer->len > head_length)
     pending = g_bytes_new (data->buffer->data + head_length, data->buffer->len - head_length);
 
+  upstream_stop_watch (data);
   g_task_return_pointer (task, pending, (GDestroyNotify) g_bytes_unref);
 }
 

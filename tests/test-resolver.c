@@ -703,12 +703,13 @@ addresses_new (const char * const *texts)
 static GSocketConnection *
 connect_to (GPtrArray     *addresses,
             guint16        port,
+            guint          timeout_ms,
             GCancellable  *cancellable,
             GError       **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  hg_connect_async (addresses, port, 2000, cancellable, store_result_cb, &result);
+  hg_connect_async (addresses, port, timeout_ms, cancellable, store_result_cb, &result);
   run_until_result (&result);
 
   return hg_connect_finish (result, error);
@@ -755,7 +756,7 @@ test_connect_local (void)
   GSocket *socket;
   gint nodelay = 0;
 
-  connection = connect_to (addresses, listener->port, NULL, &error);
+  connection = connect_to (addresses, listener->port, 2000, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (connection);
   g_assert_cmpuint (remote_port (connection), ==, listener->port);
@@ -781,7 +782,7 @@ test_connect_skips_refused (void)
   g_autoptr(GSocketAddress) remote = NULL;
   g_autofree char *remote_text = NULL;
 
-  connection = connect_to (addresses, listener->port, NULL, &error);
+  connection = connect_to (addresses, listener->port, 2000, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (connection);
 
@@ -803,7 +804,7 @@ test_connect_all_refused (void)
   guint16 port = closed_port ();
   g_autofree char *port_text = g_strdup_printf ("port %u", port);
 
-  connection = connect_to (addresses, port, NULL, &error);
+  connection = connect_to (addresses, port, 2000, NULL, &error);
   g_assert_null (connection);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
   g_test_message ("%s", error->message);
@@ -811,12 +812,123 @@ test_connect_all_refused (void)
   g_assert_nonnull (strstr (error->message, "127.0.0.1, 127.0.0.2"));
 }
 
+/* A listener that never accepts, with a backlog of 0 and one connection
+ * already queued: Linux drops further SYNs, so a connect to it waits
+ * like one to a host that drops every packet. */
+typedef struct {
+  GSocket *listening;
+  GSocket *queued;
+} StuckListener;
+
+static StuckListener *
+stuck_listener_new (const char *address_text,
+                    guint16     port)
+{
+  StuckListener *stuck = g_new0 (StuckListener, 1);
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (address_text);
+  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (address, port);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  stuck->listening = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                   G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_bind (stuck->listening, socket_address, FALSE, &error);
+  g_assert_no_error (error);
+  g_socket_set_listen_backlog (stuck->listening, 0);
+  g_socket_listen (stuck->listening, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (stuck->listening, &error);
+  g_assert_no_error (error);
+
+  stuck->queued = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_connect (stuck->queued, bound, NULL, &error);
+  g_assert_no_error (error);
+
+  return stuck;
+}
+
+static guint16
+stuck_listener_get_port (StuckListener *stuck)
+{
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address (stuck->listening, NULL);
+
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static void
+stuck_listener_free (StuckListener *stuck)
+{
+  g_object_unref (stuck->queued);
+  g_object_unref (stuck->listening);
+  g_free (stuck);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StuckListener, stuck_listener_free)
+
+static void
+test_connect_timeout (void)
+{
+  static const char * const texts[] = { "127.0.0.1", NULL };
+  g_autoptr(StuckListener) stuck = stuck_listener_new ("127.0.0.1", 0);
+  g_autoptr(GPtrArray) addresses = addresses_new (texts);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gint64 elapsed_ms;
+
+  connection = connect_to (addresses, stuck_listener_get_port (stuck), 200, NULL, &error);
+  elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+
+  g_assert_null (connection);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "timed out after 200 ms"));
+  g_assert_cmpint (elapsed_ms, >=, 150);
+  g_assert_cmpint (elapsed_ms, <, 2000);
+}
+
+/* A timed-out address is skipped like a refused one. */
+static void
+test_connect_skips_timed_out (void)
+{
+  static const char * const texts[] = { "127.0.0.1", "127.0.0.2", NULL };
+  g_autoptr(StuckListener) stuck = stuck_listener_new ("127.0.0.1", 0);
+  guint16 port = stuck_listener_get_port (stuck);
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GInetAddress) second = g_inet_address_new_from_string ("127.0.0.2");
+  g_autoptr(GSocketAddress) second_address = g_inet_socket_address_new (second, port);
+  g_autoptr(GPtrArray) addresses = addresses_new (texts);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GSocketAddress) remote = NULL;
+  g_autofree char *remote_text = NULL;
+
+  g_socket_listener_add_address (listener, second_address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  connection = connect_to (addresses, port, 200, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (connection);
+
+  remote = g_socket_connection_get_remote_address (connection, &error);
+  g_assert_no_error (error);
+  remote_text = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  g_assert_cmpstr (remote_text, ==, "127.0.0.2");
+  g_assert_cmpuint (g_socket_get_timeout (g_socket_connection_get_socket (connection)), ==, 0);
+
+  g_socket_listener_close (listener);
+}
+
 static void
 test_connect_no_address (void)
 {
   g_autoptr(GPtrArray) addresses = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketConnection) connection = connect_to (addresses, 443, NULL, &error);
+  g_autoptr(GSocketConnection) connection = connect_to (addresses, 443, 2000, NULL, &error);
 
   g_assert_null (connection);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
@@ -833,7 +945,7 @@ test_connect_cancelled (void)
   g_autoptr(GSocketConnection) connection = NULL;
 
   g_cancellable_cancel (cancellable);
-  connection = connect_to (addresses, listener->port, cancellable, &error);
+  connection = connect_to (addresses, listener->port, 2000, cancellable, &error);
 
   g_assert_null (connection);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -879,6 +991,8 @@ main (int   argc,
   g_test_add_func ("/connect/local", test_connect_local);
   g_test_add_func ("/connect/skips-refused", test_connect_skips_refused);
   g_test_add_func ("/connect/all-refused", test_connect_all_refused);
+  g_test_add_func ("/connect/timeout", test_connect_timeout);
+  g_test_add_func ("/connect/skips-timed-out", test_connect_skips_timed_out);
   g_test_add_func ("/connect/no-address", test_connect_no_address);
   g_test_add_func ("/connect/cancelled", test_connect_cancelled);
 
