@@ -215,11 +215,20 @@ upstream_take_line (GTask      *task,
 }
 
 static gboolean
-upstream_return_too_long (GTask *task)
+upstream_return_line_too_long (GTask *task)
 {
   upstream_return_error (task, HG_UPSTREAM_ERROR_PROTOCOL,
-                         _("the upstream proxy's reply has a line over %u bytes or a head over %u bytes"),
-                         MAX_LINE_LENGTH, MAX_HEAD_LENGTH);
+                         _("the upstream proxy's reply has a line over %u bytes"),
+                         MAX_LINE_LENGTH);
+  return TRUE;
+}
+
+static gboolean
+upstream_return_head_too_long (GTask *task)
+{
+  upstream_return_error (task, HG_UPSTREAM_ERROR_PROTOCOL,
+                         _("the upstream proxy's reply head is over %u bytes"),
+                         MAX_HEAD_LENGTH);
   return TRUE;
 }
 
@@ -274,8 +283,10 @@ upstream_scan_head (GTask *task)
       if (length > 0 && start[length - 1] == '\r')
         length--;
 
-      if (length > MAX_LINE_LENGTH || line_end > MAX_HEAD_LENGTH)
-        return upstream_return_too_long (task);
+      if (length > MAX_LINE_LENGTH)
+        return upstream_return_line_too_long (task);
+      if (line_end > MAX_HEAD_LENGTH)
+        return upstream_return_head_too_long (task);
 
       data->scanned = line_end;
 
@@ -290,9 +301,10 @@ upstream_scan_head (GTask *task)
     }
 
   /* The unfinished line may still get its CR. */
-  if (data->buffer->len - data->scanned > MAX_LINE_LENGTH + 1 ||
-      data->buffer->len > MAX_HEAD_LENGTH)
-    return upstream_return_too_long (task);
+  if (data->buffer->len - data->scanned > MAX_LINE_LENGTH + 1)
+    return upstream_return_line_too_long (task);
+  if (data->buffer->len > MAX_HEAD_LENGTH)
+    return upstream_return_head_too_long (task);
 
   return FALSE;
 }

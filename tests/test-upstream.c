@@ -429,6 +429,7 @@ test_line_too_long (void)
 
   g_assert_null (connection);
   g_assert_error (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_PROTOCOL);
+  g_assert_cmpstr (error->message, ==, "the upstream proxy's reply has a line over 8192 bytes");
 }
 
 /* A status line that never ends is rejected once it passes the limit,
@@ -463,6 +464,7 @@ test_head_too_long (void)
 
   g_assert_null (connection);
   g_assert_error (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_PROTOCOL);
+  g_assert_cmpstr (error->message, ==, "the upstream proxy's reply head is over 65536 bytes");
 }
 
 /* A header line of exactly 8192 bytes is accepted. */
