@@ -18,6 +18,15 @@ G_BEGIN_DECLS
  * shutdown(SHUT_WR) on the other (half-close); an error on either side
  * closes both. The tunnel ends when both directions are done, on error,
  * or after the idle timeout with no byte moved in either direction.
+ *
+ * Writing into a socket whose peer has gone raises SIGPIPE with splice(2),
+ * which has no MSG_NOSIGNAL, so a process using HgTunnel must ignore
+ * SIGPIPE (`signal (SIGPIPE, SIG_IGN)`).
+ *
+ * Lifetime: free the tunnel in or after the callback of
+ * hg_tunnel_run_async(), or at any time before it: freeing a running
+ * tunnel closes both sockets, removes its sources, and the callback is
+ * then never called.
  */
 typedef struct _HgTunnel HgTunnel;
 
@@ -37,6 +46,8 @@ void      hg_tunnel_close      (HgTunnel             *tunnel);
 guint64   hg_tunnel_get_bytes_up   (HgTunnel         *tunnel);
 guint64   hg_tunnel_get_bytes_down (HgTunnel         *tunnel);
 void      hg_tunnel_free       (HgTunnel             *tunnel);
+
+void      hg_tunnel_set_use_splice (gboolean          use_splice);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgTunnel, hg_tunnel_free)
 
