@@ -90,6 +90,10 @@ main (int   argc,
   /* A peer that closes while we write must give an error, not kill us. */
   signal (SIGPIPE, SIG_IGN);
 
+  /* stdout carries only the bound address; GLib would send debug and
+   * info lines there too. */
+  g_log_writer_default_set_use_stderr (TRUE);
+
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
