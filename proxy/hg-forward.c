@@ -1,2 +1,1343 @@
-/* placeholder until the module lands */
-#include <glib.h>
+/* hg-forward.c: forwarding plain absolute-form HTTP requests
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * The forwarder reads the request body itself, sends the request with a
+ * SoupSession and streams the response back to the client, one buffer at
+ * a time. Each session connects only to the addresses the policy vetted:
+ * its remote-connectable is an HgAddressList, which enumerates exactly
+ * those socket addresses and resolves nothing, so libsoup never looks a
+ * name up and never connects anywhere else.
+ */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "hg-forward.h"
+
+/* The maximum response body held for one request, in bytes: each read
+ * from the origin waits until the previous buffer reached the client. */
+#define FORWARD_BUFFER_SIZE (64 * 1024)
+
+/* Room before the response data for a chunk-size line. */
+#define CHUNK_HEADER_MAX 32
+
+/* The maximum length of a chunk-size line from a client, extensions
+ * included, and the maximum trailer bytes read (and discarded) after the
+ * last chunk. */
+#define CHUNK_LINE_MAX 4096
+#define TRAILER_MAX HG_REQUEST_HEAD_MAX
+
+/* Sessions kept for reuse of their idle connections, least recently used
+ * dropped first. A dropped session closes its idle connections; a request
+ * still running keeps its session alive until it ends. */
+#define SESSION_CACHE_MAX 64
+
+/* Concurrent connections per session. libsoup's default of 2 per host
+ * would queue a third request to the same host behind two slow ones. */
+#define SESSION_MAX_CONNS 64
+
+/* ------------------------------------------------------------------ */
+/* HgAddressList: a GSocketConnectable over fixed socket addresses     */
+
+#define HG_TYPE_ADDRESS_LIST (hg_address_list_get_type ())
+G_DECLARE_FINAL_TYPE (HgAddressList, hg_address_list, HG, ADDRESS_LIST, GObject)
+
+#define HG_TYPE_ADDRESS_LIST_ENUMERATOR (hg_address_list_enumerator_get_type ())
+G_DECLARE_FINAL_TYPE (HgAddressListEnumerator, hg_address_list_enumerator,
+                      HG, ADDRESS_LIST_ENUMERATOR, GSocketAddressEnumerator)
+
+struct _HgAddressList
+{
+  GObject parent_instance;
+
+  GPtrArray *addresses;  /* (element-type GInetSocketAddress) */
+};
+
+struct _HgAddressListEnumerator
+{
+  GSocketAddressEnumerator parent_instance;
+
+  GPtrArray *addresses;
+  guint next;
+};
+
+static void hg_address_list_connectable_init (GSocketConnectableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (HgAddressList, hg_address_list, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_SOCKET_CONNECTABLE,
+                                                      hg_address_list_connectable_init))
+
+G_DEFINE_FINAL_TYPE (HgAddressListEnumerator, hg_address_list_enumerator,
+                     G_TYPE_SOCKET_ADDRESS_ENUMERATOR)
+
+static GSocketAddress *
+hg_address_list_enumerator_next (GSocketAddressEnumerator  *enumerator,
+                                 GCancellable              *cancellable,
+                                 GError                   **error)
+{
+  HgAddressListEnumerator *self = HG_ADDRESS_LIST_ENUMERATOR (enumerator);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  if (self->next >= self->addresses->len)
+    return NULL;
+
+  return g_object_ref (g_ptr_array_index (self->addresses, self->next++));
+}
+
+static void
+hg_address_list_enumerator_finalize (GObject *object)
+{
+  HgAddressListEnumerator *self = HG_ADDRESS_LIST_ENUMERATOR (object);
+
+  g_clear_pointer (&self->addresses, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (hg_address_list_enumerator_parent_class)->finalize (object);
+}
+
+static void
+hg_address_list_enumerator_class_init (HgAddressListEnumeratorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GSocketAddressEnumeratorClass *enumerator_class = G_SOCKET_ADDRESS_ENUMERATOR_CLASS (klass);
+
+  object_class->finalize = hg_address_list_enumerator_finalize;
+  /* The parent class runs next() for next_async(), and next() only
+   * reads the list. */
+  enumerator_class->next = hg_address_list_enumerator_next;
+}
+
+static void
+hg_address_list_enumerator_init (HgAddressListEnumerator *self)
+{
+}
+
+static GSocketAddressEnumerator *
+hg_address_list_enumerate (GSocketConnectable *connectable)
+{
+  HgAddressList *self = HG_ADDRESS_LIST (connectable);
+  HgAddressListEnumerator *enumerator;
+
+  enumerator = g_object_new (HG_TYPE_ADDRESS_LIST_ENUMERATOR, NULL);
+  enumerator->addresses = g_ptr_array_ref (self->addresses);
+
+  return G_SOCKET_ADDRESS_ENUMERATOR (enumerator);
+}
+
+static char *
+hg_address_list_to_string (GSocketConnectable *connectable)
+{
+  HgAddressList *self = HG_ADDRESS_LIST (connectable);
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < self->addresses->len; i++)
+    {
+      g_autofree char *address = NULL;
+
+      address = g_socket_connectable_to_string (g_ptr_array_index (self->addresses, i));
+      if (i > 0)
+        g_string_append (text, ", ");
+      g_string_append (text, address);
+    }
+
+  return g_string_free (text, FALSE);
+}
+
+static void
+hg_address_list_connectable_init (GSocketConnectableIface *iface)
+{
+  iface->enumerate = hg_address_list_enumerate;
+  /* A proxy-aware GSocketClient calls proxy_enumerate(). Returning the
+   * plain list from it keeps any proxy resolver out of the connect. */
+  iface->proxy_enumerate = hg_address_list_enumerate;
+  iface->to_string = hg_address_list_to_string;
+}
+
+static void
+hg_address_list_finalize (GObject *object)
+{
+  HgAddressList *self = HG_ADDRESS_LIST (object);
+
+  g_clear_pointer (&self->addresses, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (hg_address_list_parent_class)->finalize (object);
+}
+
+static void
+hg_address_list_class_init (HgAddressListClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = hg_address_list_finalize;
+}
+
+static void
+hg_address_list_init (HgAddressList *self)
+{
+  self->addresses = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+/* Creates a connectable yielding each of @addresses (GInetAddress) on
+ * @port once, in the given order. */
+static HgAddressList *
+hg_address_list_new (GPtrArray *addresses,
+                     guint16    port)
+{
+  HgAddressList *self = g_object_new (HG_TYPE_ADDRESS_LIST, NULL);
+
+  for (guint i = 0; i < addresses->len; i++)
+    {
+      GInetAddress *address = g_ptr_array_index (addresses, i);
+
+      g_ptr_array_add (self->addresses, g_inet_socket_address_new (address, port));
+    }
+
+  return self;
+}
+
+/* ------------------------------------------------------------------ */
+/* The forwarder and its session cache                                 */
+
+typedef struct
+{
+  char *key;
+  SoupSession *session;
+} CachedSession;
+
+struct _HgForwarder
+{
+  gsize max_body;
+  guint timeout_secs;
+
+  GHashTable *sessions;  /* key → GList link in lru */
+  GQueue lru;            /* CachedSession, most recently used first */
+};
+
+static void
+cached_session_free (CachedSession *cached)
+{
+  g_free (cached->key);
+  g_object_unref (cached->session);
+  g_free (cached);
+}
+
+/**
+ * hg_forwarder_new:
+ * @max_body: the largest request body accepted, in bytes
+ * @timeout_secs: the connect, I/O and idle-connection timeout, in
+ *   seconds; 0 for none
+ *
+ * Creates a forwarder with an empty session cache.
+ *
+ * Returns: (transfer full): the forwarder
+ */
+HgForwarder *
+hg_forwarder_new (gsize max_body,
+                  guint timeout_secs)
+{
+  HgForwarder *forwarder = g_new0 (HgForwarder, 1);
+
+  forwarder->max_body = max_body;
+  forwarder->timeout_secs = timeout_secs;
+  forwarder->sessions = g_hash_table_new (g_str_hash, g_str_equal);
+  g_queue_init (&forwarder->lru);
+
+  return forwarder;
+}
+
+/**
+ * hg_forwarder_free:
+ * @forwarder: (transfer full) (nullable): a forwarder
+ *
+ * Frees @forwarder and drops its cached sessions, which closes their idle
+ * connections. Requests still running keep their session until they end.
+ */
+void
+hg_forwarder_free (HgForwarder *forwarder)
+{
+  if (forwarder == NULL)
+    return;
+
+  g_hash_table_destroy (forwarder->sessions);
+  g_queue_clear_full (&forwarder->lru, (GDestroyNotify) cached_session_free);
+  g_free (forwarder);
+}
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* Returns the cache key for @addresses on @port: the sorted address
+ * texts and the port, so the same set in another order shares a session. */
+static char *
+session_key (GPtrArray *addresses,
+             guint16    port)
+{
+  g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
+  GString *key = g_string_new (NULL);
+
+  for (guint i = 0; i < addresses->len; i++)
+    g_ptr_array_add (texts, g_inet_address_to_string (g_ptr_array_index (addresses, i)));
+  g_ptr_array_sort (texts, compare_strings);
+
+  for (guint i = 0; i < texts->len; i++)
+    g_string_append_printf (key, "%s,", (const char *) g_ptr_array_index (texts, i));
+  g_string_append_printf (key, "%u", port);
+
+  return g_string_free (key, FALSE);
+}
+
+static SoupSession *
+create_session (HgForwarder *forwarder,
+                GPtrArray   *addresses,
+                guint16      port)
+{
+  g_autoptr(HgAddressList) connectable = hg_address_list_new (addresses, port);
+  SoupSession *session;
+
+  /* "proxy-resolver" NULL, given explicitly, stops libsoup 3.2 from
+   * taking g_proxy_resolver_get_default(), so http_proxy in the
+   * environment is ignored. */
+  session = g_object_new (SOUP_TYPE_SESSION,
+                          "remote-connectable", connectable,
+                          "proxy-resolver", NULL,
+                          "user-agent", NULL,
+                          "accept-language-auto", FALSE,
+                          "timeout", forwarder->timeout_secs,
+                          "idle-timeout", forwarder->timeout_secs,
+                          "max-conns", SESSION_MAX_CONNS,
+                          "max-conns-per-host", SESSION_MAX_CONNS,
+                          NULL);
+
+  /* The decoder would decode relayed bodies and add Accept-Encoding, and
+   * the auth manager would retry 401s with credentials of its own. A
+   * plain SoupSession in libsoup 3.2.3 has no cookie jar, HSTS enforcer,
+   * content sniffer or User-Agent to remove. */
+  soup_session_remove_feature_by_type (session, SOUP_TYPE_CONTENT_DECODER);
+  soup_session_remove_feature_by_type (session, SOUP_TYPE_AUTH_MANAGER);
+  soup_session_set_proxy_resolver (session, NULL);
+
+  return session;
+}
+
+/* Returns (transfer full) the cached session for @addresses on @port,
+ * creating it when missing and dropping the least recently used one when
+ * the cache is full. */
+static SoupSession *
+get_session (HgForwarder *forwarder,
+             GPtrArray   *addresses,
+             guint16      port)
+{
+  g_autofree char *key = session_key (addresses, port);
+  CachedSession *cached;
+  GList *link;
+
+  link = g_hash_table_lookup (forwarder->sessions, key);
+  if (link != NULL)
+    {
+      g_queue_unlink (&forwarder->lru, link);
+      g_queue_push_head_link (&forwarder->lru, link);
+      cached = link->data;
+      return g_object_ref (cached->session);
+    }
+
+  cached = g_new0 (CachedSession, 1);
+  cached->key = g_steal_pointer (&key);
+  cached->session = create_session (forwarder, addresses, port);
+  g_queue_push_head (&forwarder->lru, cached);
+  g_hash_table_insert (forwarder->sessions, cached->key, forwarder->lru.head);
+
+  if (forwarder->lru.length > SESSION_CACHE_MAX)
+    {
+      CachedSession *oldest = g_queue_pop_tail (&forwarder->lru);
+
+      g_hash_table_remove (forwarder->sessions, oldest->key);
+      cached_session_free (oldest);
+    }
+
+  return g_object_ref (cached->session);
+}
+
+/* ------------------------------------------------------------------ */
+/* One forwarded request                                               */
+
+typedef enum
+{
+  BODY_LENGTH,        /* reading content_length bytes */
+  BODY_CHUNK_SIZE,    /* reading a chunk-size line */
+  BODY_CHUNK_DATA,    /* reading chunk data */
+  BODY_CHUNK_END,     /* reading the CRLF after chunk data */
+  BODY_TRAILER,       /* reading trailer lines up to an empty one */
+  BODY_DONE,
+} BodyState;
+
+typedef enum
+{
+  FRAMING_NONE,       /* no body: HEAD, 204, 304 */
+  FRAMING_LENGTH,     /* Content-Length from the origin */
+  FRAMING_CHUNKED,    /* re-chunked for an HTTP/1.1 client */
+  FRAMING_CLOSE,      /* delimited by closing, for an HTTP/1.0 client */
+} Framing;
+
+typedef struct
+{
+  gsize max_body;
+  guint timeout_secs;
+  guint http_minor;
+  gboolean client_keep_alive;
+  gboolean is_head;
+  char *authority;              /* host:port, for messages */
+
+  GInputStream *client_in;
+  GOutputStream *client_out;
+
+  /* Request body */
+  BodyState body_state;
+  gint64 content_length;
+  guint64 chunk_remaining;
+  gsize trailer_bytes;
+  GByteArray *input;            /* read from the client, not parsed yet */
+  GByteArray *body;
+
+  /* Upstream request */
+  SoupSession *session;
+  SoupMessage *message;
+  gboolean connected;
+  GCancellable *send_cancellable;
+  GCancellable *cancellable;    /* the caller's, or NULL */
+  gulong cancelled_id;
+  GInputStream *response;
+
+  /* Response */
+  Framing framing;
+  GString *response_head;
+  guint8 *buffer;
+  char chunk_header[CHUNK_HEADER_MAX];
+  GOutputVector vectors[3];
+
+  gboolean response_started;
+  gboolean keep_alive;
+  guint64 bytes_up;
+  guint64 bytes_down;
+} ForwardData;
+
+static void
+forward_data_free (ForwardData *data)
+{
+  if (data->cancelled_id != 0)
+    g_cancellable_disconnect (data->cancellable, data->cancelled_id);
+  g_clear_object (&data->cancellable);
+
+  g_free (data->authority);
+  g_clear_object (&data->client_in);
+  g_clear_object (&data->client_out);
+  g_clear_pointer (&data->input, g_byte_array_unref);
+  g_clear_pointer (&data->body, g_byte_array_unref);
+  g_clear_object (&data->response);
+  g_clear_object (&data->message);
+  g_clear_object (&data->session);
+  g_clear_object (&data->send_cancellable);
+  if (data->response_head != NULL)
+    g_string_free (data->response_head, TRUE);
+  g_free (data->buffer);
+  g_free (data);
+}
+
+static void
+return_http_error (GTask      *task,
+                   guint       status,
+                   const char *reason)
+{
+  g_autofree char *clean = hg_http_sanitize_reason (reason);
+
+  g_task_return_new_error (task, HG_HTTP_ERROR, (int) status, "%s", clean);
+  g_object_unref (task);
+}
+
+/* Ends @task with @error, after aborting the upstream message so that a
+ * half-read response does not keep its connection busy. */
+static void
+return_error (GTask  *task,
+              GError *error)
+{
+  ForwardData *data = g_task_get_task_data (task);
+
+  g_cancellable_cancel (data->send_cancellable);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+propagate_cancel_cb (GCancellable *cancellable,
+                     GCancellable *send_cancellable)
+{
+  g_cancellable_cancel (send_cancellable);
+}
+
+static char *
+format_authority (const char *host,
+                  guint16     port)
+{
+  if (strchr (host, ':') != NULL)
+    return g_strdup_printf ("[%s]:%u", host, port);
+
+  return g_strdup_printf ("%s:%u", host, port);
+}
+
+static char *
+format_host_header (const char *host,
+                    guint16     port)
+{
+  const char *open = strchr (host, ':') != NULL ? "[" : "";
+  const char *close = open[0] != '\0' ? "]" : "";
+
+  if (port == 80)
+    return g_strdup_printf ("%s%s%s", open, host, close);
+
+  return g_strdup_printf ("%s%s%s:%u", open, host, close, port);
+}
+
+static gboolean
+has_unsafe_bytes (const char *text)
+{
+  for (const char *p = text; p != NULL && *p != '\0'; p++)
+    {
+      if ((guchar) *p <= 0x20 || (guchar) *p == 0x7f)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+static gboolean
+expects_continue (const HgRequestHead *head)
+{
+  const char *expect = soup_message_headers_get_list (head->headers, "Expect");
+
+  return head->http_minor >= 1
+         && expect != NULL
+         && soup_header_contains (expect, "100-continue");
+}
+
+/* Creates the upstream message for @head: same method, path and query,
+ * the client's end-to-end headers, and Host from the URI. */
+static SoupMessage *
+build_message (const HgRequestHead  *head,
+               const char           *host,
+               guint16               port,
+               GError              **error)
+{
+  g_autoptr(SoupMessage) message = NULL;
+  g_autofree char *host_header = NULL;
+  SoupMessageHeaders *headers;
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  /* The URI's path and query reach the request line unchanged, so they
+   * must not contain bytes that would split it. */
+  if (has_unsafe_bytes (g_uri_get_path (head->uri))
+      || has_unsafe_bytes (g_uri_get_query (head->uri)))
+    {
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                   _("The request target contains a space or control byte"));
+      return NULL;
+    }
+
+  message = soup_message_new_from_uri (head->method, head->uri);
+  soup_message_add_flags (message, SOUP_MESSAGE_NO_REDIRECT);
+
+  headers = soup_message_get_request_headers (message);
+  soup_message_headers_iter_init (&iter, head->headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    soup_message_headers_append (headers, name, value);
+
+  hg_request_head_strip_hop_by_hop (headers);
+
+  /* libsoup frames the body it sends. The forwarder handles Expect
+   * itself, because it reads the whole body before the request goes out. */
+  soup_message_headers_remove (headers, "Content-Length");
+  soup_message_headers_remove (headers, "Transfer-Encoding");
+  soup_message_headers_remove (headers, "Expect");
+
+  /* A proxy replaces the client's Host with the URI's authority. */
+  host_header = format_host_header (host, port);
+  soup_message_headers_replace (headers, "Host", host_header);
+
+  return g_steal_pointer (&message);
+}
+
+static void send_request (GTask *task);
+static void read_body (GTask *task);
+
+/* Moves the Content-Length body from data->input to data->body.
+ * Returns TRUE when the whole body is there. */
+static gboolean
+take_length_body (ForwardData *data)
+{
+  guint64 missing = (guint64) data->content_length - data->body->len;
+  gsize take = (gsize) MIN (missing, (guint64) data->input->len);
+
+  g_byte_array_append (data->body, data->input->data, (guint) take);
+  g_byte_array_remove_range (data->input, 0, (guint) take);
+
+  return data->body->len == (guint64) data->content_length;
+}
+
+/* Finds a CRLF-ended line at the start of data->input. Returns its length
+ * without the CRLF, or -1 when it is incomplete. */
+static gssize
+find_line (ForwardData *data)
+{
+  const guint8 *lf = memchr (data->input->data, '\n', data->input->len);
+
+  if (lf == NULL)
+    return -1;
+
+  return lf - data->input->data;
+}
+
+static gboolean
+parse_chunk_size (const char  *line,
+                  gsize        length,
+                  guint64     *size)
+{
+  guint64 value = 0;
+  gsize digits = 0;
+
+  while (digits < length && g_ascii_isxdigit (line[digits]))
+    {
+      if (digits == 15)
+        return FALSE;
+      value = value * 16 + (guint64) g_ascii_xdigit_value (line[digits]);
+      digits++;
+    }
+
+  if (digits == 0)
+    return FALSE;
+
+  /* Only whitespace or a chunk extension may follow the size. */
+  if (digits < length && line[digits] != ';' && line[digits] != ' ' && line[digits] != '\t')
+    return FALSE;
+
+  *size = value;
+  return TRUE;
+}
+
+/* Parses one step of a chunked body from data->input. Returns TRUE when
+ * it made progress, FALSE when it needs more input or failed (@error). */
+static gboolean
+parse_chunked_step (ForwardData  *data,
+                    GError      **error)
+{
+  gssize line_length;
+
+  switch (data->body_state)
+    {
+    case BODY_CHUNK_SIZE:
+    case BODY_TRAILER:
+    case BODY_CHUNK_END:
+      line_length = find_line (data);
+      if (line_length < 0)
+        {
+          gsize limit = data->body_state == BODY_TRAILER ? TRAILER_MAX - data->trailer_bytes : CHUNK_LINE_MAX;
+
+          if (data->input->len > limit)
+            g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                         _("A chunk-size line or trailer of the request body is longer than %u bytes"),
+                         (guint) (data->body_state == BODY_TRAILER ? TRAILER_MAX : CHUNK_LINE_MAX));
+          return FALSE;
+        }
+      if (line_length == 0 || data->input->data[line_length - 1] != '\r')
+        {
+          g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                       _("A line of the chunked request body does not end in CRLF"));
+          return FALSE;
+        }
+      line_length--;
+      break;
+
+    case BODY_CHUNK_DATA:
+      {
+        gsize take = (gsize) MIN (data->chunk_remaining, (guint64) data->input->len);
+
+        if (take == 0)
+          return FALSE;
+        g_byte_array_append (data->body, data->input->data, (guint) take);
+        g_byte_array_remove_range (data->input, 0, (guint) take);
+        data->chunk_remaining -= take;
+        if (data->chunk_remaining == 0)
+          data->body_state = BODY_CHUNK_END;
+        return TRUE;
+      }
+
+    case BODY_LENGTH:
+    case BODY_DONE:
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (data->body_state == BODY_CHUNK_END)
+    {
+      if (line_length != 0)
+        {
+          g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                       _("Chunk data of the request body is longer than its chunk size"));
+          return FALSE;
+        }
+      data->body_state = BODY_CHUNK_SIZE;
+    }
+  else if (data->body_state == BODY_TRAILER)
+    {
+      data->trailer_bytes += (gsize) line_length + 2;
+      if (line_length == 0)
+        data->body_state = BODY_DONE;
+    }
+  else if (!parse_chunk_size ((const char *) data->input->data, (gsize) line_length,
+                              &data->chunk_remaining))
+    {
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                   _("A chunk size of the request body is not a valid hexadecimal number"));
+      return FALSE;
+    }
+  else if (data->chunk_remaining > data->max_body - data->body->len)
+    {
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                   _("The request body exceeds %" G_GSIZE_FORMAT " bytes"), data->max_body);
+      return FALSE;
+    }
+  else
+    {
+      data->body_state = data->chunk_remaining == 0 ? BODY_TRAILER : BODY_CHUNK_DATA;
+    }
+
+  g_byte_array_remove_range (data->input, 0, (guint) line_length + 2);
+  return TRUE;
+}
+
+/* Parses what data->input holds. Returns TRUE when the body is complete,
+ * FALSE when more input is needed or on @error. */
+static gboolean
+parse_body (ForwardData  *data,
+            GError      **error)
+{
+  if (data->body_state == BODY_LENGTH)
+    {
+      if (take_length_body (data))
+        data->body_state = BODY_DONE;
+      return data->body_state == BODY_DONE;
+    }
+
+  while (data->body_state != BODY_DONE)
+    {
+      if (!parse_chunked_step (data, error))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void
+read_body_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  ForwardData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  gssize count;
+
+  count = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (count < 0)
+    {
+      return_error (task, error);
+      return;
+    }
+
+  if (count == 0)
+    {
+      g_autofree char *reason = g_strdup_printf (_("The request body ended after %u bytes, before its end"),
+                                                 data->body->len);
+
+      return_http_error (task, SOUP_STATUS_BAD_REQUEST, reason);
+      return;
+    }
+
+  g_byte_array_append (data->input, data->buffer, (guint) count);
+  read_body (task);
+}
+
+/* Parses the request body read so far and reads more until it is
+ * complete, then sends the request. */
+static void
+read_body (GTask *task)
+{
+  ForwardData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  gsize size = FORWARD_BUFFER_SIZE;
+
+  if (parse_body (data, &error))
+    {
+      send_request (task);
+      return;
+    }
+
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+
+  /* Reading no further than the end of a Content-Length body leaves a
+   * pipelined next request in the socket. */
+  if (data->body_state == BODY_LENGTH)
+    size = (gsize) MIN ((guint64) size, (guint64) data->content_length - data->body->len);
+
+  g_input_stream_read_async (data->client_in, data->buffer, size, G_PRIORITY_DEFAULT,
+                             g_task_get_cancellable (task), read_body_cb, task);
+}
+
+static void
+write_continue_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      return_error (task, error);
+      return;
+    }
+
+  read_body (task);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending upstream and relaying the response                          */
+
+static void relay_body (GTask *task);
+
+/* libsoup 3.2 appends `Connection: Keep-Alive` to every HTTP/1.x request
+ * just before "starting". HTTP/1.1 keeps connections open without it,
+ * and the origin should see only the client's end-to-end headers. */
+static void
+starting_cb (SoupMessage *message,
+             gpointer     user_data)
+{
+  soup_message_headers_remove (soup_message_get_request_headers (message), "Connection");
+}
+
+/* A new connection reports CONNECTED; a reused one writes the headers
+ * without any network event. */
+static void
+network_event_cb (SoupMessage        *message,
+                  GSocketClientEvent  event,
+                  GIOStream          *connection,
+                  ForwardData        *data)
+{
+  if (event == G_SOCKET_CLIENT_CONNECTED)
+    data->connected = TRUE;
+}
+
+static void
+wrote_headers_cb (SoupMessage *message,
+                  ForwardData *data)
+{
+  data->connected = TRUE;
+}
+
+/* Turns a libsoup send error into the status to respond with. */
+static GError *
+translate_send_error (ForwardData *data,
+                      GError      *error)
+{
+  g_autofree char *reason = NULL;
+  guint status = SOUP_STATUS_BAD_GATEWAY;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return error;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    {
+      status = SOUP_STATUS_GATEWAY_TIMEOUT;
+      reason = g_strdup_printf (_("%s did not answer within %u seconds"),
+                                data->authority, data->timeout_secs);
+    }
+  else if (!data->connected)
+    {
+      reason = g_strdup_printf (_("could not connect to %s: %s"),
+                                data->authority, error->message);
+    }
+  else
+    {
+      reason = g_strdup_printf (_("the request to %s failed: %s"),
+                                data->authority, error->message);
+    }
+
+  g_error_free (error);
+  {
+    g_autofree char *clean = hg_http_sanitize_reason (reason);
+
+    return g_error_new_literal (HG_HTTP_ERROR, (int) status, clean);
+  }
+}
+
+static gboolean
+is_framing_header (const char *name)
+{
+  return g_ascii_strcasecmp (name, "Content-Length") == 0
+         || g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
+}
+
+/* Chooses how the response body is delimited towards the client. */
+static Framing
+choose_framing (ForwardData *data,
+                guint        status)
+{
+  SoupMessageHeaders *headers = soup_message_get_response_headers (data->message);
+
+  if (data->is_head || SOUP_STATUS_IS_INFORMATIONAL (status)
+      || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED)
+    return FRAMING_NONE;
+
+  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH)
+    return FRAMING_LENGTH;
+
+  if (data->http_minor >= 1)
+    return FRAMING_CHUNKED;
+
+  return FRAMING_CLOSE;
+}
+
+/* Formats the status line and the end-to-end response headers, framed
+ * for the client. */
+static GString *
+format_response_head (ForwardData *data)
+{
+  SoupMessageHeaders *origin_headers = soup_message_get_response_headers (data->message);
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  guint status = soup_message_get_status (data->message);
+  const char *phrase = soup_message_get_reason_phrase (data->message);
+  g_autofree char *reason = hg_http_sanitize_reason (phrase != NULL ? phrase : "");
+  GString *head = g_string_sized_new (1024);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  g_string_append_printf (head, "HTTP/1.1 %u %s\r\n", status, reason);
+
+  soup_message_headers_iter_init (&iter, origin_headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      /* A body-less response keeps the origin's Content-Length, which
+       * describes the entity, not this message. */
+      if (is_framing_header (name)
+          && !(data->framing == FRAMING_NONE && g_ascii_strcasecmp (name, "Content-Length") == 0))
+        continue;
+      soup_message_headers_append (headers, name, value);
+    }
+  hg_request_head_strip_hop_by_hop (headers);
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      if (strpbrk (name, "\r\n") != NULL || strpbrk (value, "\r\n") != NULL)
+        continue;
+      g_string_append_printf (head, "%s: %s\r\n", name, value);
+    }
+
+  if (data->framing == FRAMING_LENGTH)
+    g_string_append_printf (head, "Content-Length: %" G_GINT64_FORMAT "\r\n",
+                            soup_message_headers_get_content_length (origin_headers));
+  else if (data->framing == FRAMING_CHUNKED)
+    g_string_append (head, "Transfer-Encoding: chunked\r\n");
+
+  if (!data->keep_alive)
+    g_string_append (head, "Connection: close\r\n");
+  else if (data->http_minor == 0)
+    g_string_append (head, "Connection: keep-alive\r\n");
+
+  g_string_append (head, "\r\n");
+  return head;
+}
+
+static void
+close_response_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+
+  /* The body was read to its end; a failure to close changes nothing for
+   * the client. */
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+finish_response (GTask *task)
+{
+  ForwardData *data = g_task_get_task_data (task);
+
+  g_input_stream_close_async (data->response, G_PRIORITY_DEFAULT, NULL,
+                              close_response_cb, task);
+}
+
+static void
+write_body_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  if (!g_output_stream_writev_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      return_error (task, error);
+      return;
+    }
+
+  relay_body (task);
+}
+
+static void
+write_last_chunk_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      return_error (task, error);
+      return;
+    }
+
+  finish_response (task);
+}
+
+static void
+read_response_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  ForwardData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  gssize count;
+  guint n_vectors = 0;
+
+  count = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (count < 0)
+    {
+      return_error (task, error);
+      return;
+    }
+
+  if (count == 0)
+    {
+      if (data->framing == FRAMING_CHUNKED)
+        g_output_stream_write_all_async (data->client_out, "0\r\n\r\n", 5, G_PRIORITY_DEFAULT,
+                                         g_task_get_cancellable (task), write_last_chunk_cb, task);
+      else
+        finish_response (task);
+      return;
+    }
+
+  data->bytes_down += (guint64) count;
+
+  if (data->framing == FRAMING_CHUNKED)
+    {
+      int length = g_snprintf (data->chunk_header, sizeof data->chunk_header,
+                               "%" G_GSIZE_MODIFIER "x\r\n", (gsize) count);
+
+      data->vectors[n_vectors++] = (GOutputVector) { data->chunk_header, (gsize) length };
+    }
+  data->vectors[n_vectors++] = (GOutputVector) { data->buffer, (gsize) count };
+  if (data->framing == FRAMING_CHUNKED)
+    data->vectors[n_vectors++] = (GOutputVector) { "\r\n", 2 };
+
+  g_output_stream_writev_all_async (data->client_out, data->vectors, n_vectors,
+                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                    write_body_cb, task);
+}
+
+/* Reads the next piece of the response body. Its write to the client
+ * must finish before the next read starts, which is the back-pressure. */
+static void
+relay_body (GTask *task)
+{
+  ForwardData *data = g_task_get_task_data (task);
+
+  g_input_stream_read_async (data->response, data->buffer, FORWARD_BUFFER_SIZE,
+                             G_PRIORITY_DEFAULT, data->send_cancellable,
+                             read_response_cb, task);
+}
+
+static void
+write_head_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  ForwardData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  g_string_free (g_steal_pointer (&data->response_head), TRUE);
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      return_error (task, error);
+      return;
+    }
+
+  if (data->framing == FRAMING_NONE)
+    finish_response (task);
+  else
+    relay_body (task);
+}
+
+static void
+send_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  GTask *task = user_data;
+  ForwardData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  data->response = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (data->response == NULL)
+    {
+      g_task_return_error (task, translate_send_error (data, error));
+      g_object_unref (task);
+      return;
+    }
+
+  data->framing = choose_framing (data, soup_message_get_status (data->message));
+  data->keep_alive = data->client_keep_alive && data->framing != FRAMING_CLOSE;
+
+  data->response_head = format_response_head (data);
+  data->response_started = TRUE;
+  g_output_stream_write_all_async (data->client_out, data->response_head->str,
+                                   data->response_head->len,
+                                   G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                   write_head_cb, task);
+}
+
+static void
+send_request (GTask *task)
+{
+  ForwardData *data = g_task_get_task_data (task);
+
+  if (data->body != NULL)
+    {
+      g_autoptr(GBytes) body = g_byte_array_free_to_bytes (g_steal_pointer (&data->body));
+
+      data->bytes_up = g_bytes_get_size (body);
+      soup_message_set_request_body_from_bytes (data->message, NULL, body);
+    }
+
+  g_signal_connect (data->message, "network-event", G_CALLBACK (network_event_cb), data);
+  g_signal_connect (data->message, "wrote-headers", G_CALLBACK (wrote_headers_cb), data);
+  g_signal_connect (data->message, "starting", G_CALLBACK (starting_cb), NULL);
+  soup_session_send_async (data->session, data->message, G_PRIORITY_DEFAULT,
+                           data->send_cancellable, send_cb, task);
+}
+
+/**
+ * hg_forwarder_forward_async:
+ * @forwarder: a forwarder
+ * @head: the validated request head (not taken)
+ * @client: the client connection; the request body is read from it and
+ *   the response head and body are written to it
+ * @pending: (nullable): bytes already read past the head
+ * @addresses: (element-type GInetAddress): the vetted addresses, tried in order
+ * @cancellable: (nullable): cancels the whole exchange
+ * @callback: called when the response was relayed or the request failed
+ * @user_data: data for @callback
+ *
+ * Reads the request body, sends the request to the origin over a
+ * connection to one of @addresses (never to any other address, and
+ * without a name lookup) and streams the response back to @client.
+ *
+ * The request keeps its method, path and query bytes. Hop-by-hop
+ * headers, every header named by Connection, and Expect are removed, and
+ * Host is set from the URI. When the client sent `Expect: 100-continue`, the forwarder
+ * answers `100 Continue` before reading the body. The response's
+ * end-to-end headers and body pass unchanged: bodies are not decoded,
+ * redirects are not followed, and an auth challenge is not answered.
+ *
+ * @forwarder, @client and @cancellable must stay alive until @callback
+ * runs; @head and @addresses need not.
+ */
+void
+hg_forwarder_forward_async (HgForwarder         *forwarder,
+                            HgRequestHead       *head,
+                            GIOStream           *client,
+                            GBytes              *pending,
+                            GPtrArray           *addresses,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  ForwardData *data;
+  const char *host;
+  int port;
+  GError *error = NULL;
+
+  g_return_if_fail (forwarder != NULL);
+  g_return_if_fail (head != NULL && head->uri != NULL);
+  g_return_if_fail (G_IS_IO_STREAM (client));
+  g_return_if_fail (addresses != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, hg_forwarder_forward_async);
+
+  host = g_uri_get_host (head->uri);
+  port = g_uri_get_port (head->uri);
+  if (port <= 0)
+    port = 80;
+
+  data = g_new0 (ForwardData, 1);
+  data->max_body = forwarder->max_body;
+  data->timeout_secs = forwarder->timeout_secs;
+  data->http_minor = head->http_minor;
+  data->client_keep_alive = head->keep_alive;
+  data->is_head = g_ascii_strcasecmp (head->method, "HEAD") == 0;
+  data->authority = format_authority (host, (guint16) port);
+  data->client_in = g_object_ref (g_io_stream_get_input_stream (client));
+  data->client_out = g_object_ref (g_io_stream_get_output_stream (client));
+  data->input = pending != NULL ? g_bytes_unref_to_array (g_bytes_ref (pending)) : g_byte_array_new ();
+  data->buffer = g_malloc (FORWARD_BUFFER_SIZE + CHUNK_HEADER_MAX);
+  data->send_cancellable = g_cancellable_new ();
+  g_task_set_task_data (task, data, (GDestroyNotify) forward_data_free);
+
+  if (cancellable != NULL)
+    {
+      data->cancellable = g_object_ref (cancellable);
+      data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (propagate_cancel_cb),
+                                                  data->send_cancellable, NULL);
+    }
+
+  if (addresses->len == 0)
+    {
+      g_autofree char *reason = g_strdup_printf (_("No vetted address to connect to for %s"),
+                                                 data->authority);
+
+      return_http_error (g_steal_pointer (&task), SOUP_STATUS_BAD_GATEWAY, reason);
+      return;
+    }
+
+  if (head->content_length > 0 && (guint64) head->content_length > forwarder->max_body)
+    {
+      g_autofree char *reason = g_strdup_printf (_("The request body exceeds %" G_GSIZE_FORMAT " bytes"),
+                                                 forwarder->max_body);
+
+      return_http_error (g_steal_pointer (&task), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, reason);
+      return;
+    }
+
+  data->message = build_message (head, host, (guint16) port, &error);
+  if (data->message == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  data->session = get_session (forwarder, addresses, (guint16) port);
+
+  if (head->chunked)
+    {
+      data->body_state = BODY_CHUNK_SIZE;
+      data->body = g_byte_array_new ();
+    }
+  else if (head->content_length >= 0)
+    {
+      data->body_state = BODY_LENGTH;
+      data->content_length = head->content_length;
+      data->body = g_byte_array_sized_new ((guint) MIN (head->content_length, FORWARD_BUFFER_SIZE));
+    }
+  else
+    {
+      data->body_state = BODY_DONE;
+    }
+
+  /* The client waits for 100 Continue before it sends the body, so send
+   * it unless the body is already here or there is none. */
+  if (expects_continue (head) && data->body_state != BODY_DONE
+      && (data->body_state != BODY_LENGTH || data->input->len < (guint64) data->content_length))
+    {
+      static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+      g_output_stream_write_all_async (data->client_out, continue_line, sizeof continue_line - 1,
+                                       G_PRIORITY_DEFAULT, cancellable, write_continue_cb,
+                                       g_steal_pointer (&task));
+      return;
+    }
+
+  read_body (g_steal_pointer (&task));
+}
+
+/**
+ * hg_forwarder_forward_finish:
+ * @forwarder: a forwarder
+ * @result: the result passed to the callback
+ * @keep_alive: (out) (optional): whether the client connection may carry
+ *   another request: the client wants it and the response was framed
+ *   by length or chunks
+ * @pending_out: (out) (optional) (transfer full): bytes read from the
+ *   client past the request body, possibly empty
+ * @bytes_up: (out) (optional): request body bytes sent to the origin
+ * @bytes_down: (out) (optional): response body bytes relayed to the
+ *   client, without chunk framing
+ * @response_started: (out) (optional): whether any of the response
+ *   head was written to the client
+ * @error: return location for an error
+ *
+ * Finishes a forward. The outputs are set on failure too. Before the
+ * response started, the error is in %HG_HTTP_ERROR with the status to
+ * respond with as its code (400, 413, 502, 504), or %G_IO_ERROR_CANCELLED
+ * when @cancellable was cancelled, or another %G_IO_ERROR when reading
+ * the client failed. After it started, the caller must close the
+ * connection.
+ *
+ * Returns: whether the response was relayed completely
+ */
+gboolean
+hg_forwarder_forward_finish (HgForwarder   *forwarder,
+                             GAsyncResult  *result,
+                             gboolean      *keep_alive,
+                             GBytes       **pending_out,
+                             guint64       *bytes_up,
+                             guint64       *bytes_down,
+                             gboolean      *response_started,
+                             GError       **error)
+{
+  ForwardData *data;
+  gboolean ok;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+
+  data = g_task_get_task_data (G_TASK (result));
+  ok = g_task_propagate_boolean (G_TASK (result), error);
+
+  if (keep_alive != NULL)
+    *keep_alive = ok && data->keep_alive;
+  if (pending_out != NULL)
+    *pending_out = g_bytes_new (data->input->data, data->input->len);
+  if (bytes_up != NULL)
+    *bytes_up = data->bytes_up;
+  if (bytes_down != NULL)
+    *bytes_down = data->bytes_down;
+  if (response_started != NULL)
+    *response_started = data->response_started;
+
+  return ok;
+}

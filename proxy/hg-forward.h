@@ -23,18 +23,10 @@ HgForwarder *hg_forwarder_new            (gsize                max_body,
                                           guint                timeout_secs);
 void         hg_forwarder_free           (HgForwarder         *forwarder);
 
-/**
- * hg_forwarder_forward_async:
- * @head: the validated request head (not taken)
- * @client: the client connection; the request body is read from it and
- *   the response head and body are written to it
- * @pending: (nullable): bytes already read past the head
- * @addresses: (element-type GInetAddress): the vetted addresses, tried in order
- *
- * Reads the request body (capped at the forwarder's max_body: 413), strips
- * hop-by-hop headers, sets Host from the URI, sends the request, and
- * streams the response back with back-pressure.
- */
+/* Reads the request body (capped at max_body: 413), strips hop-by-hop
+ * headers, sets Host from the URI, sends the request to one of the vetted
+ * @addresses (element-type GInetAddress) and streams the response back
+ * with back-pressure. */
 void         hg_forwarder_forward_async  (HgForwarder         *forwarder,
                                           HgRequestHead       *head,
                                           GIOStream           *client,
@@ -43,9 +35,10 @@ void         hg_forwarder_forward_async  (HgForwarder         *forwarder,
                                           GCancellable        *cancellable,
                                           GAsyncReadyCallback  callback,
                                           gpointer             user_data);
-/* On error, the error is in HG_HTTP_ERROR with the status to answer
- * (413, 502, 504) unless *response_started, when the caller must close
- * the connection instead. *pending_out holds bytes read past the body. */
+/* On error, the error is in HG_HTTP_ERROR with the status to respond
+ * with (400, 413, 502, 504) unless *response_started, when the caller must
+ * close the connection instead. *pending_out contains the bytes read past
+ * the body. */
 gboolean     hg_forwarder_forward_finish (HgForwarder         *forwarder,
                                           GAsyncResult        *result,
                                           gboolean            *keep_alive,
