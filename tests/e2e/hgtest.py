@@ -156,13 +156,14 @@ class Proxy:
 
     Args are passed after the harness's own options (--port-file,
     --token-file, --audit-log, unless auth is False, which passes
-    --auth off instead of a token). debug=True sets
+    --auth off instead of a token). token_via="env" passes the token in
+    HOSTGATE_PROXY_TOKEN instead of a file. debug=True sets
     G_MESSAGES_DEBUG=hostgate-proxy so that debug lines land in stderr.
     Use as a context manager, or call stop().
     """
 
-    def __init__(self, *args, auth=True, token=TOKEN, debug=False, env=None,
-                 audit=True, start=True):
+    def __init__(self, *args, auth=True, token=TOKEN, token_via="file", debug=False,
+                 env=None, audit=True, start=True):
         if not PROXY_PATH:
             raise unittest.SkipTest("HOSTGATE_PROXY is not set")
         self.tmp = tempfile.TemporaryDirectory(prefix="hostgate-e2e-")
@@ -171,6 +172,7 @@ class Proxy:
         self.audit_path = os.path.join(self.dir, "audit.jsonl") if audit else None
         self.stderr_path = os.path.join(self.dir, "stderr")
         self.token = token
+        self.token_via = token_via
         self.args = list(args)
         self.auth = auth
         self.debug = debug
@@ -183,7 +185,9 @@ class Proxy:
 
     def command(self):
         command = [PROXY_PATH, "--port-file", self.port_file]
-        if self.auth:
+        if self.auth and self.token_via == "env":
+            pass
+        elif self.auth:
             token_file = os.path.join(self.dir, "token")
             with open(token_file, "w") as f:
                 f.write(self.token + "\n")
@@ -201,6 +205,8 @@ class Proxy:
         env.pop("HOSTGATE_APPROVAL_TIMEOUT", None)
         for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
             env.pop(name, None)
+        if self.auth and self.token_via == "env":
+            env["HOSTGATE_PROXY_TOKEN"] = self.token
         env["XDG_CONFIG_HOME"] = os.path.join(self.dir, "config")
         env["XDG_RUNTIME_DIR"] = self.dir
         if self.debug:
