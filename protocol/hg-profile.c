@@ -509,7 +509,7 @@ read_approval_mode (JsonObject  *network,
   if (!node_is_string (node))
     {
       set_invalid (error, origin, "network.approval_mode",
-                   _("expected the string \"off\" or \"ask\", got %s"), describe_node (node));
+                   _("expected the string “off” or “ask”, got %s"), describe_node (node));
       return FALSE;
     }
 
@@ -518,7 +518,7 @@ read_approval_mode (JsonObject  *network,
     {
       g_autofree char *escaped = g_strescape (text, NULL);
       set_invalid (error, origin, "network.approval_mode",
-                   _("“%s” is not an approval mode; use \"off\" or \"ask\""), escaped);
+                   _("“%s” is not an approval mode; use “off” or “ask”"), escaped);
       return FALSE;
     }
 
