@@ -2,11 +2,11 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
- * SoupServer accepts heads that a filtering proxy must reject (CR or LF
- * inside the request line, NUL bytes, duplicate Host, conflicting
- * Content-Length, `CONNECT host` without a port), so the proxy reads the
- * head from the socket itself and checks it here against RFC 9112 before
- * any other code reads it.
+ * SoupServer (libsoup 3.2) accepts heads that a filtering proxy must
+ * reject: CR or LF inside the request line, NUL bytes, duplicate Host,
+ * conflicting Content-Length and `CONNECT host` without a port. So the
+ * proxy reads the head from the socket itself and checks it here against
+ * RFC 9112 before any other code reads it.
  */
 #include "config.h"
 
@@ -189,14 +189,39 @@ next_line (const char  *data,
   return TRUE;
 }
 
+/* Tells whether VERSION has the form `HTTP/` DIGITS [`.` DIGITS]. */
+static gboolean
+is_http_version_syntax (const char *version,
+                        gsize       length)
+{
+  gsize i = 5;
+  gsize minor_start;
+
+  if (length <= 5 || memcmp (version, "HTTP/", 5) != 0)
+    return FALSE;
+
+  while (i < length && g_ascii_isdigit (version[i]))
+    i++;
+  if (i == 5)
+    return FALSE;
+  if (i == length)
+    return TRUE;
+  if (version[i] != '.')
+    return FALSE;
+
+  minor_start = ++i;
+  while (i < length && g_ascii_isdigit (version[i]))
+    i++;
+
+  return i > minor_start && i == length;
+}
+
 static gboolean
 parse_version (HgRequestHead  *head,
                const char     *version,
                gsize           length,
                GError        **error)
 {
-  gsize digits = 0;
-
   if (length == 8 && memcmp (version, "HTTP/1.", 7) == 0
       && (version[7] == '0' || version[7] == '1'))
     {
@@ -205,33 +230,14 @@ parse_version (HgRequestHead  *head,
     }
 
   /* A well-formed version this proxy does not speak is 505, not 400. */
-  if (length > 5 && memcmp (version, "HTTP/", 5) == 0)
+  if (is_http_version_syntax (version, length))
     {
-      gsize i = 5;
+      g_autofree char *quoted = quote_input (version, length);
 
-      while (i < length && g_ascii_isdigit (version[i]))
-        {
-          i++;
-          digits++;
-        }
-      if (digits > 0 && i < length && version[i] == '.')
-        {
-          gsize minor_start = ++i;
-
-          while (i < length && g_ascii_isdigit (version[i]))
-            i++;
-          if (i == minor_start)
-            digits = 0;
-        }
-      if (digits > 0 && i == length)
-        {
-          g_autofree char *quoted = quote_input (version, length);
-
-          g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_HTTP_VERSION_NOT_SUPPORTED,
-                       _("HTTP version “%s” is not supported (use HTTP/1.1 or HTTP/1.0)"),
-                       quoted);
-          return FALSE;
-        }
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_HTTP_VERSION_NOT_SUPPORTED,
+                   _("HTTP version “%s” is not supported (use HTTP/1.1 or HTTP/1.0)"),
+                   quoted);
+      return FALSE;
     }
 
   g_set_error_literal (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
@@ -727,12 +733,13 @@ parse_absolute_target (HgRequestHead  *head,
       return FALSE;
     }
 
-  /* RFC 9112, section 3.2.1: an empty path is sent as `/`. */
   query = strchr (authority + authority_length, '?');
   if (query != NULL)
     path = g_strndup (authority + authority_length, (gsize) (query - authority - authority_length));
   else
     path = g_strdup (authority + authority_length);
+
+  /* RFC 9112, section 3.2.1: an empty path is sent as `/`. */
   if (path[0] == '\0')
     {
       g_free (path);
@@ -827,8 +834,8 @@ parse_lines (HgRequestHead  *head,
  *
  * Parses and checks a raw HTTP/1.0 or HTTP/1.1 request head: the request
  * line, the header fields, the message framing (Host, Content-Length,
- * Transfer-Encoding), Upgrade, and the request-target, which must be a
- * `host:port` authority for CONNECT and an absolute `http://` URI for
+ * Transfer-Encoding), Upgrade, and the request-target. The target must be
+ * a `host:port` authority for CONNECT and an absolute `http://` URI for
  * every other method. A Host header may be missing, because a proxy takes
  * the host from the request-target (RFC 9112, section 3.2.2).
  *
