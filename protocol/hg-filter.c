@@ -615,6 +615,36 @@ table_matches (HgFilter   *filter,
   return set != 0 && port_set_contains (filter, set, port);
 }
 
+static gboolean match_one_address (HgFilter     *filter,
+                                   GInetAddress *address,
+                                   guint16       port);
+
+/* Checks a name that is the text of an IP literal, as hg_host_parse()
+ * returns for one, against the address entries. Only a name that ends in
+ * a digit or contains ":" is parsed, and the parse is numeric only. */
+static gboolean
+match_literal_name (HgFilter   *filter,
+                    const char *name,
+                    guint16     port)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  g_autoptr(GInetAddress) unmapped = NULL;
+  gsize length = strlen (name);
+
+  if (length == 0 || (!g_ascii_isdigit (name[length - 1]) && strchr (name, ':') == NULL))
+    return FALSE;
+
+  address = g_inet_address_new_from_string (name);
+  if (address == NULL)
+    return FALSE;
+
+  if (match_one_address (filter, address, port))
+    return TRUE;
+
+  unmapped = hg_address_unmap (address);
+  return unmapped != address && match_one_address (filter, unmapped, port);
+}
+
 /**
  * hg_filter_match_name:
  * @filter: a filter
@@ -623,8 +653,9 @@ table_matches (HgFilter   *filter,
  *
  * Checks @normalized_name against the exact entries, then each parent
  * domain against the wildcard entries, then `*`. The cost is one hash
- * probe per label. An IP literal is matched by address entries only
- * through hg_filter_match_address() or hg_filter_match_host().
+ * probe per label. A name that is the text of an IP literal, such as
+ * "203.0.113.7" or "2001:db8::1", is also checked against the address and
+ * range entries.
  *
  * Returns: %TRUE if an entry matches
  */
@@ -656,7 +687,10 @@ hg_filter_match_name (HgFilter   *filter,
         }
     }
 
-  return filter->any != 0 && port_set_contains (filter, filter->any, port);
+  if (filter->any != 0 && port_set_contains (filter, filter->any, port))
+    return TRUE;
+
+  return match_literal_name (filter, normalized_name, port);
 }
 
 static gboolean

@@ -39,6 +39,11 @@ GInetAddress *hg_ipv6_text_parse    (const char   *text,
                                      gsize         length,
                                      char        **reason);
 
+/* Whether @text consists of hex digits, ":" and "." only, as an IPv6
+ * address written without brackets does. */
+gboolean      hg_text_looks_like_ipv6 (const char *text,
+                                       gsize       length);
+
 /* Parses a strict dotted quad: four decimal parts 0–255 without leading
  * zeros. */
 GInetAddress *hg_ipv4_text_parse    (const char   *text,

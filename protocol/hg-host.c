@@ -332,6 +332,21 @@ hg_ipv6_text_parse (const char  *text,
   return unmap_ipv4_mapped (address);
 }
 
+gboolean
+hg_text_looks_like_ipv6 (const char *text,
+                         gsize       length)
+{
+  gsize i;
+
+  for (i = 0; i < length; i++)
+    {
+      if (!g_ascii_isxdigit (text[i]) && text[i] != ':' && text[i] != '.')
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* Rejects every ASCII byte that cannot appear in a host name and says
  * why. Non-ASCII text must be valid UTF-8 and is left to IDNA. */
 static gboolean
@@ -735,6 +750,12 @@ split_host_port (const char   *input,
    * unambiguous only where no port can follow. */
   if (memchr (colon + 1, ':', end - colon - 1) != NULL)
     {
+      if (!hg_text_looks_like_ipv6 (input, length))
+        {
+          *reason = g_strdup (_("a host can contain only one “:”, before the port"));
+          return FALSE;
+        }
+
       if (flags != HG_HOST_PORT_FORBIDDEN)
         {
           *reason = g_strdup (_("an IPv6 address must be written in brackets, as in “[2001:db8::1]:443”"));

@@ -293,7 +293,10 @@ parse_entry (const char      *entry,
   colon = memchr (entry, ':', length);
   if (colon != NULL && memchr (colon + 1, ':', entry + length - colon - 1) != NULL)
     {
-      *reason = g_strdup (_("write an IPv6 address in brackets, as in “[2001:db8::1]” or “[2001:db8::1]:443”"));
+      if (hg_text_looks_like_ipv6 (entry, length))
+        *reason = g_strdup (_("write an IPv6 address in brackets, as in “[2001:db8::1]” or “[2001:db8::1]:443”"));
+      else
+        *reason = g_strdup (_("an entry can contain only one “:”, before the port"));
       return FALSE;
     }
 

@@ -117,6 +117,7 @@ static const InvalidCase invalid_cases[] = {
   { "connect-bare-ipv6", "::1:443", -1, HG_HOST_PORT_REQUIRED, HOST },
   { "connect-ipv6-no-port", "[::1]", -1, HG_HOST_PORT_REQUIRED, PORT },
   { "connect-two-ports", "host:443:80", -1, HG_HOST_PORT_REQUIRED, HOST },
+  { "forbidden-two-colons", "host:443:80", -1, HG_HOST_PORT_FORBIDDEN, HOST },
   { "optional-bare-ipv6", "2001:db8::1", -1, HG_HOST_PORT_OPTIONAL, HOST },
   { "bracket-unclosed", "[::1", -1, HG_HOST_PORT_OPTIONAL, HOST },
   { "bracket-suffix", "[::1]x", -1, HG_HOST_PORT_OPTIONAL, HOST },
@@ -171,6 +172,8 @@ static const MessageCase message_cases[] = {
   { "escapes-bad-utf8", "\377.com", -1, "“\\xff.com”" },
   { "keeps-unicode", "münchen de", -1, "“münchen de”" },
   { "port-input", "example.com:0443", -1, "“example.com:0443”" },
+  { "two-colons", "host:443:80", -1, "only one “:”" },
+  { "bare-ipv6", "2001:db8::1:443", -1, "brackets" },
 };
 
 static void

@@ -172,6 +172,7 @@ static const MessageCase message_cases[] = {
   { "decimal-rule", "2130706433", ALLOW, "dotted-quad" },
   { "brackets-rule", "[example.com]", ALLOW, "only for IPv6" },
   { "bare-ipv6-rule", "2001:db8::1", ALLOW, "brackets" },
+  { "two-colons-rule", "example.com:443:1", ALLOW, "only one “:”" },
 };
 
 static void
