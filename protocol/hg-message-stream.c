@@ -623,6 +623,22 @@ write_queue (HgMessageStream *self,
 
   line = hg_message_serialize (message);
   length = strlen (line);
+
+  /* The peer would reject the line and close the connection, so refuse
+   * it here and keep the connection. */
+  if (length > HG_MESSAGE_MAX_LINE)
+    {
+      if (task != NULL)
+        g_task_return_new_error (task, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_LINE_TOO_LONG,
+                                 _("a “%s” message of %zu bytes is longer than the limit of %d bytes"),
+                                 message->type_name, length, HG_MESSAGE_MAX_LINE);
+      else
+        g_warning ("Dropping a “%s” message of %zu bytes: the limit is %d bytes",
+                   message->type_name, length, HG_MESSAGE_MAX_LINE);
+      g_free (line);
+      return;
+    }
+
   line = g_realloc (line, length + 1);
   line[length] = '\n';
 
@@ -644,7 +660,9 @@ write_queue (HgMessageStream *self,
  * @callback: called when the line is written or has failed
  * @user_data: data for @callback
  *
- * Serialises @message and queues it behind the lines already queued.
+ * Serialises @message and queues it behind the lines already queued. A
+ * message whose line would exceed %HG_MESSAGE_MAX_LINE bytes fails with
+ * %HG_PROTOCOL_ERROR_LINE_TOO_LONG and leaves the stream usable.
  */
 void
 hg_message_stream_write_async (HgMessageStream     *self,
@@ -693,7 +711,8 @@ hg_message_stream_write_finish (HgMessageStream  *self,
  *
  * Queues @message like hg_message_stream_write_async() but without a
  * callback. A failure is reported once through #HgMessageStream::failed;
- * after a failure or a close, messages are dropped.
+ * after a failure or a close, messages are dropped. A message whose line
+ * would exceed %HG_MESSAGE_MAX_LINE bytes is dropped with a warning.
  */
 void
 hg_message_stream_send (HgMessageStream *self,

@@ -498,13 +498,42 @@ typedef struct {
   const char *prefix;
 } FieldScope;
 
+/* json-glib 1.6 escapes every control character but U+001F, which it
+ * writes raw, and a raw control byte is invalid JSON. The compact
+ * generator puts no whitespace between tokens, so any byte below 0x20 in
+ * its output sits inside a string and can be escaped there. This also
+ * guarantees that a line never contains a raw `\n`. */
+static char *
+escape_control_bytes (char *line)
+{
+  const char *first = line;
+  GString *escaped;
+
+  while (*first != '\0' && (guchar) *first >= 0x20)
+    first++;
+  if (*first == '\0')
+    return line;
+
+  escaped = g_string_sized_new (strlen (line) + 16);
+  for (const char *p = line; *p != '\0'; p++)
+    {
+      if ((guchar) *p < 0x20)
+        g_string_append_printf (escaped, "\\u%04x", (guint) (guchar) *p);
+      else
+        g_string_append_c (escaped, *p);
+    }
+
+  g_free (line);
+  return g_string_free (escaped, FALSE);
+}
+
 /* Quote a JSON value for an error message, shortened to a few dozen
  * bytes. The JSON form escapes control characters, so the result is
  * safe to log. */
 static char *
 quote_node (JsonNode *node)
 {
-  g_autofree char *text = json_to_string (node, FALSE);
+  g_autofree char *text = escape_control_bytes (json_to_string (node, FALSE));
   const char *cut;
 
   if (strlen (text) <= QUOTE_MAX_BYTES)
@@ -512,6 +541,15 @@ quote_node (JsonNode *node)
 
   cut = g_utf8_find_prev_char (text, text + QUOTE_MAX_BYTES + 1);
   return g_strdup_printf ("%.*s…", (int) (cut - text), text);
+}
+
+static char *
+quote_string (const char *text)
+{
+  g_autoptr(JsonNode) node = json_node_new (JSON_NODE_VALUE);
+
+  json_node_set_string (node, text);
+  return quote_node (node);
 }
 
 static gboolean
@@ -1128,8 +1166,10 @@ load_json (const char  *line,
     }
   else if (check.duplicate != NULL)
     {
+      g_autofree char *quoted = quote_string (check.duplicate);
+
       g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_MESSAGE,
-                   _("member \"%s\" appears more than once in an object"), check.duplicate);
+                   _("member %s appears more than once in an object"), quoted);
       root = NULL;
     }
   else
@@ -1443,35 +1483,6 @@ add_fields (JsonBuilder     *builder,
     default:
       break;
     }
-}
-
-/* json-glib 1.6 escapes every control character but U+001F, which it
- * writes raw, and a raw control byte is invalid JSON. The compact
- * generator puts no whitespace between tokens, so any byte below 0x20 in
- * its output sits inside a string and can be escaped there. This also
- * guarantees that a line never contains a raw `\n`. */
-static char *
-escape_control_bytes (char *line)
-{
-  const char *first = line;
-  GString *escaped;
-
-  while (*first != '\0' && (guchar) *first >= 0x20)
-    first++;
-  if (*first == '\0')
-    return line;
-
-  escaped = g_string_sized_new (strlen (line) + 16);
-  for (const char *p = line; *p != '\0'; p++)
-    {
-      if ((guchar) *p < 0x20)
-        g_string_append_printf (escaped, "\\u%04x", (guint) (guchar) *p);
-      else
-        g_string_append_c (escaped, *p);
-    }
-
-  g_free (line);
-  return g_string_free (escaped, FALSE);
 }
 
 /**

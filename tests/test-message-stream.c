@@ -518,6 +518,32 @@ test_write_async (Pair          *pair,
   g_assert_cmpstr (received->decision.pattern, ==, "example.com");
 }
 
+static void
+test_write_too_long (Pair          *pair,
+                     gconstpointer  data)
+{
+  g_autoptr(HgMessageStream) far_stream = hg_message_stream_new (G_IO_STREAM (pair->far));
+  g_autofree char *long_label = g_strnfill (HG_MESSAGE_MAX_LINE, 'x');
+  g_autoptr(HgSessionInfo) session = hg_session_info_new ("s", long_label, "p", 1, NULL);
+  g_autoptr(HgMessage) hello = hg_message_new_hello (session);
+  g_autoptr(HgMessage) ping = hg_message_new_ping ("still-open");
+  StreamWriteResult write = { 0 };
+  g_autoptr(HgMessage) received = NULL;
+  g_autoptr(GError) error = NULL;
+
+  hg_message_stream_write_async (pair->stream, hello, NULL, stream_write_done_cb, &write);
+  wait_for (&write.done, "the refused write");
+  g_assert_false (write.success);
+  g_assert_error (write.error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_LINE_TOO_LONG);
+  g_clear_error (&write.error);
+
+  /* The connection stays usable. */
+  hg_message_stream_send (pair->stream, ping);
+  received = read_message (far_stream, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (received->id, ==, "still-open");
+}
+
 typedef struct {
   gboolean fired;
   guint count;
@@ -775,6 +801,7 @@ main (int   argc,
   ADD_PAIR_TEST ("/message-stream/send/in-order", test_send_in_order);
   ADD_PAIR_TEST ("/message-stream/send/failed-signal", test_send_failed_signal);
   ADD_PAIR_TEST ("/message-stream/write-async", test_write_async);
+  ADD_PAIR_TEST ("/message-stream/write-too-long", test_write_too_long);
   ADD_PAIR_TEST ("/message-stream/close/pending-read", test_close_pending_read);
   ADD_PAIR_TEST ("/message-stream/close/async-flushes", test_close_async_flushes);
   ADD_PAIR_TEST ("/message-stream/peer-check/same-uid", test_peer_check_same_uid);

@@ -485,6 +485,8 @@ static const InvalidCase invalid_cases[] = {
   { "type/null", "{\"type\":null}", FALSE, "\"type\"", "got null" },
   { "duplicate-key", "{\"type\":\"ping\",\"id\":\"a\",\"id\":\"b\"}", FALSE, "\"id\"", "more than once" },
   { "duplicate-key-nested", "{\"type\":\"ping\",\"id\":\"a\",\"x\":{\"k\":1,\"k\":2}}", FALSE, "\"k\"", NULL },
+  { "duplicate-key-escaped", "{\"type\":\"ping\",\"id\":\"a\",\"k\\n\":1,\"k\\n\":2}", FALSE,
+    "member \"k\\n\" appears more than once", NULL },
   { "nul-escape", "{\"type\":\"ping\",\"id\":\"a\\u0000b\"}", FALSE, "U+0000", NULL },
   { "lone-high-surrogate", "{\"type\":\"ping\",\"id\":\"\\ud83dx\"}", FALSE, "unpaired surrogate", NULL },
   { "lone-low-surrogate", "{\"type\":\"ping\",\"id\":\"\\ude00\"}", FALSE, "unpaired surrogate", NULL },
