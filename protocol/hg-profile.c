@@ -393,7 +393,7 @@ parse_json (const char *text,
       return NULL;
     }
 
-  return json_node_copy (root);
+  return json_node_ref (root);
 }
 
 static const char *
