@@ -950,6 +950,7 @@ hg_client_run_async (HgClient            *client,
 
   client->task = g_task_new (client, NULL, callback, user_data);
   g_task_set_source_tag (client->task, hg_client_run_async);
+  g_debug ("%s: accepted", client->peer);
 
   if (client->over_limit)
     {

@@ -1,0 +1,116 @@
+"""CONNECT through an upstream proxy: the local decision comes first,
+allowed targets go upstream by name, refusals become sanitised 502s."""
+
+import socket
+import unittest
+
+import hgtest
+from hgtest import EchoServer, FakeUpstream, Proxy
+
+
+class UpstreamTest(unittest.TestCase):
+    def proxy(self, upstream, *args, **kwargs):
+        proxy = Proxy("--upstream-proxy", f"127.0.0.1:{upstream.port}", *args, **kwargs)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def upstream(self, reply=None):
+        upstream = FakeUpstream(reply) if reply is not None else FakeUpstream()
+        self.addCleanup(upstream.close)
+        return upstream
+
+    def test_allowed_goes_upstream_by_name(self):
+        upstream = self.upstream()
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test", debug=True)
+        sock, response = proxy.open_tunnel("allowed.test:443", extra=b"hello")
+        with sock:
+            sock.shutdown(socket.SHUT_WR)
+            echoed = response.rest + hgtest.recv_all(sock)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(echoed, b"hello")
+        self.assertEqual(upstream.request_lines(), ["CONNECT allowed.test:443 HTTP/1.1"])
+        # The upstream resolves the name; the proxy never does.
+        self.assertNotIn("resolving allowed.test", proxy.stderr())
+
+    def test_denied_never_reaches_upstream(self):
+        upstream = self.upstream()
+        proxy = self.proxy(upstream, "--allow-domain", "*.test", "--deny-domain", "denied.test")
+        response = proxy.request(proxy.connect_request("denied.test:443"))
+        self.assertEqual(response.status, 403)
+        response = proxy.request(proxy.connect_request("169.254.169.254:80"))
+        self.assertEqual(response.status, 403)
+        self.assertEqual(upstream.request_lines(), [])
+        self.assertEqual(upstream.connections, 0)
+
+    def test_unmatched_never_reaches_upstream(self):
+        upstream = self.upstream()
+        proxy = self.proxy(upstream)
+        response = proxy.request(proxy.connect_request("unlisted.test:443"))
+        self.assertEqual(response.status, 403)
+        self.assertEqual(response.reason, "not in the allow list")
+        self.assertEqual(upstream.connections, 0)
+
+    def test_refusal_is_502(self):
+        upstream = self.upstream(b"HTTP/1.1 403 Forbidden by policy\r\nContent-Length: 0\r\n\r\n")
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
+        response = proxy.request(proxy.connect_request("allowed.test:443"))
+        self.assertEqual(response.status, 502)
+        self.assertIn("Forbidden by policy", response.reason)
+
+    def test_refusal_reason_cannot_inject(self):
+        upstream = self.upstream(b"HTTP/1.1 403 Bad\rX-Injected: yes\r\n\r\n")
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
+        response = proxy.request(proxy.connect_request("allowed.test:443"), read_body="close")
+        self.assertIn(response.status, (502,))
+        self.assertNotIn("x-injected", response.header_names())
+        self.assertNotIn("\r", response.reason)
+        self.assertNotIn(b"\r", response.body)
+
+    def test_upstream_down_is_502(self):
+        spare = socket.socket()
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+        spare.close()
+        proxy = Proxy("--upstream-proxy", f"127.0.0.1:{port}", "--allow-domain", "allowed.test")
+        self.addCleanup(proxy.close)
+        response = proxy.request(proxy.connect_request("allowed.test:443"))
+        self.assertEqual(response.status, 502)
+
+    def test_bypass_connects_directly(self):
+        upstream = self.upstream()
+        echo = EchoServer()
+        self.addCleanup(echo.close)
+        proxy = self.proxy(upstream, "--allow-domain", "*.test", "--allow-loopback",
+                           "--upstream-bypass", "direct.test",
+                           "--resolve", f"direct.test:{echo.port}:127.0.0.1")
+        sock, response = proxy.open_tunnel(f"direct.test:{echo.port}", extra=b"direct")
+        with sock:
+            sock.shutdown(socket.SHUT_WR)
+            echoed = response.rest + hgtest.recv_all(sock)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(echoed, b"direct")
+        self.assertEqual(upstream.connections, 0)
+
+    def test_bypassed_host_still_vetted(self):
+        upstream = self.upstream()
+        proxy = self.proxy(upstream, "--allow-domain", "*.test",
+                           "--upstream-bypass", "meta.test",
+                           "--resolve", "meta.test:80:169.254.169.254")
+        response = proxy.request(proxy.connect_request("meta.test:80"))
+        self.assertEqual(response.status, 403)
+        self.assertIn("cloud metadata", response.reason)
+        self.assertEqual(upstream.connections, 0)
+
+    def test_plain_http_not_supported(self):
+        upstream = self.upstream()
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
+        raw = (f"GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n"
+               f"{proxy.auth_lines()}\r\n").encode()
+        response = proxy.request(raw)
+        self.assertEqual(response.status, 502)
+        self.assertIn("upstream", response.reason)
+        self.assertEqual(upstream.connections, 0)
+
+
+if __name__ == "__main__":
+    hgtest.main()
