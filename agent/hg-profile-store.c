@@ -1,0 +1,1263 @@
+/* hg-profile-store.c: the agent's profiles on disk, write side
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * The agent is the only writer of profile files. Every edit is a
+ * read-modify-write of the JSON tree, so keys the agent does not know
+ * (a nono profile's filesystem rules, say) and the order of keys survive.
+ * Edits run in a worker thread one at a time under a mutex, so two
+ * decisions that arrive together cannot lose each other's entry. Each file
+ * is replaced atomically: a temporary file in the same folder is written,
+ * synced and renamed over the old one, and then the folder is synced. A
+ * reader therefore sees either the old or the new file, never a torn one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <unistd.h>
+
+#include "hg-error.h"
+#include "hg-pattern.h"
+#include "hg-profile-store.h"
+
+#define DEFAULT_RESOURCE "/io/github/hostgate/protocol/profiles/default.json"
+
+struct _HgProfileStore
+{
+  GObject parent_instance;
+
+  char *directory;
+
+  /* Taken by worker threads around each read-modify-write. */
+  GMutex lock;
+
+  /* Main thread only: profile name → guint64 revision, and profile name
+   * → SHA-256 of the content last seen, to tell our own writes and
+   * repeated monitor events from real external edits. */
+  GHashTable *revisions;
+  GHashTable *checksums;
+
+  GFileMonitor *monitor;
+
+  /* Cancels the reads started by the monitor when the store goes. */
+  GCancellable *cancellable;
+};
+
+G_DEFINE_FINAL_TYPE (HgProfileStore, hg_profile_store, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_DIRECTORY,
+  N_PROPS
+};
+
+enum {
+  CHANGED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+typedef enum {
+  EDIT_ADD,
+  EDIT_REMOVE,
+  EDIT_SET_APPROVAL,
+  EDIT_CREATE,
+  EDIT_DELETE,
+  EDIT_RENAME,
+} EditKind;
+
+typedef struct {
+  EditKind kind;
+  char *name;
+  char *new_name;
+  HgProfileList list;
+  GStrv entries;
+  HgApprovalMode mode;
+  guint timeout_secs;
+
+  /* Filled in by the worker: the names whose files changed and the
+   * checksum of each new content (NULL for a deleted file). */
+  GPtrArray *changed_names;
+  GPtrArray *changed_checksums;
+} Edit;
+
+static void
+edit_free (Edit *edit)
+{
+  g_free (edit->name);
+  g_free (edit->new_name);
+  g_strfreev (edit->entries);
+  g_clear_pointer (&edit->changed_names, g_ptr_array_unref);
+  g_clear_pointer (&edit->changed_checksums, g_ptr_array_unref);
+  g_free (edit);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Edit, edit_free)
+
+static char *
+profile_path (HgProfileStore *store,
+              const char     *name)
+{
+  g_autofree char *file_name = g_strconcat (name, ".json", NULL);
+
+  return g_build_filename (store->directory, file_name, NULL);
+}
+
+static char *
+checksum_of (const char *data,
+             gsize       length)
+{
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, length);
+}
+
+/* Writes @contents to @path so that the file is replaced whole or not at
+ * all, even if the process is killed half way. */
+static gboolean
+write_atomically (const char  *path,
+                  const char  *contents,
+                  gsize        length,
+                  GError     **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *tmp_path = g_strdup_printf ("%s/.%s.XXXXXX", dir, base);
+  gsize written = 0;
+  int fd;
+  int dir_fd;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Could not create the profile folder “%s”: %s"), dir, g_strerror (saved));
+      return FALSE;
+    }
+
+  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Could not write to the profile folder “%s”: %s"), dir, g_strerror (saved));
+      return FALSE;
+    }
+
+  while (written < length)
+    {
+      gssize n = write (fd, contents + written, length - written);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        goto fail;
+      written += n;
+    }
+
+  if (fsync (fd) != 0 || close (fd) != 0)
+    {
+      fd = -1;
+      goto fail;
+    }
+  fd = -1;
+
+  if (rename (tmp_path, path) != 0)
+    goto fail;
+
+  /* The rename is durable only once the folder itself is synced. */
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0)
+    {
+      fsync (dir_fd);
+      close (dir_fd);
+    }
+
+  return TRUE;
+
+fail:
+  {
+    int saved = errno;
+
+    if (fd >= 0)
+      close (fd);
+    g_unlink (tmp_path);
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                 _("Could not save the profile “%s”: %s. The previous file is unchanged."),
+                 path, g_strerror (saved));
+    return FALSE;
+  }
+}
+
+static char *
+skeleton_json (const char *name)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "meta");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "name");
+  json_builder_add_string_value (builder, name);
+  json_builder_end_object (builder);
+  json_builder_set_member_name (builder, "network");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "allow_domain");
+  json_builder_begin_array (builder);
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "deny_domain");
+  json_builder_begin_array (builder);
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "approval_mode");
+  json_builder_add_string_value (builder, "off");
+  json_builder_set_member_name (builder, "approval_timeout_secs");
+  json_builder_add_int_value (builder, HG_APPROVAL_TIMEOUT_DEFAULT);
+  json_builder_set_member_name (builder, "allow_loopback");
+  json_builder_add_boolean_value (builder, FALSE);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+
+  return json_generator_to_data (generator, NULL);
+}
+
+/* Reads the current text of profile @name: the file, or for `default`
+ * without a file the built-in profile, which the first write then
+ * materialises. */
+static char *
+read_profile_text (const char  *path,
+                   const char  *name,
+                   gsize       *length,
+                   GError     **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GBytes) builtin = NULL;
+  char *contents = NULL;
+
+  if (g_file_get_contents (path, &contents, length, &local_error))
+    return contents;
+
+  if (!g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
+      g_strcmp0 (name, "default") != 0)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  builtin = g_resources_lookup_data (DEFAULT_RESOURCE, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+  if (builtin == NULL)
+    {
+      contents = skeleton_json (name);
+      *length = strlen (contents);
+      return contents;
+    }
+
+  *length = g_bytes_get_size (builtin);
+  return g_strndup (g_bytes_get_data (builtin, NULL), *length);
+}
+
+/* Parses the profile text into a JSON tree, after checking that the
+ * profile as a whole is valid: the store never rewrites a file it cannot
+ * read, so a person's hand edit with a typo is reported, not lost. */
+static JsonNode *
+parse_profile_tree (const char  *path,
+                    const char  *text,
+                    gsize        length,
+                    GError     **error)
+{
+  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  profile = hg_profile_load_data (text, length, path, error);
+  if (profile == NULL)
+    return NULL;
+
+  if (!json_parser_load_from_data (parser, text, length, error))
+    return NULL;
+
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE,
+                   _("%s: the top level must be a JSON object"), path);
+      return NULL;
+    }
+
+  return json_node_copy (root);
+}
+
+static JsonObject *
+ensure_object_member (JsonObject *object,
+                      const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    json_object_set_object_member (object, member, json_object_new ());
+
+  return json_object_get_object_member (object, member);
+}
+
+static JsonArray *
+ensure_array_member (JsonObject *object,
+                     const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    json_object_set_array_member (object, member, json_array_new ());
+
+  return json_object_get_array_member (object, member);
+}
+
+/* Returns the canonical text of @entry, or NULL if it is not a valid
+ * entry for @list. */
+static char *
+canonical_entry (const char     *entry,
+                 HgProfileList   list,
+                 GError        **error)
+{
+  HgPatternFlags flags = list == HG_PROFILE_LIST_DENY ? HG_PATTERN_FLAG_DENY : HG_PATTERN_FLAG_NONE;
+  g_autoptr(HgPattern) pattern = hg_pattern_parse (entry, flags, error);
+
+  if (pattern == NULL)
+    return NULL;
+
+  return hg_pattern_to_string (pattern);
+}
+
+/* Removes every element of @array equal to @canonical once both are in
+ * canonical form. Returns whether anything was removed. */
+static gboolean
+array_remove_entry (JsonArray     *array,
+                    HgProfileList  list,
+                    const char    *canonical)
+{
+  gboolean removed = FALSE;
+  guint i = json_array_get_length (array);
+
+  while (i-- > 0)
+    {
+      const char *text = json_array_get_string_element (array, i);
+      g_autofree char *existing = NULL;
+
+      if (text == NULL)
+        continue;
+
+      existing = canonical_entry (text, list, NULL);
+      if (g_strcmp0 (text, canonical) == 0 || g_strcmp0 (existing, canonical) == 0)
+        {
+          json_array_remove_element (array, i);
+          removed = TRUE;
+        }
+    }
+
+  return removed;
+}
+
+static gboolean
+array_contains_entry (JsonArray     *array,
+                      HgProfileList  list,
+                      const char    *canonical)
+{
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      const char *text = json_array_get_string_element (array, i);
+      g_autofree char *existing = NULL;
+
+      if (text == NULL)
+        continue;
+
+      existing = canonical_entry (text, list, NULL);
+      if (g_strcmp0 (text, canonical) == 0 || g_strcmp0 (existing, canonical) == 0)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+/* The keys that hold @list. Deny entries may also sit under nono's
+ * `reject_domain`, which is read as an alias. */
+static const char * const *
+list_keys (HgProfileList list)
+{
+  static const char * const allow_keys[] = { "allow_domain", NULL };
+  static const char * const deny_keys[] = { "deny_domain", "reject_domain", NULL };
+
+  return list == HG_PROFILE_LIST_DENY ? deny_keys : allow_keys;
+}
+
+static gboolean
+list_contains (JsonObject    *network,
+               HgProfileList  list,
+               const char    *canonical)
+{
+  const char * const *keys = list_keys (list);
+
+  for (guint i = 0; keys[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (network, keys[i]);
+
+      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node) &&
+          array_contains_entry (json_node_get_array (node), list, canonical))
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+static gboolean
+list_remove (JsonObject    *network,
+             HgProfileList  list,
+             const char    *canonical)
+{
+  const char * const *keys = list_keys (list);
+  gboolean removed = FALSE;
+
+  for (guint i = 0; keys[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (network, keys[i]);
+
+      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+        removed |= array_remove_entry (json_node_get_array (node), list, canonical);
+    }
+
+  return removed;
+}
+
+/* Adds each entry to the list unless it is already there, and takes it
+ * off the other list. A person who now allows what they once denied
+ * expects the new rule to hold, but the deny entry would win over it. */
+static gboolean
+apply_add (JsonObject   *network,
+           Edit         *edit,
+           gboolean     *changed,
+           GError      **error)
+{
+  HgProfileList other = edit->list == HG_PROFILE_LIST_DENY ? HG_PROFILE_LIST_ALLOW : HG_PROFILE_LIST_DENY;
+  JsonArray *array = ensure_array_member (network, list_keys (edit->list)[0]);
+
+  for (guint i = 0; edit->entries[i] != NULL; i++)
+    {
+      g_autofree char *canonical = canonical_entry (edit->entries[i], edit->list, error);
+
+      if (canonical == NULL)
+        return FALSE;
+
+      if (list_remove (network, other, canonical))
+        *changed = TRUE;
+
+      if (list_contains (network, edit->list, canonical))
+        continue;
+
+      json_array_add_string_element (array, canonical);
+      *changed = TRUE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+apply_edit (JsonObject  *root,
+            Edit        *edit,
+            gboolean    *changed,
+            GError     **error)
+{
+  JsonObject *network = ensure_object_member (root, "network");
+  g_autofree char *canonical = NULL;
+
+  switch (edit->kind)
+    {
+    case EDIT_ADD:
+      return apply_add (network, edit, changed, error);
+
+    case EDIT_REMOVE:
+      canonical = canonical_entry (edit->entries[0], edit->list, NULL);
+      *changed = list_remove (network, edit->list, canonical ? canonical : edit->entries[0]);
+      return TRUE;
+
+    case EDIT_SET_APPROVAL:
+      json_object_set_string_member (network, "approval_mode", hg_approval_mode_to_string (edit->mode));
+      json_object_set_int_member (network, "approval_timeout_secs",
+                                  CLAMP (edit->timeout_secs, HG_APPROVAL_TIMEOUT_MIN, HG_APPROVAL_TIMEOUT_MAX));
+      *changed = TRUE;
+      return TRUE;
+
+    case EDIT_RENAME:
+      json_object_set_string_member (ensure_object_member (root, "meta"), "name", edit->new_name);
+      *changed = TRUE;
+      return TRUE;
+
+    case EDIT_CREATE:
+    case EDIT_DELETE:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static char *
+serialize_tree (JsonNode *root,
+                gsize    *length)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autofree char *text = NULL;
+
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  text = json_generator_to_data (generator, length);
+
+  /* End the file with a newline, as editors do. */
+  *length += 1;
+  return g_strconcat (text, "\n", NULL);
+}
+
+static void
+note_changed (Edit       *edit,
+              const char *name,
+              const char *contents,
+              gsize       length)
+{
+  g_ptr_array_add (edit->changed_names, g_strdup (name));
+  g_ptr_array_add (edit->changed_checksums, contents ? checksum_of (contents, length) : NULL);
+}
+
+/* Applies an edit of the tree of profile @name and writes the result to
+ * @target_path (the same file, or the new name of a renamed profile). */
+static gboolean
+rewrite_profile (HgProfileStore  *store,
+                 Edit            *edit,
+                 const char      *target_name,
+                 GError         **error)
+{
+  g_autofree char *path = profile_path (store, edit->name);
+  g_autofree char *target_path = profile_path (store, target_name);
+  g_autofree char *text = NULL;
+  g_autofree char *output = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  gboolean changed = FALSE;
+  gsize length = 0;
+
+  text = read_profile_text (path, edit->name, &length, error);
+  if (text == NULL)
+    return FALSE;
+
+  root = parse_profile_tree (path, text, length, error);
+  if (root == NULL)
+    return FALSE;
+
+  if (!apply_edit (json_node_get_object (root), edit, &changed, error))
+    return FALSE;
+
+  if (!changed)
+    return TRUE;
+
+  output = serialize_tree (root, &length);
+  if (!write_atomically (target_path, output, length, error))
+    return FALSE;
+
+  note_changed (edit, target_name, output, length);
+  return TRUE;
+}
+
+static gboolean
+create_profile (HgProfileStore  *store,
+                Edit            *edit,
+                GError         **error)
+{
+  g_autofree char *path = profile_path (store, edit->name);
+  g_autofree char *skeleton = NULL;
+  g_autofree char *text = NULL;
+
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                   _("A profile named “%s” already exists"), edit->name);
+      return FALSE;
+    }
+
+  skeleton = skeleton_json (edit->name);
+  text = g_strconcat (skeleton, "\n", NULL);
+  if (!write_atomically (path, text, strlen (text), error))
+    return FALSE;
+
+  note_changed (edit, edit->name, text, strlen (text));
+  return TRUE;
+}
+
+static gboolean
+delete_profile (HgProfileStore  *store,
+                Edit            *edit,
+                GError         **error)
+{
+  g_autofree char *path = profile_path (store, edit->name);
+
+  if (g_unlink (path) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Could not delete the profile “%s”: %s"), edit->name, g_strerror (saved));
+      return FALSE;
+    }
+
+  note_changed (edit, edit->name, NULL, 0);
+  return TRUE;
+}
+
+static gboolean
+rename_profile (HgProfileStore  *store,
+                Edit            *edit,
+                GError         **error)
+{
+  g_autofree char *old_path = profile_path (store, edit->name);
+  g_autofree char *new_path = profile_path (store, edit->new_name);
+
+  if (g_strcmp0 (edit->name, "default") == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _("The profile “default” cannot be renamed; create a new profile instead"));
+      return FALSE;
+    }
+
+  if (g_file_test (new_path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                   _("A profile named “%s” already exists"), edit->new_name);
+      return FALSE;
+    }
+
+  /* Write the new file first: if removing the old one fails, the profile
+   * exists twice, which is visible and loses nothing. */
+  if (!rewrite_profile (store, edit, edit->new_name, error))
+    return FALSE;
+
+  if (g_unlink (old_path) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Saved “%s” but could not remove the old profile “%s”: %s"),
+                   edit->new_name, edit->name, g_strerror (saved));
+      return FALSE;
+    }
+
+  note_changed (edit, edit->name, NULL, 0);
+  return TRUE;
+}
+
+static void
+edit_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  HgProfileStore *store = source_object;
+  Edit *edit = task_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&store->lock);
+  switch (edit->kind)
+    {
+    case EDIT_CREATE:
+      ok = create_profile (store, edit, &error);
+      break;
+    case EDIT_DELETE:
+      ok = delete_profile (store, edit, &error);
+      break;
+    case EDIT_RENAME:
+      ok = rename_profile (store, edit, &error);
+      break;
+    default:
+      ok = rewrite_profile (store, edit, edit->name, &error);
+      break;
+    }
+  g_mutex_unlock (&store->lock);
+
+  if (!ok)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+bump_revision (HgProfileStore *store,
+               const char     *name)
+{
+  guint64 revision = hg_profile_store_get_revision (store, name) + 1;
+
+  g_hash_table_insert (store->revisions, g_strdup (name), g_memdup2 (&revision, sizeof revision));
+  g_signal_emit (store, signals[CHANGED], 0, name);
+}
+
+/* Records the content now on disk for @name and announces a change
+ * unless that content was already announced. */
+static void
+note_content (HgProfileStore *store,
+              const char     *name,
+              const char     *checksum)
+{
+  const char *known = g_hash_table_lookup (store->checksums, name);
+
+  if (g_hash_table_contains (store->checksums, name) && g_strcmp0 (known, checksum) == 0)
+    return;
+
+  g_hash_table_insert (store->checksums, g_strdup (name), g_strdup (checksum));
+  bump_revision (store, name);
+}
+
+static void
+edit_done_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  HgProfileStore *store = HG_PROFILE_STORE (object);
+  g_autoptr(GTask) outer = user_data;
+  Edit *edit = g_task_get_task_data (G_TASK (result));
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < edit->changed_names->len; i++)
+    {
+      g_message ("Wrote profile “%s” in %s", (char *) edit->changed_names->pdata[i], store->directory);
+      note_content (store, edit->changed_names->pdata[i], edit->changed_checksums->pdata[i]);
+    }
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_message ("Editing profile “%s” failed: %s", edit->name, error->message);
+      g_task_return_error (outer, g_steal_pointer (&error));
+      return;
+    }
+
+  g_task_return_boolean (outer, TRUE);
+}
+
+static void
+run_edit (HgProfileStore      *store,
+          Edit                *edit_in,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  callback,
+          gpointer             user_data)
+{
+  g_autoptr(Edit) edit = edit_in;
+  g_autoptr(GTask) outer = g_task_new (store, cancellable, callback, user_data);
+  g_autoptr(GTask) inner = NULL;
+  const char *names[] = { edit->name, edit->new_name };
+
+  g_task_set_source_tag (outer, run_edit);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      if (names[i] != NULL && !hg_profile_name_is_valid (names[i]))
+        {
+          g_task_return_new_error (outer, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                   _("“%s” is not a valid profile name: use up to 64 letters, digits, “.”, “_” or “-”, starting with a letter or digit"),
+                                   names[i]);
+          return;
+        }
+    }
+
+  edit->changed_names = g_ptr_array_new_with_free_func (g_free);
+  edit->changed_checksums = g_ptr_array_new_with_free_func (g_free);
+
+  /* The edit is not cancellable once it starts: a half-applied edit is
+   * what the atomic write exists to prevent. */
+  inner = g_task_new (store, NULL, edit_done_cb, g_steal_pointer (&outer));
+  g_task_set_task_data (inner, g_steal_pointer (&edit), (GDestroyNotify) edit_free);
+  g_task_run_in_thread (inner, edit_thread);
+}
+
+static Edit *
+edit_new (EditKind    kind,
+          const char *name)
+{
+  Edit *edit = g_new0 (Edit, 1);
+
+  edit->kind = kind;
+  edit->name = g_strdup (name);
+  return edit;
+}
+
+/**
+ * hg_profile_store_add_entries_async:
+ * @entries: the patterns to add, each validated with the pattern parser
+ *
+ * Adds entries to the allow or deny list of profile @name, in canonical
+ * form, skipping those already present and taking them off the other
+ * list. The whole edit fails if one entry is invalid.
+ */
+void
+hg_profile_store_add_entries_async (HgProfileStore      *store,
+                                    const char          *name,
+                                    HgProfileList        list,
+                                    const char * const  *entries,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  Edit *edit;
+
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (entries != NULL);
+
+  edit = edit_new (EDIT_ADD, name);
+  edit->list = list;
+  edit->entries = g_strdupv ((char **) entries);
+  run_edit (store, edit, cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_remove_entry_async:
+ *
+ * Removes @entry (compared in canonical form) from a list of profile
+ * @name. Removing an entry that is not there succeeds and writes nothing.
+ */
+void
+hg_profile_store_remove_entry_async (HgProfileStore      *store,
+                                     const char          *name,
+                                     HgProfileList        list,
+                                     const char          *entry,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  const char *entries[] = { entry, NULL };
+  Edit *edit;
+
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (entry != NULL);
+
+  edit = edit_new (EDIT_REMOVE, name);
+  edit->list = list;
+  edit->entries = g_strdupv ((char **) entries);
+  run_edit (store, edit, cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_set_approval_async:
+ * @timeout_secs: clamped to 5–300 seconds
+ *
+ * Sets `network.approval_mode` and `network.approval_timeout_secs`.
+ */
+void
+hg_profile_store_set_approval_async (HgProfileStore      *store,
+                                     const char          *name,
+                                     HgApprovalMode       mode,
+                                     guint                timeout_secs,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  Edit *edit;
+
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+
+  edit = edit_new (EDIT_SET_APPROVAL, name);
+  edit->mode = mode;
+  edit->timeout_secs = timeout_secs;
+  run_edit (store, edit, cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_create_async:
+ *
+ * Creates an empty profile @name. Fails with %G_IO_ERROR_EXISTS if the
+ * file is already there.
+ */
+void
+hg_profile_store_create_async (HgProfileStore      *store,
+                               const char          *name,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+
+  run_edit (store, edit_new (EDIT_CREATE, name), cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_delete_async:
+ *
+ * Deletes the file of profile @name. Deleting `default` brings back the
+ * built-in default profile.
+ */
+void
+hg_profile_store_delete_async (HgProfileStore      *store,
+                               const char          *name,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+
+  run_edit (store, edit_new (EDIT_DELETE, name), cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_rename_async:
+ *
+ * Renames profile @name to @new_name, updating `meta.name` in the file.
+ * The built-in name `default` cannot be renamed.
+ */
+void
+hg_profile_store_rename_async (HgProfileStore      *store,
+                               const char          *name,
+                               const char          *new_name,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  Edit *edit;
+
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (new_name != NULL);
+
+  edit = edit_new (EDIT_RENAME, name);
+  edit->new_name = g_strdup (new_name);
+  run_edit (store, edit, cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_edit_finish:
+ *
+ * Completes any of the store's edits. Returns %FALSE with @error set
+ * when the edit was not written; the file on disk is then unchanged.
+ */
+gboolean
+hg_profile_store_edit_finish (HgProfileStore  *store,
+                              GAsyncResult    *result,
+                              GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, store), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+external_load_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(HgProfileStore) store = user_data;
+  g_autofree char *name = g_object_steal_data (object, "hg-profile-name");
+  g_autofree char *contents = NULL;
+  g_autofree char *checksum = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize length = 0;
+
+  if (!g_file_load_contents_finish (G_FILE (object), result, &contents, &length, NULL, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+
+      /* Gone: the profile was deleted or renamed behind our back. */
+      note_content (store, name, NULL);
+      return;
+    }
+
+  checksum = checksum_of (contents, length);
+  note_content (store, name, checksum);
+}
+
+static void
+monitor_changed_cb (GFileMonitor      *monitor,
+                    GFile             *file,
+                    GFile             *other_file,
+                    GFileMonitorEvent  event,
+                    gpointer           user_data)
+{
+  HgProfileStore *store = user_data;
+  g_autofree char *base = g_file_get_basename (file);
+  g_autofree char *name = NULL;
+
+  if (event != G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT &&
+      event != G_FILE_MONITOR_EVENT_DELETED &&
+      event != G_FILE_MONITOR_EVENT_CREATED &&
+      event != G_FILE_MONITOR_EVENT_MOVED_IN &&
+      event != G_FILE_MONITOR_EVENT_MOVED_OUT &&
+      event != G_FILE_MONITOR_EVENT_RENAMED)
+    return;
+
+  if (event == G_FILE_MONITOR_EVENT_RENAMED && other_file != NULL)
+    monitor_changed_cb (monitor, other_file, NULL, G_FILE_MONITOR_EVENT_CREATED, user_data);
+
+  if (!g_str_has_suffix (base, ".json") || base[0] == '.')
+    return;
+
+  name = g_strndup (base, strlen (base) - strlen (".json"));
+  if (!hg_profile_name_is_valid (name))
+    return;
+
+  g_object_set_data_full (G_OBJECT (file), "hg-profile-name", g_steal_pointer (&name), g_free);
+  g_file_load_contents_async (file, store->cancellable, external_load_cb, g_object_ref (store));
+}
+
+static void
+hg_profile_store_constructed (GObject *object)
+{
+  HgProfileStore *store = HG_PROFILE_STORE (object);
+  g_autoptr(GFile) dir = NULL;
+  g_autoptr(GError) error = NULL;
+
+  G_OBJECT_CLASS (hg_profile_store_parent_class)->constructed (object);
+
+  if (store->directory == NULL)
+    store->directory = g_build_filename (g_get_user_config_dir (), "hostgate", "profiles", NULL);
+
+  /* Watching needs the folder to exist; creating it empty changes no
+   * profile. */
+  g_mkdir_with_parents (store->directory, 0700);
+
+  dir = g_file_new_for_path (store->directory);
+  store->monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+  if (store->monitor == NULL)
+    {
+      g_warning ("Cannot watch the profile folder “%s” for external edits: %s",
+                 store->directory, error->message);
+      return;
+    }
+
+  g_signal_connect_object (store->monitor, "changed", G_CALLBACK (monitor_changed_cb), store, 0);
+}
+
+static void
+hg_profile_store_dispose (GObject *object)
+{
+  HgProfileStore *store = HG_PROFILE_STORE (object);
+
+  g_cancellable_cancel (store->cancellable);
+  if (store->monitor != NULL)
+    g_file_monitor_cancel (store->monitor);
+  g_clear_object (&store->monitor);
+
+  G_OBJECT_CLASS (hg_profile_store_parent_class)->dispose (object);
+}
+
+static void
+hg_profile_store_finalize (GObject *object)
+{
+  HgProfileStore *store = HG_PROFILE_STORE (object);
+
+  g_free (store->directory);
+  g_clear_object (&store->cancellable);
+  g_hash_table_unref (store->revisions);
+  g_hash_table_unref (store->checksums);
+  g_mutex_clear (&store->lock);
+
+  G_OBJECT_CLASS (hg_profile_store_parent_class)->finalize (object);
+}
+
+static void
+hg_profile_store_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  HgProfileStore *store = HG_PROFILE_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_DIRECTORY:
+      g_value_set_string (value, store->directory);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hg_profile_store_set_property (GObject      *object,
+                               guint         prop_id,
+                               const GValue *value,
+                               GParamSpec   *pspec)
+{
+  HgProfileStore *store = HG_PROFILE_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_DIRECTORY:
+      store->directory = g_value_dup_string (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hg_profile_store_class_init (HgProfileStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = hg_profile_store_constructed;
+  object_class->dispose = hg_profile_store_dispose;
+  object_class->finalize = hg_profile_store_finalize;
+  object_class->get_property = hg_profile_store_get_property;
+  object_class->set_property = hg_profile_store_set_property;
+
+  /**
+   * HgProfileStore:directory:
+   *
+   * The folder of the profile files; %NULL at construction means
+   * `$XDG_CONFIG_HOME/hostgate/profiles`.
+   */
+  properties[PROP_DIRECTORY] =
+    g_param_spec_string ("directory", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * HgProfileStore::changed:
+   * @name: the profile whose file changed, was created or was deleted
+   *
+   * Emitted once per change of a profile file, whether the store wrote
+   * it or someone edited it outside the agent.
+   */
+  signals[CHANGED] =
+    g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void
+hg_profile_store_init (HgProfileStore *store)
+{
+  g_mutex_init (&store->lock);
+  store->cancellable = g_cancellable_new ();
+  store->revisions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  store->checksums = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+/**
+ * hg_profile_store_new:
+ * @directory: (nullable): the profile folder, or %NULL for the user's
+ *
+ * Creates a store for the profiles in @directory and starts watching it
+ * for edits made outside the agent.
+ *
+ * Returns: (transfer full): a new store
+ */
+HgProfileStore *
+hg_profile_store_new (const char *directory)
+{
+  return g_object_new (HG_TYPE_PROFILE_STORE, "directory", directory, NULL);
+}
+
+const char *
+hg_profile_store_get_directory (HgProfileStore *store)
+{
+  g_return_val_if_fail (HG_IS_PROFILE_STORE (store), NULL);
+
+  return store->directory;
+}
+
+static int
+compare_strings (const void *a,
+                 const void *b)
+{
+  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
+}
+
+/**
+ * hg_profile_store_list_names:
+ *
+ * Lists the profiles in the folder, sorted, always including `default`.
+ *
+ * Returns: (transfer full): the names
+ */
+GStrv
+hg_profile_store_list_names (HgProfileStore *store)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr(GDir) dir = NULL;
+  g_auto(GStrv) names = NULL;
+  const char *base;
+  gboolean has_default = FALSE;
+
+  g_return_val_if_fail (HG_IS_PROFILE_STORE (store), NULL);
+
+  dir = g_dir_open (store->directory, 0, NULL);
+  while (dir != NULL && (base = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *name = NULL;
+
+      if (!g_str_has_suffix (base, ".json") || base[0] == '.')
+        continue;
+
+      name = g_strndup (base, strlen (base) - strlen (".json"));
+      if (!hg_profile_name_is_valid (name))
+        continue;
+
+      has_default |= g_str_equal (name, "default");
+      g_strv_builder_add (builder, name);
+    }
+
+  if (!has_default)
+    g_strv_builder_add (builder, "default");
+
+  names = g_strv_builder_end (builder);
+  qsort (names, g_strv_length (names), sizeof (char *), compare_strings);
+  return g_steal_pointer (&names);
+}
+
+/**
+ * hg_profile_store_load:
+ *
+ * Reads profile @name from the store's folder; `default` without a file
+ * is the built-in default.
+ *
+ * Returns: (transfer full): the profile, or %NULL with @error set
+ */
+HgProfile *
+hg_profile_store_load (HgProfileStore  *store,
+                       const char      *name,
+                       GError         **error)
+{
+  g_autofree char *path = NULL;
+
+  g_return_val_if_fail (HG_IS_PROFILE_STORE (store), NULL);
+
+  if (!hg_profile_name_is_valid (name))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _("“%s” is not a valid profile name"), name);
+      return NULL;
+    }
+
+  path = profile_path (store, name);
+  if (g_str_equal (name, "default") && !g_file_test (path, G_FILE_TEST_EXISTS))
+    return hg_profile_load_default ();
+
+  return hg_profile_load_file (path, error);
+}
+
+/**
+ * hg_profile_store_get_revision:
+ *
+ * Returns: how many changes of profile @name the store has seen; proxies
+ *   receive it with each filter so they can tell a newer one
+ */
+guint64
+hg_profile_store_get_revision (HgProfileStore *store,
+                               const char     *name)
+{
+  guint64 *revision;
+
+  g_return_val_if_fail (HG_IS_PROFILE_STORE (store), 0);
+
+  revision = g_hash_table_lookup (store->revisions, name);
+  return revision != NULL ? *revision : 0;
+}
