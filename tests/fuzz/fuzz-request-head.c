@@ -4,8 +4,9 @@
  *
  * Feeds the input to hg_request_head_find_end() and, when it finds a
  * head, to hg_request_head_parse(). A parsed head must carry no NUL, CR
- * or LF in its method, target or header fields, and every error message
- * must be free of control characters.
+ * or LF in its method, target or header fields, must parse the same when
+ * written out again, and every error message must be free of control
+ * characters.
  */
 #include <string.h>
 
@@ -65,6 +66,41 @@ check_head (HgRequestHead *head)
   g_assert_null (soup_message_headers_get_one (head->headers, "Connection"));
 }
 
+/* Writes HEAD out again in canonical form. Parsing that text must give
+ * the same request, or the parser reads some input two ways. */
+static void
+check_round_trip (HgRequestHead *head)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(HgRequestHead) again = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *authority = NULL;
+  g_autofree char *authority_again = NULL;
+  SoupMessageHeadersIter iter;
+  const char *name;
+  const char *value;
+
+  g_string_append_printf (text, "%s %s HTTP/1.%u\r\n", head->method, head->target, head->http_minor);
+  soup_message_headers_iter_init (&iter, head->headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    g_string_append_printf (text, "%s: %s\r\n", name, value);
+  g_string_append (text, "\r\n");
+
+  g_assert_cmpuint (hg_request_head_find_end (text->str, text->len), ==, text->len);
+  again = hg_request_head_parse (text->str, text->len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again->method, ==, head->method);
+  g_assert_cmpstr (again->target, ==, head->target);
+  g_assert_cmpuint (again->http_minor, ==, head->http_minor);
+  g_assert_cmpint (again->content_length, ==, head->content_length);
+  g_assert_cmpint (again->chunked, ==, head->chunked);
+  g_assert_cmpint (again->keep_alive, ==, head->keep_alive);
+
+  authority = hg_host_to_string (head->authority);
+  authority_again = hg_host_to_string (again->authority);
+  g_assert_cmpstr (authority_again, ==, authority);
+}
+
 int
 LLVMFuzzerTestOneInput (const guint8 *data,
                         size_t        size)
@@ -97,6 +133,7 @@ LLVMFuzzerTestOneInput (const guint8 *data,
       return 0;
     }
 
+  check_round_trip (head);
   check_head (head);
   return 0;
 }
