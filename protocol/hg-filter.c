@@ -604,20 +604,137 @@ hg_filter_get_size (HgFilter *filter)
   return filter->size;
 }
 
-static gboolean
-table_matches (HgFilter   *filter,
-               GHashTable *table,
-               const char *name,
-               guint16     port)
-{
-  PortSet set = GPOINTER_TO_UINT (g_hash_table_lookup (table, name));
+/* The entry that matched, enough to format it with match_to_string(). */
+typedef struct {
+  HgPatternKind kind;
+  const char *name;          /* the key, for exact and wildcard entries */
+  GSocketFamily family;      /* for address and range entries */
+  guint8 bytes[16];
+  guint length;
+  guint16 port;              /* 0 when the entry allows any port */
+} Match;
 
-  return set != 0 && port_set_contains (filter, set, port);
+static gboolean
+port_set_match (HgFilter *filter,
+                PortSet   set,
+                guint16   port,
+                Match    *match)
+{
+  if (set == 0 || !port_set_contains (filter, set, port))
+    return FALSE;
+
+  if (match != NULL)
+    match->port = (set & PORTS_ANY) != 0 ? 0 : port;
+
+  return TRUE;
 }
 
-static gboolean match_one_address (HgFilter     *filter,
-                                   GInetAddress *address,
-                                   guint16       port);
+static gboolean
+table_matches (HgFilter      *filter,
+               GHashTable    *table,
+               HgPatternKind  kind,
+               const char    *name,
+               guint16        port,
+               Match         *match)
+{
+  gpointer key;
+  gpointer value;
+
+  if (!g_hash_table_lookup_extended (table, name, &key, &value) ||
+      !port_set_match (filter, GPOINTER_TO_UINT (value), port, match))
+    return FALSE;
+
+  if (match != NULL)
+    {
+      match->kind = kind;
+      match->name = key;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+any_matches (HgFilter *filter,
+             guint16   port,
+             Match    *match)
+{
+  if (!port_set_match (filter, filter->any, port, match))
+    return FALSE;
+
+  if (match != NULL)
+    match->kind = HG_PATTERN_ANY;
+
+  return TRUE;
+}
+
+static gboolean
+match_one_address (HgFilter     *filter,
+                   GInetAddress *address,
+                   guint16       port,
+                   Match        *match)
+{
+  const guint8 *bytes = g_inet_address_to_bytes (address);
+  GSocketFamily family = g_inet_address_get_family (address);
+  AddressTables *tables = family == G_SOCKET_FAMILY_IPV4 ? &filter->ipv4 : &filter->ipv6;
+  guint8 key_bytes[16];
+  gpointer key;
+  guint i;
+
+  for (i = 0; i < tables->n_lengths; i++)
+    {
+      guint length = tables->lengths[i];
+      guint32 v4;
+      PortSet set;
+
+      if (family == G_SOCKET_FAMILY_IPV4)
+        {
+          v4 = ipv4_key (bytes, length);
+          key = GUINT_TO_POINTER (v4);
+          key_bytes[0] = v4 >> 24;
+          key_bytes[1] = v4 >> 16;
+          key_bytes[2] = v4 >> 8;
+          key_bytes[3] = v4;
+        }
+      else
+        {
+          ipv6_key (bytes, length, key_bytes);
+          key = key_bytes;
+        }
+
+      set = GPOINTER_TO_UINT (g_hash_table_lookup (tables->tables[length], key));
+      if (!port_set_match (filter, set, port, match))
+        continue;
+
+      if (match != NULL)
+        {
+          match->kind = length == tables->bits ? HG_PATTERN_ADDRESS : HG_PATTERN_CIDR;
+          match->family = family;
+          match->length = length;
+          memcpy (match->bytes, key_bytes, sizeof key_bytes);
+        }
+      return TRUE;
+    }
+
+  return FALSE;
+}
+
+static gboolean
+match_address (HgFilter     *filter,
+               GInetAddress *address,
+               guint16       port,
+               Match        *match)
+{
+  g_autoptr(GInetAddress) unmapped = NULL;
+
+  if (match_one_address (filter, address, port, match))
+    return TRUE;
+
+  unmapped = hg_address_unmap (address);
+  if (unmapped != address && match_one_address (filter, unmapped, port, match))
+    return TRUE;
+
+  return any_matches (filter, port, match);
+}
 
 /* Checks a name that is the text of an IP literal, as hg_host_parse()
  * returns for one, against the address entries. Only a name that ends in
@@ -625,24 +742,49 @@ static gboolean match_one_address (HgFilter     *filter,
 static gboolean
 match_literal_name (HgFilter   *filter,
                     const char *name,
-                    guint16     port)
+                    guint16     port,
+                    Match      *match)
 {
   g_autoptr(GInetAddress) address = NULL;
-  g_autoptr(GInetAddress) unmapped = NULL;
   gsize length = strlen (name);
 
   if (length == 0 || (!g_ascii_isdigit (name[length - 1]) && strchr (name, ':') == NULL))
     return FALSE;
 
   address = g_inet_address_new_from_string (name);
-  if (address == NULL)
-    return FALSE;
+  return address != NULL && match_address (filter, address, port, match);
+}
 
-  if (match_one_address (filter, address, port))
+static gboolean
+match_name (HgFilter   *filter,
+            const char *name,
+            guint16     port,
+            Match      *match)
+{
+  const char *dot;
+  guint labels;
+
+  if (table_matches (filter, filter->exact, HG_PATTERN_EXACT, name, port, match))
     return TRUE;
 
-  unmapped = hg_address_unmap (address);
-  return unmapped != address && match_one_address (filter, unmapped, port);
+  /* Probe only the parent domains with as many labels as some wildcard
+   * suffix has: most lists hold suffixes of two or three labels. */
+  if (g_hash_table_size (filter->wildcard) > 0)
+    {
+      labels = count_labels (name);
+      for (dot = strchr (name, '.'); dot != NULL; dot = strchr (dot + 1, '.'))
+        {
+          labels--;
+          if (has_wildcard_with_labels (filter, labels) &&
+              table_matches (filter, filter->wildcard, HG_PATTERN_WILDCARD, dot + 1, port, match))
+            return TRUE;
+        }
+    }
+
+  if (any_matches (filter, port, match))
+    return TRUE;
+
+  return match_literal_name (filter, name, port, match);
 }
 
 /**
@@ -664,72 +806,10 @@ hg_filter_match_name (HgFilter   *filter,
                       const char *normalized_name,
                       guint16     port)
 {
-  const char *dot;
-  guint labels;
-
   g_return_val_if_fail (filter != NULL, FALSE);
   g_return_val_if_fail (normalized_name != NULL, FALSE);
 
-  if (table_matches (filter, filter->exact, normalized_name, port))
-    return TRUE;
-
-  /* Probe only the parent domains with as many labels as some wildcard
-   * suffix has: most lists hold suffixes of two or three labels. */
-  if (g_hash_table_size (filter->wildcard) > 0)
-    {
-      labels = count_labels (normalized_name);
-      for (dot = strchr (normalized_name, '.'); dot != NULL; dot = strchr (dot + 1, '.'))
-        {
-          labels--;
-          if (has_wildcard_with_labels (filter, labels) &&
-              table_matches (filter, filter->wildcard, dot + 1, port))
-            return TRUE;
-        }
-    }
-
-  if (filter->any != 0 && port_set_contains (filter, filter->any, port))
-    return TRUE;
-
-  return match_literal_name (filter, normalized_name, port);
-}
-
-static gboolean
-match_one_address (HgFilter     *filter,
-                   GInetAddress *address,
-                   guint16       port)
-{
-  const guint8 *bytes = g_inet_address_to_bytes (address);
-  AddressTables *tables;
-  gpointer key;
-  guint8 v6[16];
-  guint i;
-
-  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV4)
-    tables = &filter->ipv4;
-  else
-    tables = &filter->ipv6;
-
-  for (i = 0; i < tables->n_lengths; i++)
-    {
-      guint length = tables->lengths[i];
-      PortSet set;
-
-      if (tables == &filter->ipv4)
-        {
-          key = GUINT_TO_POINTER (ipv4_key (bytes, length));
-        }
-      else
-        {
-          ipv6_key (bytes, length, v6);
-          key = v6;
-        }
-
-      set = GPOINTER_TO_UINT (g_hash_table_lookup (tables->tables[length], key));
-      if (set != 0 && port_set_contains (filter, set, port))
-        return TRUE;
-    }
-
-  return FALSE;
+  return match_name (filter, normalized_name, port, NULL);
 }
 
 /**
@@ -751,19 +831,10 @@ hg_filter_match_address (HgFilter     *filter,
                          GInetAddress *address,
                          guint16       port)
 {
-  g_autoptr(GInetAddress) unmapped = NULL;
-
   g_return_val_if_fail (filter != NULL, FALSE);
   g_return_val_if_fail (G_IS_INET_ADDRESS (address), FALSE);
 
-  if (filter->any != 0 && port_set_contains (filter, filter->any, port))
-    return TRUE;
-
-  if (match_one_address (filter, address, port))
-    return TRUE;
-
-  unmapped = hg_address_unmap (address);
-  return unmapped != address && match_one_address (filter, unmapped, port);
+  return match_address (filter, address, port, NULL);
 }
 
 /**
@@ -788,10 +859,78 @@ hg_filter_match_host (HgFilter     *filter,
   g_return_val_if_fail (filter != NULL, FALSE);
   g_return_val_if_fail (normalized_name != NULL, FALSE);
 
-  if (hg_filter_match_name (filter, normalized_name, port))
+  if (match_name (filter, normalized_name, port, NULL))
     return TRUE;
 
-  return address != NULL && hg_filter_match_address (filter, address, port);
+  return address != NULL && match_address (filter, address, port, NULL);
+}
+
+static char *
+match_to_string (const Match *match)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *port = match->port != 0 ? g_strdup_printf (":%u", match->port) : g_strdup ("");
+
+  switch (match->kind)
+    {
+    case HG_PATTERN_EXACT:
+      return g_strconcat (match->name, port, NULL);
+
+    case HG_PATTERN_WILDCARD:
+      return g_strconcat ("*.", match->name, port, NULL);
+
+    case HG_PATTERN_ANY:
+      return g_strconcat ("*", port, NULL);
+
+    case HG_PATTERN_ADDRESS:
+    case HG_PATTERN_CIDR:
+      address = g_inet_address_new_from_bytes (match->bytes, match->family);
+      text = g_inet_address_to_string (address);
+      if (match->kind == HG_PATTERN_CIDR)
+        return g_strdup_printf ("%s/%u", text, match->length);
+      if (match->family == G_SOCKET_FAMILY_IPV6)
+        return g_strdup_printf ("[%s]%s", text, port);
+      return g_strconcat (text, port, NULL);
+
+    default:
+      g_return_val_if_reached (NULL);
+    }
+}
+
+/**
+ * hg_filter_find_match:
+ * @filter: a filter
+ * @normalized_name: (nullable): a host name as hg_host_parse() returns it
+ * @address: (nullable): the host's address, when it is an IP literal or
+ *   has been resolved
+ * @port: the requested port
+ *
+ * Finds the entry that makes hg_filter_match_host() succeed, for log lines
+ * and denial reasons. It costs the same as the match itself. When several
+ * entries match, the first one in the order of hg_filter_match_name() and
+ * hg_filter_match_address() is returned.
+ *
+ * Returns: (transfer full) (nullable): the entry in its canonical form,
+ *   or %NULL if no entry matches
+ */
+char *
+hg_filter_find_match (HgFilter     *filter,
+                      const char   *normalized_name,
+                      GInetAddress *address,
+                      guint16       port)
+{
+  Match match = { 0 };
+
+  g_return_val_if_fail (filter != NULL, NULL);
+
+  if (normalized_name != NULL && match_name (filter, normalized_name, port, &match))
+    return match_to_string (&match);
+
+  if (address != NULL && match_address (filter, address, port, &match))
+    return match_to_string (&match);
+
+  return NULL;
 }
 
 typedef struct {

@@ -44,6 +44,11 @@ gboolean  hg_filter_match_host    (HgFilter        *filter,
                                    GInetAddress    *address,
                                    guint16          port);
 
+char     *hg_filter_find_match    (HgFilter        *filter,
+                                   const char      *normalized_name,
+                                   GInetAddress    *address,
+                                   guint16          port);
+
 GStrv     hg_filter_to_strv       (HgFilter        *filter);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgFilter, hg_filter_unref)

@@ -114,6 +114,63 @@ test_match (gconstpointer data)
   g_assert_true (matches == c->matches);
 }
 
+/* hg_filter_find_match() must agree with the match functions. */
+static void
+test_find_agrees (gconstpointer data)
+{
+  const MatchCase *c = data;
+  g_autoptr(HgFilter) filter = filter_from_entries (c->entries);
+  g_autoptr(GInetAddress) address = NULL;
+  g_autofree char *entry = NULL;
+
+  if (c->address != NULL)
+    address = g_inet_address_new_from_string (c->address);
+
+  entry = hg_filter_find_match (filter, c->name, address, c->port);
+  g_assert_true ((entry != NULL) == c->matches);
+}
+
+typedef struct {
+  const char *path;
+  const char *name;
+  const char *address;
+  guint16 port;
+  const char *entry;     /* expected match, or NULL */
+} FindCase;
+
+static const char *const find_entries[] = {
+  "Example.com", "api.example.com:443", "*.example.org", "*.example.org:8443",
+  "10.0.0.0/8", "192.0.2.1:80", "[2001:db8::1]:443", "2001:db8::/32", NULL,
+};
+
+static const FindCase find_cases[] = {
+  { "exact", "example.com", NULL, 80, "example.com" },
+  { "exact-port", "api.example.com", NULL, 443, "api.example.com:443" },
+  { "wildcard", "a.b.example.org", NULL, 80, "*.example.org" },
+  { "cidr", "internal.example", "10.9.8.7", 443, "10.0.0.0/8" },
+  { "cidr-mapped", NULL, "::ffff:10.9.8.7", 443, "10.0.0.0/8" },
+  { "address-port", NULL, "192.0.2.1", 80, "192.0.2.1:80" },
+  { "ipv6-port", NULL, "2001:db8::1", 443, "[2001:db8::1]:443" },
+  { "ipv6-range", NULL, "2001:db8::1", 80, "2001:db8::/32" },
+  { "literal-name", "10.1.1.1", NULL, 443, "10.0.0.0/8" },
+  { "none", "other.example", "192.0.2.2", 443, NULL },
+};
+
+static void
+test_find (gconstpointer data)
+{
+  const FindCase *c = data;
+  g_autoptr(HgFilter) filter = filter_from_entries (find_entries);
+  g_autoptr(GInetAddress) address = NULL;
+  g_autofree char *entry = NULL;
+
+  if (c->address != NULL)
+    address = g_inet_address_new_from_string (c->address);
+
+  entry = hg_filter_find_match (filter, c->name, address, c->port);
+  g_assert_cmpstr (entry, ==, c->entry);
+}
+
 static void
 test_to_strv (void)
 {
@@ -301,6 +358,18 @@ main (int    argc,
     {
       g_autofree char *path = g_strdup_printf ("/filter/match/%s", match_cases[i].path);
       g_test_add_data_func (path, &match_cases[i], test_match);
+    }
+
+  for (i = 0; i < G_N_ELEMENTS (match_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/filter/find-agrees/%s", match_cases[i].path);
+      g_test_add_data_func (path, &match_cases[i], test_find_agrees);
+    }
+
+  for (i = 0; i < G_N_ELEMENTS (find_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/filter/find/%s", find_cases[i].path);
+      g_test_add_data_func (path, &find_cases[i], test_find);
     }
 
   g_test_add_func ("/filter/match/many-labels", test_many_labels);

@@ -43,6 +43,7 @@ check_filter_matches (const HgPattern *pattern)
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) strv = NULL;
   g_autofree char *subdomain = NULL;
+  g_autofree char *found = NULL;
   guint16 port = pattern->port != 0 ? pattern->port : 443;
   guint16 other_port = port == 1 ? 2 : port - 1;
   GInetAddress *address;
@@ -58,16 +59,19 @@ check_filter_matches (const HgPattern *pattern)
     case HG_PATTERN_EXACT:
       g_assert_true (hg_filter_match_name (filter, pattern->host, port));
       g_assert_true (hg_filter_match_name (filter, pattern->host, other_port) == (pattern->port == 0));
+      found = hg_filter_find_match (filter, pattern->host, NULL, port);
       break;
 
     case HG_PATTERN_WILDCARD:
       subdomain = g_strconcat ("x.", pattern->host, NULL);
       g_assert_true (hg_filter_match_name (filter, subdomain, port));
       g_assert_false (hg_filter_match_name (filter, pattern->host, port));
+      found = hg_filter_find_match (filter, subdomain, NULL, port);
       break;
 
     case HG_PATTERN_ANY:
       g_assert_true (hg_filter_match_name (filter, "example.com", port));
+      found = hg_filter_find_match (filter, "example.com", NULL, port);
       break;
 
     case HG_PATTERN_ADDRESS:
@@ -76,11 +80,14 @@ check_filter_matches (const HgPattern *pattern)
       g_assert_true (hg_filter_match_address (filter, address, port));
       g_assert_true (hg_filter_match_address (filter, address, other_port) == (pattern->port == 0));
       hg_address_classify (address);
+      found = hg_filter_find_match (filter, NULL, address, port);
       break;
 
     default:
       g_assert_not_reached ();
     }
+
+  g_assert_cmpstr (found, ==, strv[0]);
 
   g_assert_true (hg_filter_add (filter, strv[0], HG_PATTERN_FLAG_NONE, &error));
   g_assert_no_error (error);
