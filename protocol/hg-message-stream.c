@@ -62,6 +62,7 @@ struct _HgMessageStream {
   gboolean write_in_flight;
   GCancellable *write_cancellable;
   GError *write_error;
+  gboolean failed_emitted;
 
   /* Closing */
   gboolean closed;
@@ -293,13 +294,17 @@ line_too_long_error (void)
 static gboolean
 read_take_line (HgMessageStream *self)
 {
-  guint8 *pending = self->read_buffer + self->read_start;
   gsize n_pending = self->read_end - self->read_start;
+  guint8 *pending;
   guint8 *newline = NULL;
   GError *error = NULL;
   HgMessage *message;
   gsize length;
 
+  if (n_pending == 0)
+    return FALSE;
+
+  pending = self->read_buffer + self->read_start;
   if (n_pending > self->read_scanned)
     newline = memchr (pending + self->read_scanned, '\n', n_pending - self->read_scanned);
 
@@ -533,12 +538,14 @@ write_cb (GObject      *source,
   self->write_in_flight = FALSE;
   request = g_queue_pop_head (&self->write_queue);
 
+  /* Callbacks may send or close, so the stream is brought into a
+   * consistent state before any of them runs. */
   if (error == NULL)
     {
+      write_next (self);
       if (request->task != NULL)
         g_task_return_boolean (request->task, TRUE);
       write_request_free (request);
-      write_next (self);
       return;
     }
 
@@ -548,16 +555,18 @@ write_cb (GObject      *source,
       g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CLOSED, _("the message stream was closed"));
     }
 
+  if (self->write_error == NULL)
+    self->write_error = g_error_copy (error);
+
   if (request->task != NULL)
     g_task_return_error (request->task, g_error_copy (error));
   write_request_free (request);
-
   write_fail_queued (self, error);
-  if (self->write_error == NULL)
+
+  if (!self->closed && !self->failed_emitted)
     {
-      self->write_error = g_error_copy (error);
-      if (!self->closed)
-        g_signal_emit (self, signals[SIGNAL_FAILED], 0, error);
+      self->failed_emitted = TRUE;
+      g_signal_emit (self, signals[SIGNAL_FAILED], 0, error);
     }
 
   close_if_idle (self);
@@ -573,8 +582,16 @@ write_next (HgMessageStream *self)
    * that has started is always finished, so the framing stays intact. */
   while ((request = g_queue_peek_head (&self->write_queue)) != NULL &&
          request->task != NULL &&
-         g_task_return_error_if_cancelled (request->task))
-    write_request_free (g_queue_pop_head (&self->write_queue));
+         g_cancellable_is_cancelled (g_task_get_cancellable (request->task)))
+    {
+      g_queue_pop_head (&self->write_queue);
+      g_task_return_error_if_cancelled (request->task);
+      write_request_free (request);
+    }
+
+  /* A cancelled caller's callback may have queued a line and started it. */
+  if (self->write_in_flight)
+    return;
 
   if (request == NULL)
     {

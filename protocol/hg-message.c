@@ -1233,6 +1233,9 @@ hg_message_parse (const char  *line,
   g_return_val_if_fail (line != NULL || length == 0, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  if (line == NULL)
+    line = "";
+
   if (length > HG_MESSAGE_MAX_LINE)
     {
       g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_LINE_TOO_LONG,

@@ -518,6 +518,147 @@ test_write_async (Pair          *pair,
   g_assert_cmpstr (received->decision.pattern, ==, "example.com");
 }
 
+static void close_done_cb (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data);
+
+typedef struct {
+  HgMessageStream *stream;
+  gboolean done;
+  GError *error;
+} SendFromCallback;
+
+static void
+send_follow_up_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  SendFromCallback *state = user_data;
+  g_autoptr(HgMessage) follow_up = hg_message_new_pong ("follow-up");
+
+  hg_message_stream_write_finish (HG_MESSAGE_STREAM (source), result, &state->error);
+  hg_message_stream_send (state->stream, follow_up);
+  state->done = TRUE;
+}
+
+/* A write callback that sends again must not make the stream write the
+ * next queued line twice. */
+static void
+test_write_send_from_callback (Pair          *pair,
+                               gconstpointer  data)
+{
+  g_autoptr(HgMessageStream) far_stream = hg_message_stream_new (G_IO_STREAM (pair->far));
+  g_autoptr(HgMessage) first = hg_message_new_ping ("first");
+  g_autoptr(HgMessage) queued = hg_message_new_ping ("queued");
+  g_autoptr(HgMessage) last = hg_message_new_ping ("last");
+  SendFromCallback state = { pair->stream, FALSE, NULL };
+  static const char * const expected[] = { "first", "queued", "follow-up", "last" };
+
+  hg_message_stream_write_async (pair->stream, first, NULL, send_follow_up_cb, &state);
+  hg_message_stream_send (pair->stream, queued);
+  wait_for (&state.done, "the first write");
+  g_assert_no_error (state.error);
+  hg_message_stream_send (pair->stream, last);
+
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_autoptr(HgMessage) message = NULL;
+      g_autoptr(GError) error = NULL;
+
+      message = read_message (far_stream, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (message);
+      g_assert_cmpstr (message->id, ==, expected[i]);
+    }
+}
+
+static void
+test_write_cancelled_in_queue (Pair          *pair,
+                               gconstpointer  data)
+{
+  g_autoptr(HgMessageStream) far_stream = hg_message_stream_new (G_IO_STREAM (pair->far));
+  g_autoptr(HgMessage) first = hg_message_new_ping ("first");
+  g_autoptr(HgMessage) dropped = hg_message_new_ping ("dropped");
+  g_autoptr(HgMessage) last = hg_message_new_ping ("last");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  SendFromCallback state = { pair->stream, FALSE, NULL };
+  static const char * const expected[] = { "first", "follow-up", "last" };
+
+  /* "first" is in flight; "dropped" waits behind it and is cancelled.
+   * Its callback queues a pong, which must go out exactly once. */
+  hg_message_stream_send (pair->stream, first);
+  hg_message_stream_write_async (pair->stream, dropped, cancellable, send_follow_up_cb, &state);
+  g_cancellable_cancel (cancellable);
+  wait_for (&state.done, "the cancelled write");
+  g_assert_error (state.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&state.error);
+  hg_message_stream_send (pair->stream, last);
+
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_autoptr(HgMessage) message = NULL;
+      g_autoptr(GError) error = NULL;
+
+      message = read_message (far_stream, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (message);
+      g_assert_cmpstr (message->id, ==, expected[i]);
+    }
+}
+
+typedef struct {
+  guint count;
+  gboolean done;
+  GError *error;
+} ReadLoop;
+
+/* Read on from inside the callback, as a connection handler does. */
+static void
+read_loop_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ReadLoop *loop = user_data;
+  HgMessageStream *stream = HG_MESSAGE_STREAM (source);
+  g_autoptr(HgMessage) message = hg_message_stream_read_finish (stream, result, &loop->error);
+
+  if (message == NULL)
+    {
+      loop->done = TRUE;
+      return;
+    }
+
+  g_assert_cmpuint (message->version, ==, 0);
+  loop->count++;
+  hg_message_stream_read_async (stream, NULL, read_loop_cb, loop);
+}
+
+static void
+test_read_from_callback (Pair          *pair,
+                         gconstpointer  data)
+{
+  g_autoptr(HgMessageStream) far_stream = hg_message_stream_new (G_IO_STREAM (pair->far));
+  ReadLoop loop = { 0 };
+  StreamWriteResult close = { 0 };
+
+  for (guint i = 0; i < 300; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("%u", i);
+      g_autoptr(HgMessage) message = hg_message_new_cancel (id, HG_CANCEL_REASON_TIMEOUT);
+
+      hg_message_stream_send (far_stream, message);
+    }
+  hg_message_stream_close_async (far_stream, NULL, close_done_cb, &close);
+
+  hg_message_stream_read_async (pair->stream, NULL, read_loop_cb, &loop);
+  wait_for (&loop.done, "the end of the stream");
+  g_assert_no_error (loop.error);
+  g_assert_cmpuint (loop.count, ==, 300);
+
+  wait_for (&close.done, "the close");
+  g_assert_no_error (close.error);
+}
+
 static void
 test_write_too_long (Pair          *pair,
                      gconstpointer  data)
@@ -800,8 +941,11 @@ main (int   argc,
   ADD_PAIR_TEST ("/message-stream/read/cancel", test_read_cancel);
   ADD_PAIR_TEST ("/message-stream/send/in-order", test_send_in_order);
   ADD_PAIR_TEST ("/message-stream/send/failed-signal", test_send_failed_signal);
-  ADD_PAIR_TEST ("/message-stream/write-async", test_write_async);
-  ADD_PAIR_TEST ("/message-stream/write-too-long", test_write_too_long);
+  ADD_PAIR_TEST ("/message-stream/write/async", test_write_async);
+  ADD_PAIR_TEST ("/message-stream/write/too-long", test_write_too_long);
+  ADD_PAIR_TEST ("/message-stream/write/send-from-callback", test_write_send_from_callback);
+  ADD_PAIR_TEST ("/message-stream/write/cancelled-in-queue", test_write_cancelled_in_queue);
+  ADD_PAIR_TEST ("/message-stream/read/from-callback", test_read_from_callback);
   ADD_PAIR_TEST ("/message-stream/close/pending-read", test_close_pending_read);
   ADD_PAIR_TEST ("/message-stream/close/async-flushes", test_close_async_flushes);
   ADD_PAIR_TEST ("/message-stream/peer-check/same-uid", test_peer_check_same_uid);
