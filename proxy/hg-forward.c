@@ -179,18 +179,45 @@ hg_address_list_init (HgAddressList *self)
 }
 
 /* Creates a connectable yielding each of @addresses (GInetAddress) on
- * @port once, in the given order. */
+ * @port once, in the given order. With @via_proxy, each is a GProxyAddress
+ * for an HTTP proxy at that address. A connect to a GProxyAddress with
+ * proxying disabled is a plain TCP connect, but the socket keeps it as its
+ * remote address, and libsoup 3.2 then writes absolute-form request lines
+ * for the proxy. */
 static HgAddressList *
 hg_address_list_new (GPtrArray *addresses,
-                     guint16    port)
+                     guint16    port,
+                     gboolean   via_proxy)
 {
   HgAddressList *self = g_object_new (HG_TYPE_ADDRESS_LIST, NULL);
 
   for (guint i = 0; i < addresses->len; i++)
     {
       GInetAddress *address = g_ptr_array_index (addresses, i);
+      g_autofree char *text = NULL;
+      g_autofree char *uri = NULL;
 
-      g_ptr_array_add (self->addresses, g_inet_socket_address_new (address, port));
+      if (!via_proxy)
+        {
+          g_ptr_array_add (self->addresses, g_inet_socket_address_new (address, port));
+          continue;
+        }
+
+      /* libsoup reads only the URI; the destination is required by
+       * GProxyAddress but each request names its own in its URI. */
+      text = g_inet_address_to_string (address);
+      uri = g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6
+            ? g_strdup_printf ("http://[%s]:%u", text, port)
+            : g_strdup_printf ("http://%s:%u", text, port);
+      g_ptr_array_add (self->addresses,
+                       g_object_new (G_TYPE_PROXY_ADDRESS,
+                                     "address", address,
+                                     "port", (guint) port,
+                                     "protocol", "http",
+                                     "destination-hostname", text,
+                                     "destination-port", (guint) port,
+                                     "uri", uri,
+                                     NULL));
     }
 
   return self;
@@ -275,10 +302,11 @@ compare_strings (gconstpointer a,
  * texts and the port, so the same set in another order shares a session. */
 static char *
 session_key (GPtrArray *addresses,
-             guint16    port)
+             guint16    port,
+             gboolean   via_proxy)
 {
   g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
-  GString *key = g_string_new (NULL);
+  GString *key = g_string_new (via_proxy ? "proxy " : "");
 
   for (guint i = 0; i < addresses->len; i++)
     g_ptr_array_add (texts, g_inet_address_to_string (g_ptr_array_index (addresses, i)));
@@ -294,9 +322,10 @@ session_key (GPtrArray *addresses,
 static SoupSession *
 create_session (HgForwarder *forwarder,
                 GPtrArray   *addresses,
-                guint16      port)
+                guint16      port,
+                gboolean     via_proxy)
 {
-  g_autoptr(HgAddressList) connectable = hg_address_list_new (addresses, port);
+  g_autoptr(HgAddressList) connectable = hg_address_list_new (addresses, port, via_proxy);
   SoupSession *session;
 
   /* "proxy-resolver" NULL, given explicitly, stops libsoup 3.2 from
@@ -330,9 +359,10 @@ create_session (HgForwarder *forwarder,
 static SoupSession *
 get_session (HgForwarder *forwarder,
              GPtrArray   *addresses,
-             guint16      port)
+             guint16      port,
+             gboolean     via_proxy)
 {
-  g_autofree char *key = session_key (addresses, port);
+  g_autofree char *key = session_key (addresses, port, via_proxy);
   CachedSession *cached;
   GList *link;
 
@@ -347,7 +377,7 @@ get_session (HgForwarder *forwarder,
 
   cached = g_new0 (CachedSession, 1);
   cached->key = g_steal_pointer (&key);
-  cached->session = create_session (forwarder, addresses, port);
+  cached->session = create_session (forwarder, addresses, port, via_proxy);
   g_queue_push_head (&forwarder->lru, cached);
   g_hash_table_insert (forwarder->sessions, cached->key, forwarder->lru.head);
 
@@ -390,7 +420,9 @@ typedef struct
   guint http_minor;
   gboolean client_keep_alive;
   gboolean is_head;
-  char *authority;              /* host:port, for messages */
+  char *host;                   /* the target host, from the URI */
+  guint16 port;                 /* the target port, from the URI */
+  char *peer;                   /* what is connected to, for messages */
 
   GInputStream *client_in;
   GOutputStream *client_out;
@@ -432,7 +464,8 @@ forward_data_free (ForwardData *data)
     g_cancellable_disconnect (data->cancellable, data->cancelled_id);
   g_clear_object (&data->cancellable);
 
-  g_free (data->authority);
+  g_free (data->host);
+  g_free (data->peer);
   g_clear_object (&data->client_in);
   g_clear_object (&data->client_out);
   g_clear_pointer (&data->input, g_byte_array_unref);
@@ -866,18 +899,18 @@ translate_send_error (ForwardData *data,
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     {
       status = SOUP_STATUS_GATEWAY_TIMEOUT;
-      reason = g_strdup_printf (_("%s did not answer within %u seconds"),
-                                data->authority, data->timeout_secs);
+      reason = g_strdup_printf (_("%s did not respond within %u seconds"),
+                                data->peer, data->timeout_secs);
     }
   else if (!data->connected)
     {
       reason = g_strdup_printf (_("could not connect to %s: %s"),
-                                data->authority, error->message);
+                                data->peer, error->message);
     }
   else
     {
       reason = g_strdup_printf (_("the request to %s failed: %s"),
-                                data->authority, error->message);
+                                data->peer, error->message);
     }
 
   g_error_free (error);
@@ -1150,6 +1183,137 @@ send_request (GTask *task)
                            data->send_cancellable, send_cb, task);
 }
 
+static ForwardData *
+forward_data_new (HgForwarder   *forwarder,
+                  HgRequestHead *head,
+                  GIOStream     *client,
+                  GBytes        *pending,
+                  GCancellable  *cancellable)
+{
+  ForwardData *data = g_new0 (ForwardData, 1);
+  int port = g_uri_get_port (head->uri);
+
+  data->max_body = forwarder->max_body;
+  data->timeout_secs = forwarder->timeout_secs;
+  data->http_minor = head->http_minor;
+  data->client_keep_alive = head->keep_alive;
+  data->is_head = g_ascii_strcasecmp (head->method, "HEAD") == 0;
+  data->host = g_strdup (g_uri_get_host (head->uri));
+  data->port = port > 0 ? (guint16) port : 80;
+  data->client_in = g_object_ref (g_io_stream_get_input_stream (client));
+  data->client_out = g_object_ref (g_io_stream_get_output_stream (client));
+  data->input = pending != NULL ? g_bytes_unref_to_array (g_bytes_ref (pending)) : g_byte_array_new ();
+  data->buffer = g_malloc (FORWARD_BUFFER_SIZE + CHUNK_HEADER_MAX);
+  data->send_cancellable = g_cancellable_new ();
+
+  if (cancellable != NULL)
+    {
+      data->cancellable = g_object_ref (cancellable);
+      data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (propagate_cancel_cb),
+                                                  data->send_cancellable, NULL);
+    }
+
+  return data;
+}
+
+/* Sets up the request body reader for @head. */
+static void
+prepare_body (ForwardData         *data,
+              const HgRequestHead *head)
+{
+  if (head->chunked)
+    {
+      data->body_state = BODY_CHUNK_SIZE;
+      data->body = g_byte_array_new ();
+    }
+  else if (head->content_length >= 0)
+    {
+      data->body_state = BODY_LENGTH;
+      data->content_length = head->content_length;
+      data->body = g_byte_array_sized_new ((guint) MIN (head->content_length, FORWARD_BUFFER_SIZE));
+    }
+  else
+    {
+      data->body_state = BODY_DONE;
+    }
+}
+
+/* Starts a forward to @addresses on @port, directly or through the HTTP
+ * proxy there (@via_proxy). */
+static void
+forward_start (HgForwarder         *forwarder,
+               HgRequestHead       *head,
+               GIOStream           *client,
+               GBytes              *pending,
+               GPtrArray           *addresses,
+               guint16              port,
+               gboolean             via_proxy,
+               GCancellable        *cancellable,
+               GAsyncReadyCallback  callback,
+               gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  ForwardData *data = forward_data_new (forwarder, head, client, pending, cancellable);
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, hg_forwarder_forward_async);
+  g_task_set_task_data (task, data, (GDestroyNotify) forward_data_free);
+
+  if (via_proxy && addresses->len > 0)
+    {
+      g_autofree char *text = g_inet_address_to_string (g_ptr_array_index (addresses, 0));
+      g_autofree char *proxy = format_authority (text, port);
+
+      data->peer = g_strdup_printf (_("the upstream proxy %s"), proxy);
+    }
+  else
+    {
+      data->peer = format_authority (data->host, data->port);
+    }
+
+  if (addresses->len == 0)
+    {
+      g_autofree char *reason = g_strdup_printf (_("No vetted address to connect to for %s"), data->peer);
+
+      return_http_error (g_steal_pointer (&task), SOUP_STATUS_BAD_GATEWAY, reason);
+      return;
+    }
+
+  if (head->content_length > 0 && (guint64) head->content_length > forwarder->max_body)
+    {
+      g_autofree char *reason = g_strdup_printf (_("The request body exceeds %" G_GSIZE_FORMAT " bytes"),
+                                                 forwarder->max_body);
+
+      return_http_error (g_steal_pointer (&task), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, reason);
+      return;
+    }
+
+  data->message = build_message (head, data->host, data->port, &error);
+  if (data->message == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  data->session = get_session (forwarder, addresses, port, via_proxy);
+  prepare_body (data, head);
+
+  /* The client waits for 100 Continue before it sends the body, so send
+   * it unless the body is already here or there is none. */
+  if (expects_continue (head) && data->body_state != BODY_DONE
+      && (data->body_state != BODY_LENGTH || data->input->len < (guint64) data->content_length))
+    {
+      static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+      g_output_stream_write_all_async (data->client_out, continue_line, sizeof continue_line - 1,
+                                       G_PRIORITY_DEFAULT, cancellable, write_continue_cb,
+                                       g_steal_pointer (&task));
+      return;
+    }
+
+  read_body (g_steal_pointer (&task));
+}
+
 /**
  * hg_forwarder_forward_async:
  * @forwarder: a forwarder
@@ -1168,10 +1332,11 @@ send_request (GTask *task)
  *
  * The request keeps its method, path and query bytes. Hop-by-hop
  * headers, every header named by Connection, and Expect are removed, and
- * Host is set from the URI. When the client sent `Expect: 100-continue`, the forwarder
- * answers `100 Continue` before reading the body. The response's
- * end-to-end headers and body pass unchanged: bodies are not decoded,
- * redirects are not followed, and an auth challenge is not answered.
+ * Host is set from the URI. When the client sent `Expect: 100-continue`,
+ * the forwarder sends `100 Continue` before reading the body. The
+ * response's end-to-end headers and body pass unchanged: bodies are not
+ * decoded, redirects are not followed, and no credentials are sent in
+ * reply to an auth challenge.
  *
  * @forwarder, @client and @cancellable must stay alive until @callback
  * runs; @head and @addresses need not.
@@ -1186,103 +1351,57 @@ hg_forwarder_forward_async (HgForwarder         *forwarder,
                             GAsyncReadyCallback  callback,
                             gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  ForwardData *data;
-  const char *host;
   int port;
-  GError *error = NULL;
 
   g_return_if_fail (forwarder != NULL);
   g_return_if_fail (head != NULL && head->uri != NULL);
   g_return_if_fail (G_IS_IO_STREAM (client));
   g_return_if_fail (addresses != NULL);
 
-  task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, hg_forwarder_forward_async);
-
-  host = g_uri_get_host (head->uri);
   port = g_uri_get_port (head->uri);
-  if (port <= 0)
-    port = 80;
+  forward_start (forwarder, head, client, pending, addresses, port > 0 ? (guint16) port : 80,
+                 FALSE, cancellable, callback, user_data);
+}
 
-  data = g_new0 (ForwardData, 1);
-  data->max_body = forwarder->max_body;
-  data->timeout_secs = forwarder->timeout_secs;
-  data->http_minor = head->http_minor;
-  data->client_keep_alive = head->keep_alive;
-  data->is_head = g_ascii_strcasecmp (head->method, "HEAD") == 0;
-  data->authority = format_authority (host, (guint16) port);
-  data->client_in = g_object_ref (g_io_stream_get_input_stream (client));
-  data->client_out = g_object_ref (g_io_stream_get_output_stream (client));
-  data->input = pending != NULL ? g_bytes_unref_to_array (g_bytes_ref (pending)) : g_byte_array_new ();
-  data->buffer = g_malloc (FORWARD_BUFFER_SIZE + CHUNK_HEADER_MAX);
-  data->send_cancellable = g_cancellable_new ();
-  g_task_set_task_data (task, data, (GDestroyNotify) forward_data_free);
+/**
+ * hg_forwarder_forward_upstream_async:
+ * @forwarder: a forwarder
+ * @head: the validated request head (not taken)
+ * @client: the client connection
+ * @pending: (nullable): bytes already read past the head
+ * @upstream_addresses: (element-type GInetAddress): the addresses of the
+ *   upstream HTTP proxy, tried in order
+ * @upstream_port: the upstream proxy's port
+ * @cancellable: (nullable): cancels the whole exchange
+ * @callback: called when the response was relayed or the request failed
+ * @user_data: data for @callback
+ *
+ * Forwards the request like hg_forwarder_forward_async(), but through the
+ * upstream HTTP proxy at @upstream_addresses: the request line carries
+ * the absolute URI, and the upstream looks the target's name up. Nothing
+ * is resolved here, neither the target nor the upstream, whose addresses
+ * the caller resolved. Finish with hg_forwarder_forward_finish(). A 407
+ * from the upstream reaches the client like any other response.
+ */
+void
+hg_forwarder_forward_upstream_async (HgForwarder         *forwarder,
+                                     HgRequestHead       *head,
+                                     GIOStream           *client,
+                                     GBytes              *pending,
+                                     GPtrArray           *upstream_addresses,
+                                     guint16              upstream_port,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_return_if_fail (forwarder != NULL);
+  g_return_if_fail (head != NULL && head->uri != NULL);
+  g_return_if_fail (G_IS_IO_STREAM (client));
+  g_return_if_fail (upstream_addresses != NULL);
+  g_return_if_fail (upstream_port != 0);
 
-  if (cancellable != NULL)
-    {
-      data->cancellable = g_object_ref (cancellable);
-      data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (propagate_cancel_cb),
-                                                  data->send_cancellable, NULL);
-    }
-
-  if (addresses->len == 0)
-    {
-      g_autofree char *reason = g_strdup_printf (_("No vetted address to connect to for %s"),
-                                                 data->authority);
-
-      return_http_error (g_steal_pointer (&task), SOUP_STATUS_BAD_GATEWAY, reason);
-      return;
-    }
-
-  if (head->content_length > 0 && (guint64) head->content_length > forwarder->max_body)
-    {
-      g_autofree char *reason = g_strdup_printf (_("The request body exceeds %" G_GSIZE_FORMAT " bytes"),
-                                                 forwarder->max_body);
-
-      return_http_error (g_steal_pointer (&task), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, reason);
-      return;
-    }
-
-  data->message = build_message (head, host, (guint16) port, &error);
-  if (data->message == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  data->session = get_session (forwarder, addresses, (guint16) port);
-
-  if (head->chunked)
-    {
-      data->body_state = BODY_CHUNK_SIZE;
-      data->body = g_byte_array_new ();
-    }
-  else if (head->content_length >= 0)
-    {
-      data->body_state = BODY_LENGTH;
-      data->content_length = head->content_length;
-      data->body = g_byte_array_sized_new ((guint) MIN (head->content_length, FORWARD_BUFFER_SIZE));
-    }
-  else
-    {
-      data->body_state = BODY_DONE;
-    }
-
-  /* The client waits for 100 Continue before it sends the body, so send
-   * it unless the body is already here or there is none. */
-  if (expects_continue (head) && data->body_state != BODY_DONE
-      && (data->body_state != BODY_LENGTH || data->input->len < (guint64) data->content_length))
-    {
-      static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-      g_output_stream_write_all_async (data->client_out, continue_line, sizeof continue_line - 1,
-                                       G_PRIORITY_DEFAULT, cancellable, write_continue_cb,
-                                       g_steal_pointer (&task));
-      return;
-    }
-
-  read_body (g_steal_pointer (&task));
+  forward_start (forwarder, head, client, pending, upstream_addresses, upstream_port,
+                 TRUE, cancellable, callback, user_data);
 }
 
 /**

@@ -35,6 +35,18 @@ void         hg_forwarder_forward_async  (HgForwarder         *forwarder,
                                           GCancellable        *cancellable,
                                           GAsyncReadyCallback  callback,
                                           gpointer             user_data);
+/* The same through the upstream HTTP proxy at @upstream_addresses
+ * (element-type GInetAddress, resolved by the caller), for targets not in
+ * the upstream bypass list. Finish with hg_forwarder_forward_finish(). */
+void         hg_forwarder_forward_upstream_async (HgForwarder         *forwarder,
+                                                  HgRequestHead       *head,
+                                                  GIOStream           *client,
+                                                  GBytes              *pending,
+                                                  GPtrArray           *upstream_addresses,
+                                                  guint16              upstream_port,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
 /* On error, the error is in HG_HTTP_ERROR with the status to respond
  * with (400, 413, 502, 504) unless *response_started, when the caller must
  * close the connection instead. *pending_out contains the bytes read past

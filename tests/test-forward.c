@@ -39,6 +39,7 @@ static guint16 origin_port;
 static GHashTable *origin_hits;        /* path → count */
 static char *origin_last_headers;      /* "Name: value\n" lines */
 static GBytes *origin_last_body;
+static char *origin_last_peer;         /* the forwarder's address:port */
 static GBytes *gzip_body;
 static guint8 large_piece[LARGE_PIECE];
 
@@ -49,9 +50,8 @@ static guint16 raw_origin_port;
 static GMutex raw_origin_lock;
 static char *raw_origin_head;
 
-/* A listener given as http_proxy; any connection to it is counted. */
-static GSocketService *trap;
-static guint trap_connections;
+/* A listener given as http_proxy, which the forwarder must not use. */
+static GSocket *trap;
 
 static guint
 origin_hit_count (const char *path)
@@ -130,12 +130,19 @@ origin_cb (SoupServer        *server,
 
   g_clear_pointer (&origin_last_body, g_bytes_unref);
   origin_last_body = soup_message_body_flatten (request_body);
+  g_free (origin_last_peer);
+  origin_last_peer = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (soup_server_message_get_remote_address (message)));
 
   if (g_str_equal (path, "/hello"))
     {
       soup_message_headers_append (response_headers, "X-Origin", "yes");
       soup_server_message_set_response (message, "text/plain", SOUP_MEMORY_STATIC,
                                         "hello, world\n", 13);
+      soup_server_message_set_status (message, SOUP_STATUS_OK, NULL);
+    }
+  else if (g_str_equal (path, "/peer"))
+    {
+      soup_server_message_set_response (message, "text/plain", SOUP_MEMORY_STATIC, "peer", 4);
       soup_server_message_set_status (message, SOUP_STATUS_OK, NULL);
     }
   else if (g_str_equal (path, "/headers"))
@@ -195,16 +202,6 @@ origin_cb (SoupServer        *server,
     {
       soup_server_message_set_status (message, SOUP_STATUS_NOT_FOUND, NULL);
     }
-}
-
-static gboolean
-trap_incoming_cb (GSocketService    *service,
-                  GSocketConnection *connection,
-                  GObject           *source,
-                  gpointer           user_data)
-{
-  trap_connections++;
-  return FALSE;
 }
 
 static gboolean
@@ -309,8 +306,9 @@ start_origin (void)
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
 }
 
-/* Starts a listener that counts connections and names it in http_proxy,
- * before anything creates the default proxy resolver. */
+/* Starts a listener and names it in http_proxy, before any thread or
+ * the default proxy resolver exists. It never accepts, so connections
+ * to it wait in its backlog, where trap_count_connections() finds them. */
 static void
 start_trap (void)
 {
@@ -320,11 +318,15 @@ start_trap (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *proxy = NULL;
 
-  trap = g_socket_service_new ();
-  g_socket_listener_add_address (G_SOCKET_LISTENER (trap), address, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  trap = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
-  g_signal_connect (trap, "incoming", G_CALLBACK (trap_incoming_cb), NULL);
+  g_socket_bind (trap, address, TRUE, &error);
+  g_assert_no_error (error);
+  g_socket_listen (trap, &error);
+  g_assert_no_error (error);
+  g_socket_set_blocking (trap, FALSE);
+  bound = g_socket_get_local_address (trap, &error);
+  g_assert_no_error (error);
 
   proxy = g_strdup_printf ("http://127.0.0.1:%u/",
                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
@@ -332,6 +334,21 @@ start_trap (void)
   g_setenv ("HTTP_PROXY", proxy, TRUE);
   g_unsetenv ("no_proxy");
   g_unsetenv ("NO_PROXY");
+}
+
+static guint
+trap_count_connections (void)
+{
+  guint count = 0;
+
+  for (;;)
+    {
+      g_autoptr(GSocket) accepted = g_socket_accept (trap, NULL, NULL);
+
+      if (accepted == NULL)
+        return count;
+      count++;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -344,6 +361,7 @@ typedef struct
   GByteArray *received;
   guint64 received_total;
   gsize keep_limit;            /* bytes of the stream kept in received */
+  guint64 close_after;         /* closes the test's end after this many bytes */
   gboolean eof;
   GError *error;
   guint8 buffer[64 * 1024];
@@ -369,6 +387,14 @@ read_client_cb (GObject      *source,
     g_byte_array_append (connection->received, connection->buffer,
                          (guint) MIN ((gsize) count, connection->keep_limit - connection->received->len));
   connection->received_total += (guint64) count;
+
+  if (connection->close_after > 0 && connection->received_total >= connection->close_after)
+    {
+      g_io_stream_close (G_IO_STREAM (connection->client), NULL, NULL);
+      connection->eof = TRUE;
+      return;
+    }
+
   read_client (connection);
 }
 
@@ -660,10 +686,10 @@ parse_response (Connection *connection,
 
   if (soup_message_headers_get_encoding (response->headers) == SOUP_ENCODING_CHUNKED)
     {
-      gsize taken = decode_chunked (data + head_length, length - head_length, response->body);
+      gsize consumed = decode_chunked (data + head_length, length - head_length, response->body);
 
-      response->length = head_length + taken;
-      return taken > 0;
+      response->length = head_length + consumed;
+      return consumed > 0;
     }
 
   content_length = soup_message_headers_get_content_length (response->headers);
@@ -1473,7 +1499,79 @@ test_environment_proxy_ignored (void)
   forward (forwarder, connection, request, &outcome);
   g_assert_no_error (outcome.error);
   g_assert_true (outcome.ok);
-  g_assert_cmpuint (trap_connections, ==, 0);
+  g_assert_cmpuint (trap_count_connections (), ==, 0);
+
+  outcome_clear (&outcome);
+}
+
+/* Through an upstream proxy the request line carries the absolute URI,
+ * exactly as sent, and only the upstream's address is connected to. */
+static void
+test_upstream_absolute_form (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = g_strdup_printf ("GET http://target.invalid:81/a/../b?%%7e HTTP/1.1\r\n"
+                                              "Proxy-Authorization: Basic aGc6dG9rZW4=\r\n"
+                                              "Accept: */*\r\n\r\n");
+  g_autoptr(HgRequestHead) head = NULL;
+  g_autoptr(GPtrArray) addresses = loopback_addresses ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *upstream_head = NULL;
+  g_auto(GStrv) lines = NULL;
+  Outcome outcome = { 0 };
+  Response response = { 0 };
+
+  g_free (raw_origin_take_head ());
+  head = hg_request_head_parse (request, strlen (request), &error);
+  g_assert_no_error (error);
+  outcome.forwarder = forwarder;
+  hg_forwarder_forward_upstream_async (forwarder, head, G_IO_STREAM (connection->server), NULL,
+                                       addresses, raw_origin_port, NULL, forward_cb, &outcome);
+  wait_until (outcome_is_done, &outcome, 30);
+  g_assert_no_error (outcome.error);
+  g_assert_true (outcome.ok);
+
+  upstream_head = raw_origin_take_head ();
+  g_assert_nonnull (upstream_head);
+  lines = g_strsplit (upstream_head, "\r\n", -1);
+  g_assert_cmpstr (lines[0], ==, "GET http://target.invalid:81/a/../b?%7e HTTP/1.1");
+  g_assert_true (g_strv_contains ((const char * const *) lines, "Host: target.invalid:81"));
+  g_assert_true (g_strv_contains ((const char * const *) lines, "Accept: */*"));
+  g_assert_cmpuint (g_strv_length (lines), ==, 5);
+
+  wait_for_response (connection, 0, FALSE, &response);
+  g_assert_cmpuint (response.status, ==, 200);
+  g_assert_cmpmem (response.body->data, response.body->len, "ok", 2);
+
+  response_clear (&response);
+  outcome_clear (&outcome);
+}
+
+static void
+test_upstream_refused (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = g_strdup ("GET http://target.invalid/ HTTP/1.1\r\n\r\n");
+  g_autoptr(HgRequestHead) head = NULL;
+  g_autoptr(GPtrArray) addresses = loopback_addresses ();
+  g_autoptr(GError) error = NULL;
+  guint16 port = closed_port ();
+  g_autofree char *expected = g_strdup_printf ("could not connect to the upstream proxy 127.0.0.1:%u: ",
+                                               port);
+  Outcome outcome = { 0 };
+
+  head = hg_request_head_parse (request, strlen (request), &error);
+  g_assert_no_error (error);
+  outcome.forwarder = forwarder;
+  hg_forwarder_forward_upstream_async (forwarder, head, G_IO_STREAM (connection->server), NULL,
+                                       addresses, port, NULL, forward_cb, &outcome);
+  wait_until (outcome_is_done, &outcome, 30);
+  g_assert_false (outcome.ok);
+  g_assert_error (outcome.error, HG_HTTP_ERROR, 502);
+  g_assert_true (g_str_has_prefix (outcome.error->message, expected));
+  g_assert_false (outcome.response_started);
 
   outcome_clear (&outcome);
 }
@@ -1589,15 +1687,107 @@ test_response_large (void)
   outcome_clear (&outcome);
 }
 
+/* A client that goes away mid-body ends the forward with an error after
+ * the response started, and the upstream message is aborted. */
+static void
+test_client_gone_mid_response (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = request_for ("GET", "/large", "");
+  Outcome outcome = { 0 };
+
+  connection->keep_limit = 4096;
+  connection->close_after = 4 * 1024 * 1024;
+  forward (forwarder, connection, request, &outcome);
+  g_assert_false (outcome.ok);
+  g_assert_nonnull (outcome.error);
+  g_assert_true (outcome.response_started);
+  g_assert_false (outcome.keep_alive);
+  g_assert_cmpuint (outcome.bytes_down, <, LARGE_SIZE);
+
+  outcome_clear (&outcome);
+}
+
+static gboolean
+cancel_cb (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancelling while the body is awaited or while the origin is silent
+ * ends the forward with G_IO_ERROR_CANCELLED before any response. */
+static void
+test_cancel (gconstpointer user_data)
+{
+  gboolean while_sending = GPOINTER_TO_INT (user_data);
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autoptr(GSocketListener) silent = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GPtrArray) addresses = loopback_addresses ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(HgRequestHead) head = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request = NULL;
+  Outcome outcome = { 0 };
+
+  g_socket_listener_add_address (silent, address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  g_assert_no_error (error);
+  request = g_strdup_printf ("POST http://silent.invalid:%u/ HTTP/1.1\r\n"
+                             "Content-Length: %d\r\n\r\n",
+                             g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)),
+                             while_sending ? 0 : 10);
+  head = hg_request_head_parse (request, strlen (request), &error);
+  g_assert_no_error (error);
+
+  outcome.forwarder = forwarder;
+  hg_forwarder_forward_async (forwarder, head, G_IO_STREAM (connection->server), NULL,
+                              addresses, cancellable, forward_cb, &outcome);
+  g_timeout_add (100, cancel_cb, cancellable);
+  wait_until (outcome_is_done, &outcome, 5);
+  g_assert_false (outcome.ok);
+  g_assert_error (outcome.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_false (outcome.response_started);
+
+  outcome_clear (&outcome);
+}
+
+/* Two requests through one forwarder reuse one origin connection. */
+static void
+test_keep_alive_upstream_reuse (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) first = connection_new ();
+  g_autoptr(Connection) second = connection_new ();
+  g_autofree char *request = request_for ("GET", "/peer", "");
+  g_autofree char *first_peer = NULL;
+  Outcome outcome = { 0 };
+
+  forward (forwarder, first, request, &outcome);
+  g_assert_no_error (outcome.error);
+  first_peer = g_strdup (origin_last_peer);
+
+  forward (forwarder, second, request, &outcome);
+  g_assert_no_error (outcome.error);
+  g_assert_cmpstr (origin_last_peer, ==, first_peer);
+
+  outcome_clear (&outcome);
+}
+
 int
 main (int    argc,
       char **argv)
 {
   int status;
 
+  start_trap ();
   g_test_init (&argc, &argv, NULL);
 
-  start_trap ();
   start_origin ();
   start_raw_origin ();
 
@@ -1629,6 +1819,12 @@ main (int    argc,
   g_test_add_func ("/forward/connect/timeout", test_connect_timeout);
   g_test_add_func ("/forward/connect/environment-proxy", test_environment_proxy_ignored);
   g_test_add_func ("/forward/keep-alive/sequence", test_keep_alive_sequence);
+  g_test_add_func ("/forward/upstream/absolute-form", test_upstream_absolute_form);
+  g_test_add_func ("/forward/upstream/refused", test_upstream_refused);
+  g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
+  g_test_add_func ("/forward/client-gone", test_client_gone_mid_response);
+  g_test_add_data_func ("/forward/cancel/reading-body", GINT_TO_POINTER (FALSE), test_cancel);
+  g_test_add_data_func ("/forward/cancel/sending", GINT_TO_POINTER (TRUE), test_cancel);
 
   status = g_test_run ();
 
@@ -1639,6 +1835,7 @@ main (int    argc,
   g_clear_pointer (&origin_hits, g_hash_table_unref);
   g_clear_pointer (&origin_last_headers, g_free);
   g_clear_pointer (&origin_last_body, g_bytes_unref);
+  g_clear_pointer (&origin_last_peer, g_free);
   g_clear_pointer (&gzip_body, g_bytes_unref);
   return status;
 }
