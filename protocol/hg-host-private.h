@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 /*
  * The helpers below check one part of a host or list entry. On failure they
  * return %NULL or %FALSE and set @reason to a translated phrase such as
- * "a host name cannot contain spaces", which the caller puts into a GError
+ * "a host cannot contain spaces", which the caller puts into a GError
  * message that also quotes the whole input.
  */
 

@@ -312,7 +312,7 @@ parse_entry (const char      *entry,
  *
  * Parses and normalises a list entry. Every error has the code
  * %HG_PROTOCOL_ERROR_INVALID_PATTERN and a message that quotes @entry, with
- * control characters escaped, and says which rule it breaks.
+ * control characters escaped, and names the rule it breaks.
  *
  * Returns: (transfer full) (nullable): the pattern, or %NULL with @error set
  */
