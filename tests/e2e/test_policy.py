@@ -210,5 +210,49 @@ class PolicyTest(unittest.TestCase):
         self.assertIn("deny list", response.reason)
 
 
+class KeepAliveTest(unittest.TestCase):
+    def setUp(self):
+        self.origin = hgtest.HttpOrigin()
+        self.addCleanup(self.origin.close)
+        self.proxy = Proxy("--allow-loopback", "--allow-domain", "ok.test",
+                           "--resolve", f"ok.test:{self.origin.port}:127.0.0.1",
+                           "--resolve", f"no.test:{self.origin.port}:127.0.0.1")
+        self.addCleanup(self.proxy.close)
+
+    def get(self, host):
+        authority = f"{host}:{self.origin.port}"
+        return (f"GET http://{authority}/ HTTP/1.1\r\nHost: {authority}\r\n"
+                f"{self.proxy.auth_lines()}\r\n").encode()
+
+    def test_each_request_decided(self):
+        with self.proxy.connect() as sock:
+            statuses = []
+            for host in ("ok.test", "ok.test", "no.test"):
+                sock.sendall(self.get(host))
+                statuses.append(hgtest.read_response(sock).status)
+            self.assertEqual(hgtest.recv_all(sock), b"")
+        self.assertEqual(statuses, [200, 200, 403])
+        self.assertEqual(len(self.origin.requests), 2)
+
+    def test_pipelined_requests(self):
+        with self.proxy.connect() as sock:
+            sock.sendall(self.get("ok.test") + self.get("no.test"))
+            first = hgtest.read_response(sock)
+            rest = first.rest + hgtest.recv_all(sock)
+        self.assertEqual(first.status, 200)
+        self.assertTrue(rest.startswith(b"HTTP/1.1 403 "), rest)
+        self.assertEqual(len(self.origin.requests), 1)
+
+    def test_idle_keepalive_closed_silently(self):
+        proxy = Proxy("--header-timeout", "1", "--allow-loopback", "--allow-domain", "ok.test",
+                      "--resolve", f"ok.test:{self.origin.port}:127.0.0.1")
+        self.addCleanup(proxy.close)
+        self.proxy = proxy
+        with proxy.connect() as sock:
+            sock.sendall(self.get("ok.test"))
+            self.assertEqual(hgtest.read_response(sock).status, 200)
+            self.assertEqual(hgtest.recv_all(sock), b"")
+
+
 if __name__ == "__main__":
     hgtest.main()
