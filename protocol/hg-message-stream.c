@@ -12,10 +12,10 @@
 
 #include "hg-error.h"
 
-/* Bytes asked from the socket per read. The read buffer never holds more
- * than HG_MESSAGE_MAX_LINE + READ_CHUNK_SIZE bytes: the reader fails as
- * soon as more than HG_MESSAGE_MAX_LINE bytes are waiting without a `\n`,
- * and reads again only below that. */
+/* Bytes requested from the socket per read. The reader fails as soon as
+ * more than HG_MESSAGE_MAX_LINE bytes wait without a `\n`, and it reads
+ * again only below that, so the buffer never grows beyond
+ * HG_MESSAGE_MAX_LINE + READ_CHUNK_SIZE bytes. */
 #define READ_CHUNK_SIZE 16384
 #define READ_BUFFER_MAX (HG_MESSAGE_MAX_LINE + READ_CHUNK_SIZE)
 
@@ -28,9 +28,9 @@ typedef struct {
  * HgMessageStream:
  *
  * A connection that carries wire messages, one JSON line each. Reads
- * return one message at a time; writes are queued and go out in the
- * order they were made, one at a time, so many parts of a program can
- * send on one connection without interleaving lines.
+ * return one message at a time. Writes are queued and go out one at a
+ * time in the order they were made, so many parts of a program can send
+ * on one connection without interleaving lines.
  *
  * Only one read may be pending at a time. A line longer than
  * %HG_MESSAGE_MAX_LINE bytes fails the read with
@@ -102,7 +102,7 @@ hg_message_stream_dispose (GObject *object)
 {
   HgMessageStream *self = HG_MESSAGE_STREAM (object);
 
-  /* Every pending operation holds a reference, so none is left here. */
+  /* Every pending operation keeps a reference, so none is left here. */
   g_queue_clear_full (&self->write_queue, (GDestroyNotify) write_request_free);
   g_clear_object (&self->base_stream);
   g_clear_object (&self->write_cancellable);
@@ -272,7 +272,7 @@ read_complete (HgMessageStream *self,
 }
 
 /* Fail this read and every later one: after a framing error the stream
- * no longer knows where the next line starts. */
+ * can no longer tell where the next line starts. */
 static void
 read_fail (HgMessageStream *self,
            GError          *error)
@@ -489,8 +489,8 @@ hg_message_stream_read_async (HgMessageStream     *self,
  * complete line, returns %NULL without setting @error. A connection that
  * ends inside a line fails with %G_IO_ERROR_PARTIAL_INPUT. A bad line
  * fails with the errors of hg_message_parse() or with
- * %HG_PROTOCOL_ERROR_LINE_TOO_LONG; hg_message_error_is_fatal() tells
- * whether the connection can go on.
+ * %HG_PROTOCOL_ERROR_LINE_TOO_LONG; hg_message_error_is_fatal()
+ * returns whether the connection must close.
  *
  * Returns: (transfer full) (nullable): the message, or %NULL at the end
  *   of the stream or on error

@@ -54,10 +54,10 @@ static const char * const approval_mode_names[] = {
  * quotes, hex and leading-zero numbers, raw control characters in
  * strings, data after the first value) and silently wraps integers
  * outside 64 bits. So every line passes this check before json-glib
- * builds the tree. Problems of syntax set a HG_MESSAGE_ERROR_NOT_JSON
- * error and stop the scan; problems of content in well-formed JSON
- * (integers out of range, U+0000, unpaired surrogates) are kept in
- * @content_error and reported only if the syntax is fine. */
+ * builds the tree. A syntax problem sets HG_MESSAGE_ERROR_NOT_JSON and
+ * stops the scan. A content problem in well-formed JSON (an integer out
+ * of range, U+0000, an unpaired surrogate) is kept in @content_error and
+ * reported only if the whole line turns out to be valid JSON. */
 typedef struct {
   const guchar *start;
   const guchar *cursor;
@@ -1207,7 +1207,7 @@ json_node_describe (JsonNode *node)
  *
  * Parses and validates one wire message. A JSON object with a `type` this
  * version does not know is not an error: it gives a message of type
- * %HG_MESSAGE_TYPE_UNKNOWN, which the receiver answers with an `error` of
+ * %HG_MESSAGE_TYPE_UNKNOWN, to which the receiver replies with an `error` of
  * code `unknown-type`.
  *
  * Errors: %HG_MESSAGE_ERROR_NOT_JSON when @line is not one strict JSON
@@ -1283,7 +1283,7 @@ hg_message_parse (const char  *line,
  * hg_message_error_to_code:
  * @error: an error from hg_message_parse() or from reading a message stream
  *
- * Chooses the `code` of the `error` message that answers a bad line.
+ * Chooses the `code` of the `error` message sent in reply to a bad line.
  *
  * Returns: %HG_ERROR_CODE_VERSION_MISMATCH or %HG_ERROR_CODE_INVALID_MESSAGE
  */
@@ -1305,7 +1305,7 @@ hg_message_error_to_code (const GError *error)
  * Tells whether the connection must close after @error. It must when the
  * line was not JSON, was too long, or came from another protocol version,
  * and on any I/O error. After an invalid message that was valid JSON the
- * receiver answers with an `error` and reads on.
+ * receiver replies with an `error` and reads on.
  *
  * Returns: %TRUE when the connection must close
  */
@@ -1832,7 +1832,7 @@ hg_message_new_ask (const char *id,
 
 /**
  * hg_message_new_decision:
- * @id: the id of the `ask` it answers
+ * @id: the id of the `ask` it replies to
  * @verdict: approve or deny
  * @duration: once, for the session, or always
  * @pattern: the entry the verdict applies to, such as `example.com` or
@@ -1843,10 +1843,10 @@ hg_message_new_ask (const char *id,
  * Returns: (transfer full): the new message
  */
 HgMessage *
-hg_message_new_decision (const char *id,
+hg_message_new_decision (const char         *id,
                          HgDecisionVerdict   verdict,
                          HgDecisionDuration  duration,
-                         const char *pattern)
+                         const char         *pattern)
 {
   HgMessage *message;
 
@@ -1950,7 +1950,7 @@ hg_message_new_ping (const char *id)
 
 /**
  * hg_message_new_pong:
- * @id: the id of the `ping` it answers
+ * @id: the id of the `ping` it replies to
  *
  * Creates a `pong`.
  *
@@ -1970,7 +1970,7 @@ hg_message_new_pong (const char *id)
 
 /**
  * hg_message_new_error:
- * @id: (nullable): the id of the message it answers, if that had one
+ * @id: (nullable): the id of the message it replies to, if that had one
  * @code: one of the `HG_ERROR_CODE_` strings, or another short code
  * @message: a sentence for logs and people
  *

@@ -35,8 +35,9 @@ G_BEGIN_DECLS
 
 /**
  * HgMessageError:
- * @HG_MESSAGE_ERROR_NOT_JSON: the line is not a JSON text (bad syntax or
- *   invalid UTF-8); the peer is broken and the connection must close
+ * @HG_MESSAGE_ERROR_NOT_JSON: the line is not a strict JSON text (bad
+ *   syntax, invalid UTF-8, a NUL byte, or nesting deeper than
+ *   %HG_MESSAGE_MAX_DEPTH), so the connection must close
  * @HG_MESSAGE_ERROR_VERSION_MISMATCH: `hello` or `welcome` carries a
  *   protocol version other than %HG_PROTOCOL_VERSION
  *
@@ -52,7 +53,7 @@ typedef enum {
 /**
  * HgMessageType:
  * @HG_MESSAGE_TYPE_UNKNOWN: a JSON object whose `type` this version does
- *   not know; #HgMessage.type_name holds it
+ *   not know; #HgMessage.type_name contains it
  * @HG_MESSAGE_TYPE_HELLO: proxy → agent, first message of a connection
  * @HG_MESSAGE_TYPE_WELCOME: agent → proxy, the answer to `hello`
  * @HG_MESSAGE_TYPE_ASK: proxy → agent, a host waiting for a decision
@@ -184,7 +185,7 @@ typedef struct {
  * @type_name: the `type` string as received or sent; for
  *   %HG_MESSAGE_TYPE_UNKNOWN the only field that is set
  * @id: (nullable): `id` of `ask`, `decision`, `cancel`, `ping`, `pong`,
- *   and optionally of `error` (the id of the message it answers)
+ *   and optionally of `error` (the id of the message it replies to)
  * @version: `version` of `hello` and `welcome`
  * @session: (nullable): `session` of `hello`
  * @filter: (nullable): `filter` of `welcome`, the content of `filter`

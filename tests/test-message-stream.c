@@ -757,7 +757,7 @@ test_close_pending_read (Pair          *pair,
   g_assert_error (read.error, G_IO_ERROR, G_IO_ERROR_CLOSED);
   g_clear_error (&read.error);
 
-  /* The socket itself is closed, so the peer sees the end of stream. */
+  /* The socket itself is closed, so the peer reads the end of stream. */
   end = read_message (far_stream, &error);
   g_assert_no_error (error);
   g_assert_null (end);

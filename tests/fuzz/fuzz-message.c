@@ -43,8 +43,8 @@ check_round_trip (const HgMessage *message)
   for (const char *p = line; *p != '\0'; p++)
     g_assert_false ((guchar) *p < 0x20);
 
-  /* Escaping can make a line longer than the input (a raw DEL becomes
-   * six bytes); the stream refuses to send such a line, so stop here. */
+  /* Escaping can make a line longer than the input, because a raw DEL
+   * becomes six bytes. The stream refuses to send such a line. */
   if (length > HG_MESSAGE_MAX_LINE)
     return;
 
