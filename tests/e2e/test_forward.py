@@ -1,0 +1,164 @@
+"""Plain HTTP forwarding through hostgate-proxy, seen from a client.
+
+Redirects come back unfollowed and encoded bodies pass byte for byte.
+Each request on a kept-alive connection is decided on its own, and a
+1 GiB response passes without the proxy's memory growing with it."""
+
+import gzip
+import os
+import subprocess
+import time
+import unittest
+
+import hgtest
+from hgtest import CURL, HttpOrigin, Proxy
+
+# The large-response test: its size, the maximum growth of the proxy's
+# resident memory while it passes, and the time it may take.
+LARGE_SIZE = 1 << 30
+LARGE_PIECE = 1 << 20
+RSS_GROWTH_LIMIT_KIB = 64 * 1024
+LARGE_TIMEOUT = 240
+
+GZIP_TEXT = b"forwarded without decoding, " * 200
+GZIP_BODY = gzip.compress(GZIP_TEXT, mtime=0)
+
+
+def read_rss_kib(pid):
+    """Return VmRSS of process pid in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS line for process {pid}")
+
+
+def origin_handler(request):
+    """Serve the paths the tests use, and "hello" for any other path."""
+    if request.path == "/redirect":
+        location = request.headers.get("X-Redirect-To", "")
+        request.send_response(302)
+        request.send_header("Location", location)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+    elif request.path == "/gzip":
+        request.send_response(200)
+        request.send_header("Content-Type", "text/plain")
+        request.send_header("Content-Encoding", "gzip")
+        request.send_header("Content-Length", str(len(GZIP_BODY)))
+        request.end_headers()
+        request.wfile.write(GZIP_BODY)
+    elif request.path == "/large":
+        piece = bytes(range(256)) * (LARGE_PIECE // 256)
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Content-Length", str(LARGE_SIZE))
+        request.end_headers()
+        for _ in range(LARGE_SIZE // LARGE_PIECE):
+            request.wfile.write(piece)
+    else:
+        HttpOrigin.hello(request)
+
+
+class ForwardTest(unittest.TestCase):
+    def setUp(self):
+        self.origin = HttpOrigin(origin_handler)
+        self.addCleanup(self.origin.close)
+        self.port = self.origin.port
+        self.proxy = Proxy("--allow-loopback",
+                           "--allow-domain", "allowed.test",
+                           "--deny-domain", "denied.test",
+                           "--resolve", "allowed.test:*:127.0.0.1",
+                           "--resolve", "denied.test:*:127.0.0.1")
+        self.addCleanup(self.proxy.close)
+
+    def paths_requested(self):
+        with self.origin.lock:
+            return [path for _, path, _, _ in self.origin.requests]
+
+    def get(self, host, path, headers=""):
+        return (f"GET http://{host}:{self.port}{path} HTTP/1.1\r\n"
+                f"Host: {host}:{self.port}\r\n"
+                f"{self.proxy.auth_lines()}{headers}\r\n").encode()
+
+    def test_redirect_to_denied_host_not_followed(self):
+        target = f"http://denied.test:{self.port}/secret"
+        result = self.proxy.curl("-i", "-H", f"X-Redirect-To: {target}",
+                                 f"http://allowed.test:{self.port}/redirect")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        head = result.stdout.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        self.assertTrue(head.startswith("HTTP/1.1 302 "), head)
+        self.assertIn(f"Location: {target}", head)
+        self.assertEqual(self.paths_requested(), ["/redirect"])
+
+    def test_redirect_followed_by_client_is_decided(self):
+        target = f"http://denied.test:{self.port}/secret"
+        result = self.proxy.curl("-L", "-o", os.devnull, "-w", "%{http_code}",
+                                 "-H", f"X-Redirect-To: {target}",
+                                 f"http://allowed.test:{self.port}/redirect")
+        self.assertEqual(result.stdout, b"403", result.stderr)
+        self.assertEqual(self.paths_requested(), ["/redirect"])
+
+    def test_gzip_body_byte_exact(self):
+        result = self.proxy.curl("-H", "Accept-Encoding: gzip",
+                                 f"http://allowed.test:{self.port}/gzip")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, GZIP_BODY)
+        self.assertEqual(gzip.decompress(result.stdout), GZIP_TEXT)
+
+    def test_keep_alive_each_request_decided(self):
+        with self.proxy.connect() as sock:
+            sock.sendall(self.get("allowed.test", "/hello"))
+            first = hgtest.read_response(sock)
+            self.assertEqual(first.status, 200, first)
+            self.assertEqual(first.body, b"hello from the origin\n")
+            self.assertNotEqual((first.header("Connection") or "").lower(), "close")
+
+            sock.sendall(self.get("denied.test", "/secret"))
+            second = hgtest.read_response(sock)
+            self.assertEqual(second.status, 403, second)
+            self.assertIn("deny list", second.reason)
+
+        self.assertEqual(self.paths_requested(), ["/hello"])
+
+    def test_keep_alive_two_allowed_requests(self):
+        with self.proxy.connect() as sock:
+            for _ in range(2):
+                sock.sendall(self.get("allowed.test", "/hello"))
+                response = hgtest.read_response(sock)
+                self.assertEqual(response.status, 200, response)
+                self.assertEqual(response.body, b"hello from the origin\n")
+
+        self.assertEqual(self.paths_requested(), ["/hello", "/hello"])
+
+    def test_large_response_flat_memory(self):
+        if CURL is None:
+            raise unittest.SkipTest("curl is not installed")
+        pid = self.proxy.process.pid
+        baseline = read_rss_kib(pid)
+        peak = baseline
+        command = [CURL, "-sS", "--max-time", str(LARGE_TIMEOUT), "--noproxy", "",
+                   "-x", f"http://{self.proxy.address}",
+                   "--proxy-user", f"hostgate:{self.proxy.token}",
+                   "-o", os.devnull, "-w", "%{http_code} %{size_download}",
+                   f"http://allowed.test:{self.port}/large"]
+        client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.proxy.environment())
+        deadline = time.monotonic() + LARGE_TIMEOUT + 10
+        while client.poll() is None:
+            peak = max(peak, read_rss_kib(pid))
+            if time.monotonic() > deadline:
+                client.kill()
+                self.fail(f"the large response took over {LARGE_TIMEOUT} s")
+            time.sleep(0.05)
+        out, err = client.communicate()
+        print(f"# resident memory {baseline} KiB before, {peak} KiB at most", flush=True)
+
+        self.assertEqual(client.returncode, 0, err)
+        self.assertEqual(out.decode(), f"200 {LARGE_SIZE}")
+        self.assertLess(peak - baseline, RSS_GROWTH_LIMIT_KIB,
+                        f"resident memory grew from {baseline} KiB to {peak} KiB")
+
+
+if __name__ == "__main__":
+    hgtest.main()
