@@ -609,6 +609,63 @@ is_cancelled (GError *error)
 }
 
 static void
+forward_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(HgClient) client = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) pending = NULL;
+  gboolean keep_alive = FALSE;
+  gboolean started = FALSE;
+  guint64 up = 0;
+  guint64 down = 0;
+
+  if (!hg_forwarder_forward_finish (hg_proxy_server_get_forwarder (client->server), result, &keep_alive, &pending,
+                                    &up, &down, &started, &error))
+    {
+      if (is_cancelled (error) || started)
+        {
+          audit (client, "allow", 0, error->message, client->decision->pattern, up, down);
+          finish (client);
+          return;
+        }
+      refuse (client, "error",
+              error->domain == HG_HTTP_ERROR ? (guint) error->code : 502,
+              error->message, client->decision->pattern);
+      return;
+    }
+
+  /* NOTE: the forwarder does not report the origin's status, so the
+   * record of a forwarded request has status 0. */
+  audit (client, "allow", 0, NULL, client->decision->pattern, up, down);
+
+  if (!keep_alive || client->shutting_down)
+    {
+      finish (client);
+      return;
+    }
+
+  clear_request (client);
+  client->n_requests++;
+  client->timed_out = FALSE;
+  if (pending != NULL)
+    g_byte_array_append (client->buffer, g_bytes_get_data (pending, NULL), g_bytes_get_size (pending));
+  handle_head (client);
+}
+
+static void
+forward (HgClient *client)
+{
+  g_autoptr(GBytes) pending = take_pending (client);
+
+  hg_forwarder_forward_async (hg_proxy_server_get_forwarder (client->server), client->head,
+                              G_IO_STREAM (client->connection), pending,
+                              client->decision->addresses, client->cancellable,
+                              forward_cb, g_object_ref (client));
+}
+
+static void
 connected_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
@@ -708,13 +765,27 @@ upstream_socket_cb (GObject      *source,
                              client->cancellable, upstream_connected_cb, g_object_ref (client));
 }
 
+/* Sends the request to the upstream proxy at @addresses: a CONNECT as a
+ * CONNECT of its own, a plain request in absolute form. */
 static void
-connect_upstream_addresses (HgClient  *client,
-                            GPtrArray *addresses)
+use_upstream_addresses (HgClient  *client,
+                        GPtrArray *addresses)
 {
-  hg_connect_async (addresses, client->options->upstream->port,
-                    client->options->connect_timeout_secs * 1000, client->cancellable,
-                    upstream_socket_cb, g_object_ref (client));
+  g_autoptr(GBytes) pending = NULL;
+
+  if (hg_request_head_is_connect (client->head))
+    {
+      hg_connect_async (addresses, client->options->upstream->port,
+                        client->options->connect_timeout_secs * 1000, client->cancellable,
+                        upstream_socket_cb, g_object_ref (client));
+      return;
+    }
+
+  pending = take_pending (client);
+  hg_forwarder_forward_upstream_async (hg_proxy_server_get_forwarder (client->server), client->head,
+                                       G_IO_STREAM (client->connection), pending, addresses,
+                                       client->options->upstream->port, client->cancellable,
+                                       forward_cb, g_object_ref (client));
 }
 
 static void
@@ -742,13 +813,13 @@ upstream_lookup_cb (GObject      *source,
       return;
     }
 
-  connect_upstream_addresses (client, addresses);
+  use_upstream_addresses (client, addresses);
 }
 
 /* The upstream proxy is configured by the user, so its address is not
  * subject to the hard denies; loopback upstreams are common. */
 static void
-connect_upstream (HgClient *client)
+reach_upstream (HgClient *client)
 {
   const HgHost *upstream = client->options->upstream;
   g_autoptr(GPtrArray) addresses = NULL;
@@ -757,70 +828,13 @@ connect_upstream (HgClient *client)
     {
       addresses = g_ptr_array_new_with_free_func (g_object_unref);
       g_ptr_array_add (addresses, g_object_ref (upstream->address));
-      connect_upstream_addresses (client, addresses);
+      use_upstream_addresses (client, addresses);
       return;
     }
 
   hg_resolver_lookup_async (hg_proxy_server_get_resolver (client->server), upstream->name,
                             upstream->port, client->cancellable, upstream_lookup_cb,
                             g_object_ref (client));
-}
-
-static void
-forward_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  g_autoptr(HgClient) client = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) pending = NULL;
-  gboolean keep_alive = FALSE;
-  gboolean started = FALSE;
-  guint64 up = 0;
-  guint64 down = 0;
-
-  if (!hg_forwarder_forward_finish (hg_proxy_server_get_forwarder (client->server), result, &keep_alive, &pending,
-                                    &up, &down, &started, &error))
-    {
-      if (is_cancelled (error) || started)
-        {
-          audit (client, "allow", 0, error->message, client->decision->pattern, up, down);
-          finish (client);
-          return;
-        }
-      refuse (client, "error",
-              error->domain == HG_HTTP_ERROR ? (guint) error->code : 502,
-              error->message, client->decision->pattern);
-      return;
-    }
-
-  /* NOTE: the forwarder does not report the origin's status, so the
-   * record of a forwarded request has status 0. */
-  audit (client, "allow", 0, NULL, client->decision->pattern, up, down);
-
-  if (!keep_alive || client->shutting_down)
-    {
-      finish (client);
-      return;
-    }
-
-  clear_request (client);
-  client->n_requests++;
-  client->timed_out = FALSE;
-  if (pending != NULL)
-    g_byte_array_append (client->buffer, g_bytes_get_data (pending, NULL), g_bytes_get_size (pending));
-  handle_head (client);
-}
-
-static void
-forward (HgClient *client)
-{
-  g_autoptr(GBytes) pending = take_pending (client);
-
-  hg_forwarder_forward_async (hg_proxy_server_get_forwarder (client->server), client->head,
-                              G_IO_STREAM (client->connection), pending,
-                              client->decision->addresses, client->cancellable,
-                              forward_cb, g_object_ref (client));
 }
 
 static void
@@ -847,20 +861,12 @@ decide_cb (GObject      *source,
       return;
     }
 
-  if (!hg_request_head_is_connect (client->head))
-    {
-      if (decision->addresses == NULL)
-        /* TODO: forward absolute-form requests through the upstream proxy
-         * once HgForwarder can send to a proxy. */
-        refuse (client, "error", 502, "plain HTTP through an upstream proxy is not supported",
-                decision->pattern);
-      else
-        forward (client);
-      return;
-    }
-
+  /* No addresses: the target goes through the upstream proxy, which
+   * resolves it. */
   if (decision->addresses == NULL)
-    connect_upstream (client);
+    reach_upstream (client);
+  else if (!hg_request_head_is_connect (client->head))
+    forward (client);
   else
     hg_connect_async (decision->addresses, client->head->authority->port,
                       client->options->connect_timeout_secs * 1000, client->cancellable,

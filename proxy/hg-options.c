@@ -469,7 +469,7 @@ create_context (RawOptions *raw)
     { "allow-loopback", 0, 0, G_OPTION_ARG_NONE, &raw->allow_loopback,
       N_("Allow destinations on loopback addresses (default: denied)"), NULL },
     { "upstream-proxy", 0, 0, G_OPTION_ARG_STRING, &raw->upstream_proxy,
-      N_("Open CONNECT tunnels through the HTTP proxy at HOST:PORT"), N_("HOST:PORT") },
+      N_("Send requests through the HTTP proxy at HOST:PORT"), N_("HOST:PORT") },
     { "upstream-bypass", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw->upstream_bypass,
       N_("Connect directly, not through the upstream proxy, to hosts matching PATTERN; repeatable"), N_("PATTERN") },
     { "resolve", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw->resolve,

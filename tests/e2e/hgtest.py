@@ -399,11 +399,14 @@ class EchoServer(_ThreadedServer):
 
 
 class FakeUpstream(_ThreadedServer):
-    """An upstream HTTP proxy that records every request head, answers
-    with `reply` (bytes), and then echoes if the reply was a 2xx."""
+    """An upstream HTTP proxy that records every request head and sends
+    `reply` (bytes). After a 2xx reply to CONNECT it echoes the tunnel.
+    A plain request gets `plain_reply` instead, once per connection."""
 
-    def __init__(self, reply=b"HTTP/1.1 200 Connection established\r\n\r\n", host="127.0.0.1"):
+    def __init__(self, reply=b"HTTP/1.1 200 Connection established\r\n\r\n", host="127.0.0.1",
+                 plain_reply=b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\nConnection: close\r\n\r\nfrom upstream\n"):
         self.reply = reply
+        self.plain_reply = plain_reply
         self.heads = []
         super().__init__(host)
 
@@ -414,6 +417,9 @@ class FakeUpstream(_ThreadedServer):
                 head, _, rest = data.partition(b"\r\n\r\n")
                 with self.lock:
                     self.heads.append(head)
+                if not head.startswith(b"CONNECT "):
+                    conn.sendall(self.plain_reply)
+                    return
                 conn.sendall(self.reply)
                 if not self.reply.split(b" ", 2)[1].startswith(b"2"):
                     return

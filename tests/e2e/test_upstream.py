@@ -101,16 +101,25 @@ class UpstreamTest(unittest.TestCase):
         self.assertIn("cloud metadata", response.reason)
         self.assertEqual(upstream.connections, 0)
 
-    def test_plain_http_not_supported(self):
+    def test_plain_http_goes_upstream(self):
         upstream = self.upstream()
-        proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
-        raw = (f"GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n"
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test", debug=True)
+        raw = (f"GET http://allowed.test/page?q=1 HTTP/1.1\r\nHost: allowed.test\r\n"
                f"{proxy.auth_lines()}\r\n").encode()
         response = proxy.request(raw)
-        self.assertEqual(response.status, 502)
-        self.assertIn("upstream", response.reason)
-        self.assertEqual(upstream.connections, 0)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"from upstream\n")
+        self.assertEqual(upstream.request_lines(), ["GET http://allowed.test/page?q=1 HTTP/1.1"])
+        self.assertNotIn("resolving allowed.test", proxy.stderr())
 
+    def test_plain_http_denied_not_sent(self):
+        upstream = self.upstream()
+        proxy = self.proxy(upstream, "--allow-domain", "*.test", "--deny-domain", "denied.test")
+        raw = (f"GET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n"
+               f"{proxy.auth_lines()}\r\n").encode()
+        response = proxy.request(raw)
+        self.assertEqual(response.status, 403)
+        self.assertEqual(upstream.connections, 0)
 
 if __name__ == "__main__":
     hgtest.main()
