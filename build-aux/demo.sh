@@ -30,9 +30,13 @@ wait_for_file () {
 
 echo "hello from a local web server" > "$work/index.html"
 python3 - "$work" > "$work/origin.port" <<'PY' &
-import http.server, sys, functools
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-handler.log_message = lambda *args: None
+import functools, http.server, sys
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+handler = functools.partial(QuietHandler, directory=sys.argv[1])
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
