@@ -2,10 +2,9 @@
  *
  * Each direction (up: client to origin, down: origin to client) carries its
  * bytes through a pipe with splice(2): socket to pipe, then pipe to socket.
- * A direction borrows a pipe only while bytes are queued in it and hands it
- * back to a small process-wide pool as soon as it is empty, so an idle
- * tunnel owns no pipe, no buffer and no file descriptor beyond its two
- * sockets. Where splice() is unsupported or disabled, the same state
+ * A direction borrows a pipe only while bytes are queued in it. It hands
+ * the pipe back to a small process-wide pool as soon as it is empty, so an
+ * idle tunnel owns no pipe, no buffer and no descriptor but its sockets. Where splice() is unsupported or disabled, the same state
  * machine copies through a buffer that likewise exists only while bytes
  * are queued.
  *
@@ -39,8 +38,9 @@
 
 /* Capacity asked for each pipe. Compared with the default 64 KiB it cut
  * the pump's CPU time for 1 GiB over loopback by about a third (measured
- * with `test-tunnel -m perf` on a 2-CPU virtual machine). A pipe costs
- * kernel memory only for the bytes queued in it. */
+ * with `test-tunnel -m perf` on a 2-CPU virtual machine). The kernel
+ * allocates pages only for queued bytes, but the capacity counts against
+ * the per-user limit fs.pipe-user-pages-soft. */
 #define PIPE_CAPACITY (256 * 1024)
 
 /* Empty pipes kept for reuse across all tunnels of the process. */
@@ -57,7 +57,7 @@ typedef struct
   guint64  bytes;           /* bytes written to the destination */
   guint    eof : 1;         /* the source socket returned end of stream */
   guint    shut_down : 1;   /* shutdown (SHUT_WR) done on the destination */
-  guint    pipe_full : 1;   /* splice into the pipe returned EAGAIN */
+  guint    pipe_full : 1;   /* EAGAIN from splice with bytes queued */
   guint    copy_only : 1;   /* splice() is disabled or unsupported */
 } HgTunnelDirection;
 
@@ -115,9 +115,10 @@ static guint pipe_pool_length;
  * hg_tunnel_set_use_splice:
  * @use_splice: %FALSE to copy through a buffer instead of splice(2)
  *
- * Sets whether tunnels created from now on use splice(2). Without a call,
- * tunnels use it unless the environment variable
+ * Sets whether tunnels created from now on use splice(2), for the whole
+ * process. Without a call, tunnels use it unless the environment variable
  * `HOSTGATE_TUNNEL_NO_SPLICE` is `1` when the first tunnel is created.
+ * Call it from the thread that creates tunnels.
  */
 void
 hg_tunnel_set_use_splice (gboolean use_splice)
@@ -177,7 +178,7 @@ static void
 pipe_pool_give (int pipe_fds[2],
                 gboolean empty)
 {
-  gboolean kept = FALSE;
+  gboolean pooled = FALSE;
 
   if (empty)
     {
@@ -187,12 +188,12 @@ pipe_pool_give (int pipe_fds[2],
           pipe_pool[pipe_pool_length][0] = pipe_fds[0];
           pipe_pool[pipe_pool_length][1] = pipe_fds[1];
           pipe_pool_length++;
-          kept = TRUE;
+          pooled = TRUE;
         }
       G_UNLOCK (pipe_pool);
     }
 
-  if (!kept)
+  if (!pooled)
     {
       close (pipe_fds[0]);
       close (pipe_fds[1]);
@@ -502,49 +503,49 @@ hg_tunnel_watch_fd (HgTunnel      *tunnel,
                     int            fd,
                     gpointer      *tag,
                     GIOCondition  *events,
-                    GIOCondition   wanted)
+                    GIOCondition   needed)
 {
-  if (wanted == *events)
+  if (needed == *events)
     return;
 
   /* A descriptor watched for no condition would still wake the loop on
    * POLLHUP, so it is removed instead. */
-  if (wanted == 0)
+  if (needed == 0)
     {
       g_source_remove_unix_fd (tunnel->source, *tag);
       *tag = NULL;
     }
   else if (*tag == NULL)
     {
-      *tag = g_source_add_unix_fd (tunnel->source, fd, wanted);
+      *tag = g_source_add_unix_fd (tunnel->source, fd, needed);
     }
   else
     {
-      g_source_modify_unix_fd (tunnel->source, *tag, wanted);
+      g_source_modify_unix_fd (tunnel->source, *tag, needed);
     }
 
-  *events = wanted;
+  *events = needed;
 }
 
 static void
 hg_tunnel_update_watches (HgTunnel *tunnel)
 {
-  GIOCondition client_wanted = 0;
-  GIOCondition origin_wanted = 0;
+  GIOCondition client_needed = 0;
+  GIOCondition origin_needed = 0;
 
   if (direction_can_fill (&tunnel->up))
-    client_wanted |= G_IO_IN;
+    client_needed |= G_IO_IN;
   if (direction_has_output (&tunnel->down))
-    client_wanted |= G_IO_OUT;
+    client_needed |= G_IO_OUT;
   if (direction_can_fill (&tunnel->down))
-    origin_wanted |= G_IO_IN;
+    origin_needed |= G_IO_IN;
   if (direction_has_output (&tunnel->up))
-    origin_wanted |= G_IO_OUT;
+    origin_needed |= G_IO_OUT;
 
   hg_tunnel_watch_fd (tunnel, tunnel->client_fd, &tunnel->client_tag,
-                      &tunnel->client_events, client_wanted);
+                      &tunnel->client_events, client_needed);
   hg_tunnel_watch_fd (tunnel, tunnel->origin_fd, &tunnel->origin_tag,
-                      &tunnel->origin_events, origin_wanted);
+                      &tunnel->origin_events, origin_needed);
 }
 
 static void

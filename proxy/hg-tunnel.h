@@ -24,9 +24,12 @@ G_BEGIN_DECLS
  * SIGPIPE (`signal (SIGPIPE, SIG_IGN)`).
  *
  * Lifetime: free the tunnel in or after the callback of
- * hg_tunnel_run_async(), or at any time before it: freeing a running
- * tunnel closes both sockets, removes its sources, and the callback is
- * then never called.
+ * hg_tunnel_run_async(), or at any time before it. Freeing a running
+ * tunnel closes both sockets and removes its source, and the callback is
+ * then never called. The one exception is a handler of the
+ * #GCancellable::cancelled signal of the tunnel's own cancellable, which
+ * must not free or close the tunnel, because g_cancellable_disconnect()
+ * would wait for that handler to return.
  */
 typedef struct _HgTunnel HgTunnel;
 

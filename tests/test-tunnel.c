@@ -248,20 +248,20 @@ peer_wants_write (Peer *peer)
 static void
 peer_update_watch (Peer *peer)
 {
-  GIOCondition wanted = 0;
+  GIOCondition needed = 0;
 
   if (peer->fd >= 0 && !peer->eof && peer->read_errno == 0 && !peer->paused)
-    wanted |= G_IO_IN;
+    needed |= G_IO_IN;
   if (peer->fd >= 0 && peer_wants_write (peer))
-    wanted |= G_IO_OUT;
+    needed |= G_IO_OUT;
 
-  if (wanted == peer->watching && peer->watch != 0)
+  if (needed == peer->watching && peer->watch != 0)
     return;
 
   g_clear_handle_id (&peer->watch, g_source_remove);
-  if (wanted != 0)
-    peer->watch = g_unix_fd_add (peer->fd, wanted, peer_ready_cb, peer);
-  peer->watching = wanted;
+  if (needed != 0)
+    peer->watch = g_unix_fd_add (peer->fd, needed, peer_ready_cb, peer);
+  peer->watching = needed;
 }
 
 static void
@@ -761,7 +761,7 @@ process_cpu_time (void)
 }
 
 /* An origin that does not read stalls the client's upload once the socket
- * buffers and the pipe are full; the stalled tunnel must not spin, and
+ * buffers and the pipe are full. The stalled tunnel must not spin, and
  * every byte arrives once the origin reads again. */
 static void
 test_back_pressure (void)
@@ -1009,6 +1009,7 @@ measure_upload (gboolean through_tunnel,
 {
   StreamJob writer = { -1, perf_size (), 0 };
   StreamJob reader = { -1, 0, 0 };
+  const char *label;
   GThread *writer_thread;
   GThread *reader_thread;
   Fixture fixture;
@@ -1048,8 +1049,13 @@ measure_upload (gboolean through_tunnel,
   g_thread_join (reader_thread);
 
   g_assert_cmpuint (reader.count, ==, writer.size);
-  report_rate (!through_tunnel ? "direct" : use_splice ? "splice" : "copy",
-               writer.size, g_get_monotonic_time () - start,
+  if (!through_tunnel)
+    label = "direct";
+  else if (use_splice)
+    label = "splice";
+  else
+    label = "copy";
+  report_rate (label, writer.size, g_get_monotonic_time () - start,
                thread_cpu_time () - cpu_start);
 
   fixture_clear (&fixture);
