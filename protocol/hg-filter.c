@@ -4,9 +4,11 @@
  *
  * Layout:
  *
- * - Exact names and wildcard suffixes each live in one hash table keyed by
- *   the normalised name, so a lookup costs one probe for the name and one
- *   per parent suffix ("b.example.com", "example.com", "com").
+ * - Exact names and wildcard suffixes each live in one open-addressing
+ *   hash table (NameTable) keyed by the normalised name, so a lookup costs
+ *   one probe for the name and one per parent suffix ("b.example.com",
+ *   "example.com", "com"). A slot keeps the hash, the port set and the key
+ *   pointer together, so a probe touches one slot and the key string.
  * - Addresses and ranges live in one hash table per family and prefix
  *   length, keyed by the address with the host bits cleared, so a lookup
  *   costs one probe per distinct prefix length present.
@@ -46,11 +48,27 @@ typedef struct {
   guint bits;
 } AddressTables;
 
+/* An open-addressing table with linear probing. A slot whose key is NULL
+ * is empty. Keys are not owned: they live in HgFilter.keys. */
+typedef struct {
+  const char *key;
+  guint32 hash;
+  PortSet ports;
+} NameSlot;
+
+typedef struct {
+  NameSlot *slots;
+  gsize mask;     /* number of slots - 1, a power of two minus one */
+  gsize count;
+} NameTable;
+
+#define NAME_TABLE_MIN_SLOTS 16
+
 struct _HgFilter {
   gatomicrefcount ref_count;
   GStringChunk *keys;
-  GHashTable *exact;      /* name → PortSet */
-  GHashTable *wildcard;   /* suffix after "*." → PortSet */
+  NameTable exact;        /* name → PortSet */
+  NameTable wildcard;     /* suffix after "*." → PortSet */
   guint64 wildcard_labels[2]; /* bit n: some suffix has n labels */
   PortSet any;            /* "*", or 0 */
   AddressTables ipv4;     /* guint32 in host order → PortSet */
@@ -79,6 +97,82 @@ ipv6_key_equal (gconstpointer a,
   return memcmp (a, b, 16) == 0;
 }
 
+/* FNV-1a, then a multiply-xorshift finaliser so that the low bits used as
+ * the slot index depend on every byte. */
+static guint32
+name_hash (const char *name)
+{
+  guint32 hash = 2166136261u;
+  const char *p;
+
+  for (p = name; *p != '\0'; p++)
+    hash = (hash ^ (guchar) *p) * 16777619u;
+
+  hash ^= hash >> 16;
+  hash *= 0x85ebca6bu;
+  hash ^= hash >> 13;
+  return hash;
+}
+
+static void
+name_table_init (NameTable *table)
+{
+  table->slots = g_new0 (NameSlot, NAME_TABLE_MIN_SLOTS);
+  table->mask = NAME_TABLE_MIN_SLOTS - 1;
+  table->count = 0;
+}
+
+static NameSlot *
+name_table_find (const NameTable *table,
+                 const char      *name,
+                 guint32          hash)
+{
+  gsize i;
+
+  for (i = hash & table->mask; table->slots[i].key != NULL; i = (i + 1) & table->mask)
+    {
+      if (table->slots[i].hash == hash && strcmp (table->slots[i].key, name) == 0)
+        return &table->slots[i];
+    }
+
+  return NULL;
+}
+
+static NameSlot *
+name_table_empty_slot (NameTable *table,
+                       guint32    hash)
+{
+  gsize i;
+
+  for (i = hash & table->mask; table->slots[i].key != NULL; i = (i + 1) & table->mask)
+    ;
+
+  return &table->slots[i];
+}
+
+/* Doubles the table once it is 70 % full, which keeps probe runs short. */
+static void
+name_table_grow_if_needed (NameTable *table)
+{
+  NameSlot *old_slots = table->slots;
+  gsize old_size = table->mask + 1;
+  gsize i;
+
+  if ((table->count + 1) * 10 <= old_size * 7)
+    return;
+
+  table->slots = g_new0 (NameSlot, old_size * 2);
+  table->mask = old_size * 2 - 1;
+
+  for (i = 0; i < old_size; i++)
+    {
+      if (old_slots[i].key != NULL)
+        *name_table_empty_slot (table, old_slots[i].hash) = old_slots[i];
+    }
+
+  g_free (old_slots);
+}
+
 /**
  * hg_filter_new:
  *
@@ -93,8 +187,8 @@ hg_filter_new (void)
 
   g_atomic_ref_count_init (&filter->ref_count);
   filter->keys = g_string_chunk_new (4096);
-  filter->exact = g_hash_table_new (g_str_hash, g_str_equal);
-  filter->wildcard = g_hash_table_new (g_str_hash, g_str_equal);
+  name_table_init (&filter->exact);
+  name_table_init (&filter->wildcard);
   filter->port_lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   filter->ipv4.bits = IPV4_BITS;
   filter->ipv6.bits = IPV6_BITS;
@@ -143,8 +237,8 @@ hg_filter_unref (HgFilter *filter)
   if (!g_atomic_ref_count_dec (&filter->ref_count))
     return;
 
-  g_hash_table_unref (filter->exact);
-  g_hash_table_unref (filter->wildcard);
+  g_free (filter->exact.slots);
+  g_free (filter->wildcard.slots);
   address_tables_clear (&filter->ipv4);
   address_tables_clear (&filter->ipv6);
   g_ptr_array_unref (filter->port_lists);
@@ -272,27 +366,31 @@ has_wildcard_with_labels (HgFilter *filter,
 
 static void
 add_name (HgFilter   *filter,
-          GHashTable *table,
+          NameTable  *table,
           const char *name,
           guint16     port)
 {
-  gpointer key;
-  gpointer value;
-  PortSet set = 0;
+  guint32 hash = name_hash (name);
+  NameSlot *slot = name_table_find (table, name, hash);
   guint labels;
 
-  if (g_hash_table_lookup_extended (table, name, &key, &value))
-    set = GPOINTER_TO_UINT (value);
-  else
-    key = g_string_chunk_insert (filter->keys, name);
+  if (slot == NULL)
+    {
+      name_table_grow_if_needed (table);
+      slot = name_table_empty_slot (table, hash);
+      slot->key = g_string_chunk_insert (filter->keys, name);
+      slot->hash = hash;
+      slot->ports = 0;
+      table->count++;
+    }
 
-  if (table == filter->wildcard)
+  if (table == &filter->wildcard)
     {
       labels = MIN (count_labels (name), 127);
       filter->wildcard_labels[labels / 64] |= G_GUINT64_CONSTANT (1) << (labels % 64);
     }
 
-  g_hash_table_insert (table, key, GUINT_TO_POINTER (port_set_add (filter, set, port)));
+  slot->ports = port_set_add (filter, slot->ports, port);
 }
 
 static guint32
@@ -405,11 +503,11 @@ hg_filter_add_pattern (HgFilter        *filter,
   switch (pattern->kind)
     {
     case HG_PATTERN_EXACT:
-      add_name (filter, filter->exact, pattern->host, pattern->port);
+      add_name (filter, &filter->exact, pattern->host, pattern->port);
       break;
 
     case HG_PATTERN_WILDCARD:
-      add_name (filter, filter->wildcard, pattern->host, pattern->port);
+      add_name (filter, &filter->wildcard, pattern->host, pattern->port);
       break;
 
     case HG_PATTERN_ANY:
@@ -459,7 +557,7 @@ hg_filter_add (HgFilter        *filter,
 
 typedef struct {
   HgFilter *filter;
-  GHashTable *table;          /* for names */
+  NameTable *names;           /* for names */
   const char *name;
   AddressTables *addresses;   /* for addresses */
   guint length;
@@ -476,9 +574,9 @@ merge_port_cb (guint16  port,
   gpointer value;
   PortSet set = 0;
 
-  if (target->table != NULL)
+  if (target->names != NULL)
     {
-      add_name (target->filter, target->table, target->name, port);
+      add_name (target->filter, target->names, target->name, port);
       return;
     }
 
@@ -499,21 +597,21 @@ merge_port_cb (guint16  port,
 }
 
 static void
-merge_names (HgFilter   *filter,
-             GHashTable *table,
-             HgFilter   *other,
-             GHashTable *other_table)
+merge_names (HgFilter  *filter,
+             NameTable *names,
+             HgFilter  *other,
+             NameTable *other_names)
 {
-  MergeTarget target = { filter, table, NULL, NULL, 0, NULL };
-  GHashTableIter iter;
-  gpointer key;
-  gpointer value;
+  MergeTarget target = { filter, names, NULL, NULL, 0, NULL };
+  gsize i;
 
-  g_hash_table_iter_init (&iter, other_table);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  for (i = 0; i <= other_names->mask; i++)
     {
-      target.name = key;
-      port_set_foreach (other, GPOINTER_TO_UINT (value), merge_port_cb, &target);
+      if (other_names->slots[i].key == NULL)
+        continue;
+
+      target.name = other_names->slots[i].key;
+      port_set_foreach (other, other_names->slots[i].ports, merge_port_cb, &target);
     }
 }
 
@@ -559,8 +657,8 @@ hg_filter_merge (HgFilter *filter,
   g_return_if_fail (filter != other);
   g_return_if_fail (!filter_is_shared (filter));
 
-  merge_names (filter, filter->exact, other, other->exact);
-  merge_names (filter, filter->wildcard, other, other->wildcard);
+  merge_names (filter, &filter->exact, other, &other->exact);
+  merge_names (filter, &filter->wildcard, other, &other->wildcard);
   port_set_foreach (other, other->any, merge_port_cb, &any_target);
   merge_addresses (filter, &filter->ipv4, other, &other->ipv4);
   merge_addresses (filter, &filter->ipv6, other, &other->ipv6);
@@ -631,23 +729,21 @@ port_set_match (HgFilter *filter,
 
 static gboolean
 table_matches (HgFilter      *filter,
-               GHashTable    *table,
+               NameTable     *table,
                HgPatternKind  kind,
                const char    *name,
                guint16        port,
                Match         *match)
 {
-  gpointer key;
-  gpointer value;
+  NameSlot *slot = name_table_find (table, name, name_hash (name));
 
-  if (!g_hash_table_lookup_extended (table, name, &key, &value) ||
-      !port_set_match (filter, GPOINTER_TO_UINT (value), port, match))
+  if (slot == NULL || !port_set_match (filter, slot->ports, port, match))
     return FALSE;
 
   if (match != NULL)
     {
       match->kind = kind;
-      match->name = key;
+      match->name = slot->key;
     }
 
   return TRUE;
@@ -764,19 +860,19 @@ match_name (HgFilter   *filter,
   const char *dot;
   guint labels;
 
-  if (table_matches (filter, filter->exact, HG_PATTERN_EXACT, name, port, match))
+  if (table_matches (filter, &filter->exact, HG_PATTERN_EXACT, name, port, match))
     return TRUE;
 
   /* Probe only the parent domains with as many labels as some wildcard
    * suffix has: most lists hold suffixes of two or three labels. */
-  if (g_hash_table_size (filter->wildcard) > 0)
+  if (filter->wildcard.count > 0)
     {
       labels = count_labels (name);
       for (dot = strchr (name, '.'); dot != NULL; dot = strchr (dot + 1, '.'))
         {
           labels--;
           if (has_wildcard_with_labels (filter, labels) &&
-              table_matches (filter, filter->wildcard, HG_PATTERN_WILDCARD, dot + 1, port, match))
+              table_matches (filter, &filter->wildcard, HG_PATTERN_WILDCARD, dot + 1, port, match))
             return TRUE;
         }
     }
@@ -957,21 +1053,23 @@ append_entry_cb (guint16  port,
 
 static void
 names_to_strv (HgFilter   *filter,
-               GHashTable *table,
+               NameTable  *names,
                const char *prefix,
                GPtrArray  *out)
 {
-  GHashTableIter iter;
-  gpointer key;
-  gpointer value;
+  gsize i;
 
-  g_hash_table_iter_init (&iter, table);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  for (i = 0; i <= names->mask; i++)
     {
-      g_autofree char *text = g_strconcat (prefix, key, NULL);
-      StrvTarget target = { out, text, FALSE };
+      g_autofree char *text = NULL;
+      StrvTarget target = { out, NULL, FALSE };
 
-      port_set_foreach (filter, GPOINTER_TO_UINT (value), append_entry_cb, &target);
+      if (names->slots[i].key == NULL)
+        continue;
+
+      text = g_strconcat (prefix, names->slots[i].key, NULL);
+      target.text = text;
+      port_set_foreach (filter, names->slots[i].ports, append_entry_cb, &target);
     }
 }
 
@@ -1054,8 +1152,8 @@ hg_filter_to_strv (HgFilter *filter)
   out = g_ptr_array_sized_new (filter->size + 1);
   any_target = (StrvTarget) { out, "*", FALSE };
 
-  names_to_strv (filter, filter->exact, "", out);
-  names_to_strv (filter, filter->wildcard, "*.", out);
+  names_to_strv (filter, &filter->exact, "", out);
+  names_to_strv (filter, &filter->wildcard, "*.", out);
   port_set_foreach (filter, filter->any, append_entry_cb, &any_target);
   addresses_to_strv (filter, &filter->ipv4, out);
   addresses_to_strv (filter, &filter->ipv6, out);

@@ -231,6 +231,38 @@ test_merge (void)
   g_assert_true (hg_filter_match_name (first, "x.c.example", 443));
 }
 
+/* Merges filters large enough that the name tables grow several times. */
+static void
+test_merge_large (void)
+{
+  g_autoptr(HgFilter) first = hg_filter_new ();
+  g_autoptr(HgFilter) second = hg_filter_new ();
+  g_auto(GStrv) strv = NULL;
+  char entry[64];
+  guint i;
+
+  for (i = 0; i < 10000; i++)
+    {
+      g_snprintf (entry, sizeof entry, "name%u.example", i);
+      g_assert_true (hg_filter_add (i % 2 == 0 ? first : second, entry, HG_PATTERN_FLAG_NONE, NULL));
+      g_snprintf (entry, sizeof entry, "*.zone%u.example:%u", i, 1 + i % 3);
+      g_assert_true (hg_filter_add (first, entry, HG_PATTERN_FLAG_NONE, NULL));
+      g_snprintf (entry, sizeof entry, "*.zone%u.example:%u", i, 1 + (i + 1) % 3);
+      g_assert_true (hg_filter_add (second, entry, HG_PATTERN_FLAG_NONE, NULL));
+    }
+
+  hg_filter_merge (first, second);
+  strv = hg_filter_to_strv (first);
+
+  g_assert_cmpuint (hg_filter_get_size (first), ==, 30000);
+  g_assert_cmpuint (g_strv_length (strv), ==, 30000);
+  g_assert_true (hg_filter_match_name (first, "name9999.example", 443));
+  g_assert_true (hg_filter_match_name (first, "a.zone5.example", 3));
+  g_assert_true (hg_filter_match_name (first, "a.zone5.example", 1));
+  g_assert_false (hg_filter_match_name (first, "a.zone5.example", 2));
+  g_assert_false (hg_filter_match_name (first, "name10000.example", 443));
+}
+
 static void
 test_copy (void)
 {
@@ -376,6 +408,7 @@ main (int    argc,
   g_test_add_func ("/filter/to-strv/canonical", test_to_strv);
   g_test_add_func ("/filter/to-strv/round-trip", test_to_strv_round_trip);
   g_test_add_func ("/filter/merge", test_merge);
+  g_test_add_func ("/filter/merge-large", test_merge_large);
   g_test_add_func ("/filter/copy", test_copy);
   g_test_add_func ("/filter/add/invalid", test_add_invalid);
   g_test_add_func ("/filter/add/star-deny", test_add_star_deny);
