@@ -6,16 +6,16 @@
  *
  * - Exact names and wildcard suffixes each live in one open-addressing
  *   hash table (NameTable) keyed by the normalised name, so a lookup costs
- *   one probe for the name and one per parent suffix ("b.example.com",
- *   "example.com", "com"). A slot keeps the hash, the port set and the key
- *   pointer together, so a probe touches one slot and the key string.
+ *   one probe for the name and at most one per parent suffix
+ *   ("b.example.com", "example.com", "com"). A slot keeps the hash, the
+ *   port set and the key pointer together, so a probe touches one slot and
+ *   the key string.
  * - Addresses and ranges live in one hash table per family and prefix
  *   length, keyed by the address with the host bits cleared, so a lookup
  *   costs one probe per distinct prefix length present.
- * - The value of every key is a port set packed into a pointer-sized
- *   integer (see PortSet below), so that a million entries cost no more
- *   than the tables and the key strings, which are kept in one string
- *   chunk.
+ * - The value of every key is a port set packed into one 32-bit integer
+ *   (see PortSet below), so that a million entries cost little more than
+ *   the tables and the key strings, which are kept in one string chunk.
  */
 #include "config.h"
 
