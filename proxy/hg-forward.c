@@ -252,8 +252,10 @@ cached_session_free (CachedSession *cached)
 /**
  * hg_forwarder_new:
  * @max_body: the largest request body accepted, in bytes
- * @timeout_secs: the connect, I/O and idle-connection timeout, in
- *   seconds; 0 for none
+ * @timeout_secs: in seconds, 0 for none: the connect and I/O timeout
+ *   towards the origin, how long pooled origin connections stay idle, and
+ *   how long the client may make no progress reading the response or
+ *   sending the body
  *
  * Creates a forwarder with an empty session cache.
  *
@@ -439,8 +441,15 @@ typedef struct
   SoupSession *session;
   SoupMessage *message;
   gboolean connected;
-  GCancellable *send_cancellable;
+  /* Cancels every operation of this forward. The caller's cancellable,
+   * a stalled client and any error set it off. */
+  GCancellable *abort_cancellable;
   GCancellable *cancellable;    /* the caller's, or NULL */
+
+  /* Fires when the client makes no progress for timeout_secs. */
+  GSource *client_watchdog;
+  gboolean client_reading;      /* whether the watched operation is a read */
+  gboolean client_timed_out;
   gulong cancelled_id;
   GInputStream *response;
 
@@ -463,6 +472,9 @@ forward_data_free (ForwardData *data)
   if (data->cancelled_id != 0)
     g_cancellable_disconnect (data->cancellable, data->cancelled_id);
   g_clear_object (&data->cancellable);
+  if (data->client_watchdog != NULL)
+    g_source_destroy (data->client_watchdog);
+  g_clear_pointer (&data->client_watchdog, g_source_unref);
 
   g_free (data->host);
   g_free (data->peer);
@@ -473,7 +485,7 @@ forward_data_free (ForwardData *data)
   g_clear_object (&data->response);
   g_clear_object (&data->message);
   g_clear_object (&data->session);
-  g_clear_object (&data->send_cancellable);
+  g_clear_object (&data->abort_cancellable);
   if (data->response_head != NULL)
     g_string_free (data->response_head, TRUE);
   g_free (data->buffer);
@@ -492,23 +504,96 @@ return_http_error (GTask      *task,
 }
 
 /* Ends @task with @error, after aborting the upstream message so that a
- * half-read response does not keep its connection busy. */
+ * half-read response does not keep its connection busy. An operation
+ * cancelled by the client watchdog ends with a timeout instead: 408 while
+ * the request body was read, G_IO_ERROR_TIMED_OUT once the response
+ * started. */
 static void
 return_error (GTask  *task,
               GError *error)
 {
   ForwardData *data = g_task_get_task_data (task);
 
-  g_cancellable_cancel (data->send_cancellable);
+  g_cancellable_cancel (data->abort_cancellable);
+
+  if (data->client_timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_autofree char *reason = NULL;
+
+      if (data->client_reading)
+        reason = g_strdup_printf (_("The client sent no request body data for %u seconds"),
+                                  data->timeout_secs);
+      else
+        reason = g_strdup_printf (_("The client read no response data for %u seconds"),
+                                  data->timeout_secs);
+
+      g_clear_error (&error);
+      if (data->response_started)
+        error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, reason);
+      else
+        error = g_error_new_literal (HG_HTTP_ERROR, SOUP_STATUS_REQUEST_TIMEOUT, reason);
+    }
+
   g_task_return_error (task, error);
   g_object_unref (task);
 }
 
+static gboolean
+watchdog_dispatch (GSource     *source,
+                   GSourceFunc  callback,
+                   gpointer     user_data)
+{
+  return callback (user_data);
+}
+
+static GSourceFuncs watchdog_funcs = { NULL, NULL, watchdog_dispatch, NULL, NULL, NULL };
+
+static gboolean
+client_watchdog_cb (gpointer user_data)
+{
+  ForwardData *data = user_data;
+
+  data->client_timed_out = TRUE;
+  g_source_set_ready_time (data->client_watchdog, -1);
+  g_cancellable_cancel (data->abort_cancellable);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Arms the watchdog for one read from or write to the client. A client
+ * that stops sending the body or stops reading the response would
+ * otherwise hold the forward, and the origin connection, forever. */
+static void
+watch_client (ForwardData *data,
+              gboolean     reading)
+{
+  if (data->timeout_secs == 0)
+    return;
+
+  if (data->client_watchdog == NULL)
+    {
+      data->client_watchdog = g_source_new (&watchdog_funcs, sizeof (GSource));
+      g_source_set_name (data->client_watchdog, "[hostgate] forward client watchdog");
+      g_source_set_callback (data->client_watchdog, client_watchdog_cb, data, NULL);
+      g_source_attach (data->client_watchdog, g_main_context_get_thread_default ());
+    }
+
+  data->client_reading = reading;
+  g_source_set_ready_time (data->client_watchdog,
+                           g_get_monotonic_time () + (gint64) data->timeout_secs * G_USEC_PER_SEC);
+}
+
+static void
+unwatch_client (ForwardData *data)
+{
+  if (data->client_watchdog != NULL)
+    g_source_set_ready_time (data->client_watchdog, -1);
+}
+
 static void
 propagate_cancel_cb (GCancellable *cancellable,
-                     GCancellable *send_cancellable)
+                     GCancellable *abort_cancellable)
 {
-  g_cancellable_cancel (send_cancellable);
+  g_cancellable_cancel (abort_cancellable);
 }
 
 static char *
@@ -783,6 +868,7 @@ read_body_cb (GObject      *source,
   GError *error = NULL;
   gssize count;
 
+  unwatch_client (data);
   count = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (count < 0)
     {
@@ -830,8 +916,9 @@ read_body (GTask *task)
   if (data->body_state == BODY_LENGTH)
     size = (gsize) MIN ((guint64) size, (guint64) data->content_length - data->body->len);
 
+  watch_client (data, TRUE);
   g_input_stream_read_async (data->client_in, data->buffer, size, G_PRIORITY_DEFAULT,
-                             g_task_get_cancellable (task), read_body_cb, task);
+                             data->abort_cancellable, read_body_cb, task);
 }
 
 static void
@@ -842,6 +929,7 @@ write_continue_cb (GObject      *source,
   GTask *task = user_data;
   GError *error = NULL;
 
+  unwatch_client (g_task_get_task_data (task));
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
       return_error (task, error);
@@ -1030,6 +1118,7 @@ write_body_cb (GObject      *source,
   GTask *task = user_data;
   GError *error = NULL;
 
+  unwatch_client (g_task_get_task_data (task));
   if (!g_output_stream_writev_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
       return_error (task, error);
@@ -1047,6 +1136,7 @@ write_last_chunk_cb (GObject      *source,
   GTask *task = user_data;
   GError *error = NULL;
 
+  unwatch_client (g_task_get_task_data (task));
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
       return_error (task, error);
@@ -1076,11 +1166,15 @@ read_response_cb (GObject      *source,
 
   if (count == 0)
     {
-      if (data->framing == FRAMING_CHUNKED)
-        g_output_stream_write_all_async (data->client_out, "0\r\n\r\n", 5, G_PRIORITY_DEFAULT,
-                                         g_task_get_cancellable (task), write_last_chunk_cb, task);
-      else
-        finish_response (task);
+      if (data->framing != FRAMING_CHUNKED)
+        {
+          finish_response (task);
+          return;
+        }
+
+      watch_client (data, FALSE);
+      g_output_stream_write_all_async (data->client_out, "0\r\n\r\n", 5, G_PRIORITY_DEFAULT,
+                                       data->abort_cancellable, write_last_chunk_cb, task);
       return;
     }
 
@@ -1097,8 +1191,9 @@ read_response_cb (GObject      *source,
   if (data->framing == FRAMING_CHUNKED)
     data->vectors[n_vectors++] = (GOutputVector) { "\r\n", 2 };
 
+  watch_client (data, FALSE);
   g_output_stream_writev_all_async (data->client_out, data->vectors, n_vectors,
-                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                    G_PRIORITY_DEFAULT, data->abort_cancellable,
                                     write_body_cb, task);
 }
 
@@ -1110,7 +1205,7 @@ relay_body (GTask *task)
   ForwardData *data = g_task_get_task_data (task);
 
   g_input_stream_read_async (data->response, data->buffer, FORWARD_BUFFER_SIZE,
-                             G_PRIORITY_DEFAULT, data->send_cancellable,
+                             G_PRIORITY_DEFAULT, data->abort_cancellable,
                              read_response_cb, task);
 }
 
@@ -1123,6 +1218,7 @@ write_head_cb (GObject      *source,
   ForwardData *data = g_task_get_task_data (task);
   GError *error = NULL;
 
+  unwatch_client (data);
   g_string_free (g_steal_pointer (&data->response_head), TRUE);
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
@@ -1157,9 +1253,10 @@ send_cb (GObject      *source,
 
   data->response_head = format_response_head (data);
   data->response_started = TRUE;
+  watch_client (data, FALSE);
   g_output_stream_write_all_async (data->client_out, data->response_head->str,
                                    data->response_head->len,
-                                   G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                   G_PRIORITY_DEFAULT, data->abort_cancellable,
                                    write_head_cb, task);
 }
 
@@ -1180,7 +1277,7 @@ send_request (GTask *task)
   g_signal_connect (data->message, "wrote-headers", G_CALLBACK (wrote_headers_cb), data);
   g_signal_connect (data->message, "starting", G_CALLBACK (starting_cb), NULL);
   soup_session_send_async (data->session, data->message, G_PRIORITY_DEFAULT,
-                           data->send_cancellable, send_cb, task);
+                           data->abort_cancellable, send_cb, task);
 }
 
 static ForwardData *
@@ -1204,13 +1301,13 @@ forward_data_new (HgForwarder   *forwarder,
   data->client_out = g_object_ref (g_io_stream_get_output_stream (client));
   data->input = pending != NULL ? g_bytes_unref_to_array (g_bytes_ref (pending)) : g_byte_array_new ();
   data->buffer = g_malloc (FORWARD_BUFFER_SIZE + CHUNK_HEADER_MAX);
-  data->send_cancellable = g_cancellable_new ();
+  data->abort_cancellable = g_cancellable_new ();
 
   if (cancellable != NULL)
     {
       data->cancellable = g_object_ref (cancellable);
       data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (propagate_cancel_cb),
-                                                  data->send_cancellable, NULL);
+                                                  data->abort_cancellable, NULL);
     }
 
   return data;
@@ -1305,8 +1402,9 @@ forward_start (HgForwarder         *forwarder,
     {
       static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+      watch_client (data, FALSE);
       g_output_stream_write_all_async (data->client_out, continue_line, sizeof continue_line - 1,
-                                       G_PRIORITY_DEFAULT, cancellable, write_continue_cb,
+                                       G_PRIORITY_DEFAULT, data->abort_cancellable, write_continue_cb,
                                        g_steal_pointer (&task));
       return;
     }
@@ -1422,10 +1520,11 @@ hg_forwarder_forward_upstream_async (HgForwarder         *forwarder,
  *
  * Finishes a forward. The outputs are set on failure too. Before the
  * response started, the error is in %HG_HTTP_ERROR with the status to
- * respond with as its code (400, 413, 502, 504), or %G_IO_ERROR_CANCELLED
- * when @cancellable was cancelled, or another %G_IO_ERROR when reading
- * the client failed. After it started, the caller must close the
- * connection.
+ * respond with as its code (400, 408, 413, 502, 504), or
+ * %G_IO_ERROR_CANCELLED when @cancellable was cancelled, or another
+ * %G_IO_ERROR when reading the client failed. After it started, the
+ * caller must close the connection; a client that stopped reading then
+ * ends the forward with %G_IO_ERROR_TIMED_OUT.
  *
  * Returns: whether the response was relayed completely
  */

@@ -48,7 +48,7 @@ void         hg_forwarder_forward_upstream_async (HgForwarder         *forwarder
                                                   GAsyncReadyCallback  callback,
                                                   gpointer             user_data);
 /* On error, the error is in HG_HTTP_ERROR with the status to respond
- * with (400, 413, 502, 504) unless *response_started, when the caller must
+ * with (400, 408, 413, 502, 504) unless *response_started, when the caller must
  * close the connection instead. *pending_out contains the bytes read past
  * the body. */
 gboolean     hg_forwarder_forward_finish (HgForwarder         *forwarder,

@@ -362,6 +362,8 @@ typedef struct
   guint64 received_total;
   gsize keep_limit;            /* bytes of the stream kept in received */
   guint64 close_after;         /* closes the test's end after this many bytes */
+  guint64 pause_after;         /* stops reading after this many bytes */
+  gboolean paused;
   gboolean eof;
   GError *error;
   guint8 buffer[64 * 1024];
@@ -392,6 +394,12 @@ read_client_cb (GObject      *source,
     {
       g_io_stream_close (G_IO_STREAM (connection->client), NULL, NULL);
       connection->eof = TRUE;
+      return;
+    }
+
+  if (connection->pause_after > 0 && connection->received_total >= connection->pause_after)
+    {
+      connection->paused = TRUE;
       return;
     }
 
@@ -439,7 +447,7 @@ static void
 connection_free (Connection *connection)
 {
   g_io_stream_close (G_IO_STREAM (connection->server), NULL, NULL);
-  while (!connection->eof)
+  while (!connection->eof && !connection->paused)
     g_main_context_iteration (NULL, TRUE);
 
   g_io_stream_close (G_IO_STREAM (connection->client), NULL, NULL);
@@ -1709,6 +1717,49 @@ test_client_gone_mid_response (void)
   outcome_clear (&outcome);
 }
 
+/* A client that stops reading the response is cut off after the
+ * forwarder's timeout instead of holding the forward forever. */
+static void
+test_client_stops_reading (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, 1);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = request_for ("GET", "/large", "");
+  gint64 start = g_get_monotonic_time ();
+  Outcome outcome = { 0 };
+
+  connection->keep_limit = 4096;
+  connection->pause_after = 1024 * 1024;
+  forward (forwarder, connection, request, &outcome);
+  g_assert_false (outcome.ok);
+  g_assert_error (outcome.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (outcome.response_started);
+  g_assert_true (connection->paused);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 20 * G_USEC_PER_SEC);
+
+  outcome_clear (&outcome);
+}
+
+/* A client that stops sending the request body gets a 408. */
+static void
+test_client_stops_sending (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, 1);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = request_for ("POST", "/echo", "Content-Length: 10\r\n");
+  guint hits_before = origin_hit_count ("/echo");
+  Outcome outcome = { 0 };
+
+  client_send (connection, "12345", 5);
+  forward (forwarder, connection, request, &outcome);
+  g_assert_false (outcome.ok);
+  g_assert_error (outcome.error, HG_HTTP_ERROR, 408);
+  g_assert_false (outcome.response_started);
+  g_assert_cmpuint (origin_hit_count ("/echo"), ==, hits_before);
+
+  outcome_clear (&outcome);
+}
+
 static gboolean
 cancel_cb (gpointer user_data)
 {
@@ -1822,7 +1873,9 @@ main (int    argc,
   g_test_add_func ("/forward/upstream/absolute-form", test_upstream_absolute_form);
   g_test_add_func ("/forward/upstream/refused", test_upstream_refused);
   g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
-  g_test_add_func ("/forward/client-gone", test_client_gone_mid_response);
+  g_test_add_func ("/forward/client/gone", test_client_gone_mid_response);
+  g_test_add_func ("/forward/client/stops-reading", test_client_stops_reading);
+  g_test_add_func ("/forward/client/stops-sending", test_client_stops_sending);
   g_test_add_data_func ("/forward/cancel/reading-body", GINT_TO_POINTER (FALSE), test_cancel);
   g_test_add_data_func ("/forward/cancel/sending", GINT_TO_POINTER (TRUE), test_cancel);
 
