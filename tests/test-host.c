@@ -90,6 +90,14 @@ static const InvalidCase invalid_cases[] = {
     "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
     "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.ee",
     -1, HG_HOST_PORT_OPTIONAL, HOST },
+  /* 60 characters, but longer than 63 octets in punycode. */
+  { "punycode-label-64", "üüüüüüüüüüüüüüüüüüüüaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.de", -1, HG_HOST_PORT_OPTIONAL, HOST },
+  /* 247 characters, but 254 octets in punycode. */
+  { "punycode-name-254",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+    "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+    "üüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüab.de", -1, HG_HOST_PORT_OPTIONAL, HOST },
   { "decimal-number", "2130706433", -1, HG_HOST_PORT_OPTIONAL, HOST },
   { "hex-part", "0x7f.1", -1, HG_HOST_PORT_OPTIONAL, HOST },
   { "hex-whole", "0x7f000001", -1, HG_HOST_PORT_OPTIONAL, HOST },
