@@ -256,8 +256,14 @@ class Proxy:
         return self.process.returncode
 
     def close(self):
-        self.stop()
+        """Stop the proxy and remove its folder. Raises AssertionError when
+        the proxy did not exit with status 0 after SIGTERM, which also
+        catches leaks and errors that a sanitizer reports at exit."""
+        status = self.stop()
+        stderr = self.stderr() if self.process is not None else ""
         self.tmp.cleanup()
+        if status not in (0, None):
+            raise AssertionError(f"hostgate-proxy exited with {status}: {stderr[-4000:]}")
 
     def __enter__(self):
         return self
