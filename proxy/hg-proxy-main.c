@@ -13,6 +13,7 @@
 
 #include "hg-options.h"
 #include "hg-proxy-server.h"
+#include "hg-run.h"
 
 typedef struct {
   GMainLoop *loop;
@@ -98,6 +99,9 @@ main (int   argc,
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
+
+  if (argc > 1 && g_str_equal (argv[1], "run"))
+    return hg_run_main (argc, argv, (const char * const *) envp);
 
   options = hg_options_parse (&argc, &argv, (const char * const *) envp, &error);
   if (options == NULL)

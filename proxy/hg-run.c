@@ -1,0 +1,404 @@
+/* hg-run.c: `hostgate-proxy run`, one program behind its own proxy
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hg-landlock.h"
+#include "hg-options.h"
+#include "hg-proxy-server.h"
+#include "hg-run.h"
+
+/* The user name in the proxy URL. Any name works: only the token is
+ * checked. */
+#define RUN_PROXY_USER "hostgate"
+
+/* Bytes of randomness in the token, printed as twice as many hex digits. */
+#define RUN_TOKEN_BYTES 24
+
+typedef enum {
+  CONFINE_AUTO,
+  CONFINE_LANDLOCK,
+  CONFINE_NONE,
+} Confine;
+
+typedef struct {
+  GMainLoop *loop;
+  HgProxyServer *server;
+  const char *token;
+  GPid child;
+  gboolean child_exited;
+  int exit_status;
+  int ruleset_fd;
+} Run;
+
+static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static char *
+generate_token (GError **error)
+{
+  guint8 bytes[RUN_TOKEN_BYTES];
+  GString *token = g_string_sized_new (2 * RUN_TOKEN_BYTES);
+
+  if (getrandom (bytes, sizeof bytes, 0) != sizeof bytes)
+    {
+      int saved = errno;
+      g_string_free (token, TRUE);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Could not generate the proxy token: %s"), g_strerror (saved));
+      return NULL;
+    }
+
+  for (guint i = 0; i < sizeof bytes; i++)
+    g_string_append_printf (token, "%02x", bytes[i]);
+
+  return g_string_free (token, FALSE);
+}
+
+static gboolean
+parse_confine (const char  *text,
+               Confine     *confine,
+               GError     **error)
+{
+  if (g_str_equal (text, "auto"))
+    *confine = CONFINE_AUTO;
+  else if (g_str_equal (text, "landlock"))
+    *confine = CONFINE_LANDLOCK;
+  else if (g_str_equal (text, "none"))
+    *confine = CONFINE_NONE;
+  else
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("Invalid value “%s” for --confine: use auto, landlock or none"), text);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Splits `run [OPTIONS] -- COMMAND…` into the proxy's own arguments and
+ * the command, and takes out `--confine`, which only `run` accepts. */
+static gboolean
+split_arguments (int           argc,
+                 char        **argv,
+                 GPtrArray    *proxy_args,
+                 GStrv        *command,
+                 Confine      *confine,
+                 GError      **error)
+{
+  int i;
+
+  g_ptr_array_add (proxy_args, g_strdup (argv[0]));
+
+  for (i = 2; i < argc && !g_str_equal (argv[i], "--"); i++)
+    {
+      const char *value = NULL;
+
+      if (g_str_has_prefix (argv[i], "--confine="))
+        value = argv[i] + strlen ("--confine=");
+      else if (g_str_equal (argv[i], "--confine") && i + 1 < argc)
+        value = argv[++i];
+      else
+        {
+          g_ptr_array_add (proxy_args, g_strdup (argv[i]));
+          continue;
+        }
+
+      if (!parse_confine (value, confine, error))
+        return FALSE;
+    }
+
+  if (i + 1 >= argc)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           _("No command given. Usage: hostgate-proxy run [OPTIONS] -- COMMAND [ARGUMENTS…]"));
+      return FALSE;
+    }
+
+  *command = g_strdupv (argv + i + 1);
+  g_ptr_array_add (proxy_args, NULL);
+  return TRUE;
+}
+
+static HgOptions *
+parse_proxy_options (GPtrArray           *proxy_args,
+                     const char * const  *envp,
+                     const char          *token,
+                     GError             **error)
+{
+  g_auto(GStrv) parse_envp = g_environ_setenv (g_strdupv ((char **) envp), "HOSTGATE_PROXY_TOKEN", token, TRUE);
+  g_autoptr(HgOptions) options = NULL;
+  int argc = proxy_args->len - 1;
+  char **argv = (char **) proxy_args->pdata;
+  GInetAddress *listen;
+
+  options = hg_options_parse (&argc, &argv, (const char * const *) parse_envp, error);
+  if (options == NULL)
+    return NULL;
+
+  /* The program gets the token in its proxy URL; a token from a file or
+   * the environment is replaced, so each run has a fresh one. */
+  options->auth_required = TRUE;
+  g_free (options->token);
+  options->token = g_strdup (token);
+
+  listen = g_inet_socket_address_get_address (options->listen_address);
+  if (!g_inet_address_get_is_loopback (listen))
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("hostgate-proxy run listens on a loopback address only: drop --listen or give 127.0.0.1:PORT"));
+      return NULL;
+    }
+
+  return g_steal_pointer (&options);
+}
+
+/* Prepares the Landlock ruleset for the child in *ruleset_fd, which is -1
+ * when the child runs unconfined. Fails only for --confine landlock on a
+ * kernel without Landlock network rules. */
+static gboolean
+prepare_confinement (Confine   confine,
+                     guint16   port,
+                     int      *ruleset_fd,
+                     GError  **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  *ruleset_fd = -1;
+  if (confine == CONFINE_NONE)
+    return TRUE;
+
+  *ruleset_fd = hg_landlock_prepare_tcp_only (port, &local_error);
+  if (*ruleset_fd >= 0)
+    return TRUE;
+
+  if (confine == CONFINE_LANDLOCK)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+
+  g_printerr (_("hostgate-proxy: warning: running the command without confinement: %s\n"),
+              local_error->message);
+  return TRUE;
+}
+
+static GStrv
+child_environment (const char * const *envp,
+                   const char         *proxy_url)
+{
+  static const char * const proxy_variables[] = {
+    "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
+  };
+  static const char * const cleared_variables[] = {
+    "NO_PROXY", "no_proxy", "HOSTGATE_PROXY_TOKEN",
+  };
+  GStrv env = g_strdupv ((char **) envp);
+
+  for (guint i = 0; i < G_N_ELEMENTS (proxy_variables); i++)
+    env = g_environ_setenv (env, proxy_variables[i], proxy_url, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cleared_variables); i++)
+    env = g_environ_unsetenv (env, cleared_variables[i]);
+
+  return env;
+}
+
+/* Runs in the child between fork() and exec(), so it may only make
+ * async-signal-safe calls. A child that cannot be confined must not run
+ * at all. */
+static void
+child_setup (gpointer user_data)
+{
+  Run *run = user_data;
+  static const char message[] = "hostgate-proxy: could not confine the command with Landlock\n";
+
+  if (run->ruleset_fd < 0)
+    return;
+
+  if (!hg_landlock_restrict_self (run->ruleset_fd))
+    {
+      ssize_t ignored = write (STDERR_FILENO, message, sizeof message - 1);
+
+      (void) ignored;
+      _exit (126);
+    }
+}
+
+static void
+shutdown_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Run *run = user_data;
+
+  hg_proxy_server_shutdown_finish (HG_PROXY_SERVER (source), result, NULL);
+  g_main_loop_quit (run->loop);
+}
+
+static void
+child_exited_cb (GPid     pid,
+                 int      wait_status,
+                 gpointer user_data)
+{
+  Run *run = user_data;
+
+  if (WIFEXITED (wait_status))
+    run->exit_status = WEXITSTATUS (wait_status);
+  else if (WIFSIGNALED (wait_status))
+    run->exit_status = 128 + WTERMSIG (wait_status);
+  else
+    run->exit_status = EXIT_FAILURE;
+
+  run->child_exited = TRUE;
+  g_spawn_close_pid (pid);
+  g_message ("Command exited with status %d", run->exit_status);
+
+  hg_proxy_server_shutdown_async (run->server, NULL, shutdown_cb, run);
+}
+
+typedef struct {
+  Run *run;
+  int signum;
+} Forward;
+
+static gboolean
+forward_signal_cb (gpointer user_data)
+{
+  Forward *forward = user_data;
+
+  if (!forward->run->child_exited)
+    kill (forward->run->child, forward->signum);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+spawn_command (Run                *run,
+               GStrv               command,
+               const char * const *envp,
+               GError            **error)
+{
+  guint16 port = g_inet_socket_address_get_port (hg_proxy_server_get_address (run->server));
+  g_autofree char *proxy_url = NULL;
+  g_auto(GStrv) child_env = NULL;
+  gboolean ok;
+
+  proxy_url = g_strdup_printf ("http://%s:%s@127.0.0.1:%u", RUN_PROXY_USER, run->token, port);
+  child_env = child_environment (envp, proxy_url);
+
+  ok = g_spawn_async (NULL, command, child_env,
+                      G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_DO_NOT_REAP_CHILD |
+                      G_SPAWN_CHILD_INHERITS_STDIN,
+                      child_setup, run, &run->child, error);
+
+  if (run->ruleset_fd >= 0)
+    close (run->ruleset_fd);
+  run->ruleset_fd = -1;
+
+  if (!ok)
+    g_prefix_error (error, _("Could not run “%s”: "), command[0]);
+  return ok;
+}
+
+/**
+ * hg_run_main:
+ * @argv: the whole command line, with `run` as argv[1]
+ *
+ * Starts a proxy on 127.0.0.1 with a random port and token, and runs the
+ * command after `--` with the proxy variables pointing at it. Where the
+ * kernel allows, Landlock confines the command to TCP connections to the
+ * proxy's port. SIGINT, SIGTERM and SIGHUP are forwarded to the command.
+ *
+ * Returns: the command's exit status, or 128 plus the signal number when
+ *   a signal killed it
+ */
+int
+hg_run_main (int                  argc,
+             char               **argv,
+             const char * const  *envp)
+{
+  g_autoptr(GPtrArray) proxy_args = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) command = NULL;
+  g_autoptr(HgOptions) options = NULL;
+  g_autoptr(HgProxyServer) server = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *token = NULL;
+  Forward forwards[G_N_ELEMENTS (forwarded_signals)];
+  guint signal_ids[G_N_ELEMENTS (forwarded_signals)];
+  Confine confine = CONFINE_AUTO;
+  gboolean confined;
+  Run run = { .ruleset_fd = -1 };
+  guint16 port;
+
+  if (!split_arguments (argc, argv, proxy_args, &command, &confine, &error) ||
+      (token = generate_token (&error)) == NULL ||
+      (options = parse_proxy_options (proxy_args, envp, token, &error)) == NULL)
+    goto fail;
+
+  if (options->label == NULL)
+    options->label = g_path_get_basename (command[0]);
+
+  server = hg_proxy_server_new (options, &error);
+  if (server == NULL || !hg_proxy_server_start (server, &error))
+    goto fail;
+
+  port = g_inet_socket_address_get_port (hg_proxy_server_get_address (server));
+  if (options->port_file != NULL)
+    {
+      g_autofree char *line = g_strdup_printf ("127.0.0.1:%u\n", port);
+
+      if (!g_file_set_contents (options->port_file, line, -1, &error))
+        goto fail;
+    }
+
+  if (!prepare_confinement (confine, port, &run.ruleset_fd, &error))
+    goto fail;
+  confined = run.ruleset_fd >= 0;
+
+  loop = g_main_loop_new (NULL, FALSE);
+  run.loop = loop;
+  run.server = server;
+  run.token = token;
+  if (!spawn_command (&run, command, envp, &error))
+    goto fail;
+
+  if (confined)
+    g_message ("Running “%s” (pid %d) behind the proxy on 127.0.0.1:%u, confined by Landlock to TCP connections to that port",
+               command[0], run.child, port);
+  else
+    g_message ("Running “%s” (pid %d) behind the proxy on 127.0.0.1:%u, not confined",
+               command[0], run.child, port);
+
+  g_child_watch_add (run.child, child_exited_cb, &run);
+  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+    {
+      forwards[i] = (Forward) { &run, forwarded_signals[i] };
+      signal_ids[i] = g_unix_signal_add (forwarded_signals[i], forward_signal_cb, &forwards[i]);
+    }
+
+  g_main_loop_run (loop);
+
+  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+    g_source_remove (signal_ids[i]);
+
+  return run.exit_status;
+
+fail:
+  if (run.ruleset_fd >= 0)
+    close (run.ruleset_fd);
+  g_printerr ("hostgate-proxy run: %s\n", error->message);
+  return EXIT_FAILURE;
+}

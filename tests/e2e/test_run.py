@@ -1,0 +1,147 @@
+"""End-to-end tests of `hostgate-proxy run`: one command behind its own proxy."""
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import hgtest
+
+# Landlock's syscall number on x86_64 and aarch64 alike, and the flag that
+# requests the ABI version instead of a new ruleset.
+SYS_LANDLOCK_CREATE_RULESET = 444
+LANDLOCK_CREATE_RULESET_VERSION = 1
+
+
+def landlock_abi():
+    """Return the kernel's Landlock ABI version, or 0 without Landlock."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    return max(abi, 0)
+
+
+def run(*args, env=None, timeout=hgtest.TIMEOUT):
+    """Run `hostgate-proxy run ARGS…` to completion and return the result."""
+    command = [hgtest.PROXY_PATH, "run", *args]
+    return subprocess.run(command, env=env, capture_output=True, timeout=timeout)
+
+
+def shell(script):
+    """Return the arguments that run script with /bin/sh after `--`."""
+    return ["--", "/bin/sh", "-c", script]
+
+
+class RunTest(unittest.TestCase):
+    def test_child_gets_proxy_environment(self):
+        env = dict(os.environ, NO_PROXY="*", no_proxy="*", HOSTGATE_PROXY_TOKEN="secret")
+        script = ('for v in HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy; do '
+                  'eval "echo $v=\\$$v"; done; '
+                  'echo "NO_PROXY=${NO_PROXY-unset}"; echo "no_proxy=${no_proxy-unset}"; '
+                  'echo "HOSTGATE_PROXY_TOKEN=${HOSTGATE_PROXY_TOKEN-unset}"')
+        result = run(*shell(script), env=env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+        lines = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
+        url = lines["HTTP_PROXY"]
+        self.assertRegex(url, r"^http://hostgate:[0-9a-f]{48}@127\.0\.0\.1:[0-9]+$")
+        for name in ("HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            self.assertEqual(lines[name], url, name)
+        self.assertEqual(lines["NO_PROXY"], "unset")
+        self.assertEqual(lines["no_proxy"], "unset")
+        self.assertEqual(lines["HOSTGATE_PROXY_TOKEN"], "unset")
+
+    def test_token_differs_per_run(self):
+        first = run(*shell('echo "$HTTP_PROXY"'))
+        second = run(*shell('echo "$HTTP_PROXY"'))
+        self.assertNotEqual(first.stdout, second.stdout)
+
+    def test_exit_status_passes(self):
+        result = run(*shell("exit 7"))
+        self.assertEqual(result.returncode, 7)
+
+    def test_killed_child_gives_128_plus_signal(self):
+        result = run(*shell("kill -TERM $$"))
+        self.assertEqual(result.returncode, 128 + signal.SIGTERM)
+
+    def test_signals_forwarded(self):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with self.subTest(signal=signum.name), tempfile.TemporaryDirectory() as tmp:
+                ready = os.path.join(tmp, "ready")
+                marker = os.path.join(tmp, "marker")
+                script = (f"trap 'echo {signum.name} > {marker}; exit 3' {signum.name[3:]}; "
+                          f"touch {ready}; while :; do sleep 0.05; done")
+                process = subprocess.Popen([hgtest.PROXY_PATH, "run", *shell(script)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                try:
+                    hgtest.wait_for(lambda: os.path.exists(ready), message="the child to start")
+                    process.send_signal(signum)
+                    self.assertEqual(process.wait(timeout=hgtest.TIMEOUT), 3)
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait()
+                    process.stderr.close()
+                with open(marker) as f:
+                    self.assertEqual(f.read().strip(), signum.name)
+
+    def test_request_through_proxy(self):
+        with hgtest.HttpOrigin() as origin:
+            result = run("--allow-loopback", "--allow-domain", "origin.test",
+                         "--resolve", f"origin.test:{origin.port}:127.0.0.1",
+                         *shell(f"curl -sS http://origin.test:{origin.port}/hello"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"hello", result.stdout)
+
+    def test_unlisted_host_denied(self):
+        with hgtest.HttpOrigin() as origin:
+            result = run("--allow-loopback",
+                         "--resolve", f"other.test:{origin.port}:127.0.0.1",
+                         *shell(f"curl -sS -o /dev/null -w '%{{http_code}}' http://other.test:{origin.port}/"))
+        self.assertEqual(result.stdout, b"403")
+
+    @unittest.skipUnless(landlock_abi() >= 4, "the kernel lacks Landlock network rules (ABI 4)")
+    def test_confined_child_cannot_bypass(self):
+        with hgtest.HttpOrigin() as origin:
+            script = (f"curl -sS -o /dev/null -w 'proxy %{{http_code}}\\n' http://origin.test:{origin.port}/; "
+                      f"curl -sS --noproxy '*' -o /dev/null -w 'direct %{{http_code}}\\n' "
+                      f"http://127.0.0.1:{origin.port}/; echo direct-exit=$?")
+            result = run("--confine", "landlock", "--allow-loopback", "--allow-domain", "origin.test",
+                         "--resolve", f"origin.test:{origin.port}:127.0.0.1", *shell(script))
+        output = result.stdout.decode()
+        self.assertIn("proxy 200", output)
+        self.assertIn("direct 000", output)
+        self.assertIn("direct-exit=7", output)
+
+    def test_unconfined_child_can_bypass(self):
+        with hgtest.HttpOrigin() as origin:
+            script = f"curl -sS --noproxy '*' -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{origin.port}/"
+            result = run("--confine", "none", *shell(script))
+        self.assertEqual(result.stdout, b"200")
+
+    def test_invalid_confine_value(self):
+        result = run("--confine", "sometimes", *shell("true"))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"sometimes", result.stderr)
+        self.assertIn(b"auto, landlock or none", result.stderr)
+
+    def test_missing_command(self):
+        result = run("--allow-domain", "a.test")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"No command given", result.stderr)
+
+    def test_command_not_found(self):
+        result = run("--", "/nonexistent/hostgate-test-command")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"/nonexistent/hostgate-test-command", result.stderr)
+
+    def test_listen_must_be_loopback(self):
+        result = run("--listen", "0.0.0.0:0", *shell("true"))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"loopback", result.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(hgtest.main())
