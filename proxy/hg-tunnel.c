@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -127,6 +128,27 @@ hg_tunnel_set_use_splice (gboolean use_splice)
   splice_enabled_set = TRUE;
 }
 
+/* Returns whether SIGPIPE is ignored or caught. splice() into a socket
+ * whose peer has gone raises it, and by default it ends the process. */
+static gboolean
+sigpipe_is_handled (void)
+{
+  static gboolean warned;
+  struct sigaction action;
+
+  if (sigaction (SIGPIPE, NULL, &action) == 0 && action.sa_handler != SIG_DFL)
+    return TRUE;
+
+  if (!warned)
+    {
+      g_warning ("SIGPIPE is not ignored, so tunnels copy through a buffer "
+                 "instead of using splice()");
+      warned = TRUE;
+    }
+
+  return FALSE;
+}
+
 static gboolean
 hg_tunnel_get_use_splice (void)
 {
@@ -134,7 +156,7 @@ hg_tunnel_get_use_splice (void)
     hg_tunnel_set_use_splice (g_strcmp0 (g_getenv ("HOSTGATE_TUNNEL_NO_SPLICE"),
                                          "1") != 0);
 
-  return splice_enabled;
+  return splice_enabled && sigpipe_is_handled ();
 }
 
 static gboolean
@@ -204,13 +226,14 @@ pipe_pool_give (int pipe_fds[2],
 
 static void
 direction_init (HgTunnelDirection *direction,
-                GBytes            *pending)
+                GBytes            *pending,
+                gboolean           use_splice)
 {
   if (pending != NULL && g_bytes_get_size (pending) > 0)
     direction->pending = g_bytes_ref (pending);
 
   direction->pipe_fds[0] = direction->pipe_fds[1] = -1;
-  direction->copy_only = !hg_tunnel_get_use_splice ();
+  direction->copy_only = !use_splice;
 }
 
 /* Releases what a direction holds. Bytes still queued are dropped. */
@@ -761,6 +784,7 @@ hg_tunnel_new (GSocketConnection *client,
                guint              idle_timeout_secs)
 {
   HgTunnel *tunnel;
+  gboolean use_splice;
 
   g_return_val_if_fail (G_IS_SOCKET_CONNECTION (client), NULL);
   g_return_val_if_fail (G_IS_SOCKET_CONNECTION (origin), NULL);
@@ -772,8 +796,9 @@ hg_tunnel_new (GSocketConnection *client,
   tunnel->origin_fd = g_socket_get_fd (g_socket_connection_get_socket (origin));
   tunnel->idle_timeout_secs = idle_timeout_secs;
 
-  direction_init (&tunnel->up, client_pending);
-  direction_init (&tunnel->down, origin_pending);
+  use_splice = hg_tunnel_get_use_splice ();
+  direction_init (&tunnel->up, client_pending, use_splice);
+  direction_init (&tunnel->down, origin_pending, use_splice);
 
   return tunnel;
 }

@@ -20,8 +20,10 @@ G_BEGIN_DECLS
  * or after the idle timeout with no byte moved in either direction.
  *
  * Writing into a socket whose peer has gone raises SIGPIPE with splice(2),
- * which has no MSG_NOSIGNAL, so a process using HgTunnel must ignore
- * SIGPIPE (`signal (SIGPIPE, SIG_IGN)`).
+ * which has no MSG_NOSIGNAL, so a process using HgTunnel should ignore
+ * SIGPIPE (`signal (SIGPIPE, SIG_IGN)`). While SIGPIPE has its default
+ * action, new tunnels copy through a buffer instead, and the first one
+ * logs a warning.
  *
  * Lifetime: free the tunnel in or after the callback of
  * hg_tunnel_run_async(), or at any time before it. Freeing a running

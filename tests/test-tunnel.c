@@ -609,6 +609,18 @@ test_reset (gconstpointer data)
   fixture_clear (&fixture);
 }
 
+/* With SIGPIPE at its default action, a reset peer must not end the
+ * process, so the tunnel copies instead of splicing. */
+static void
+test_sigpipe_default (void)
+{
+  signal (SIGPIPE, SIG_DFL);
+  g_test_expect_message ("hostgate-proxy", G_LOG_LEVEL_WARNING, "SIGPIPE is not ignored*");
+  test_reset (GINT_TO_POINTER (FALSE));
+  g_test_assert_expected_messages ();
+  signal (SIGPIPE, SIG_IGN);
+}
+
 static void
 test_idle_timeout (void)
 {
@@ -1149,6 +1161,7 @@ main (int   argc,
   g_test_add_func ("/tunnel/half-close", test_half_close);
   g_test_add_data_func ("/tunnel/reset/upload", GINT_TO_POINTER (FALSE), test_reset);
   g_test_add_data_func ("/tunnel/reset/download", GINT_TO_POINTER (TRUE), test_reset);
+  g_test_add_func ("/tunnel/reset/sigpipe-default", test_sigpipe_default);
   g_test_add_func ("/tunnel/idle/timeout", test_idle_timeout);
   g_test_add_func ("/tunnel/idle/activity", test_idle_activity);
   g_test_add_func ("/tunnel/cancel/running", test_cancel);
