@@ -3,18 +3,18 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
  * Why hostgate-proxy reads request heads itself instead of using
- * SoupServer: libsoup 3.2's server accepts `CONNECT host` and `host:` as
- * port 80 and does not keep the raw request-target, so a strict CONNECT
- * check is impossible; it drops NUL bytes silently, keeps duplicate Host
+ * SoupServer (libsoup 3.2): SoupServer accepts `CONNECT host` and `host:`
+ * as port 80 and does not keep the raw request-target, so a strict CONNECT
+ * check is impossible. It drops NUL bytes silently, keeps duplicate Host
  * headers and lets the last Content-Length win, so framing checks cannot
- * be done on what it hands over; it has no header, idle or body timeouts;
+ * be done on what it hands over. It has no header, idle or body timeouts,
  * and it reads whole request bodies into memory before the handler runs.
- * A filtering proxy must reject all of that. So the server accepts
- * sockets with a GSocketService, and each connection here reads its head
- * into a bounded buffer under a deadline, checks it with the strict parser
- * in hg-request-head.c, authenticates, decides, and then either opens a
- * tunnel (CONNECT) or hands the request to HgForwarder, which uses
- * SoupSession only as an HTTP client.
+ *
+ * So the server accepts sockets with a GSocketService. Each connection
+ * here reads its head into a bounded buffer under a deadline and checks it
+ * with the strict parser in hg-request-head.c. Then it authenticates,
+ * decides, and either opens a tunnel (CONNECT) or hands the request to
+ * HgForwarder, which uses SoupSession only as an HTTP client.
  *
  * One connection, one HgClient, one GTask from accept to close. Requests
  * on a kept-alive connection are decided one by one, each against the
@@ -31,9 +31,9 @@
 #include <string.h>
 
 #define READ_CHUNK           16384
-/* After an error answer the rest of the request is read and dropped for a
- * while, so that closing does not reset the connection before the client
- * has read the answer. */
+/* After an error response the rest of the request is read and dropped for
+ * a while, so that closing does not reset the connection before the client
+ * has read the response. */
 #define LINGER_TIMEOUT_SECS  2
 #define LINGER_MAX_BYTES     (64 * 1024 * 1024)
 
@@ -139,7 +139,7 @@ hg_client_init (HgClient *client)
  * @server: the server that accepted the connection
  * @connection: the accepted connection
  * @over_limit: whether the server is at its connection limit, so the
- *   client only gets a 503 answer
+ *   client only gets a 503 response
  *
  * Creates the handler of one client connection.
  *
@@ -312,10 +312,10 @@ status_text (guint status)
     }
 }
 
-/* Sends an error answer with @reason in the status line and the body,
- * then closes the connection. Every answer the proxy makes itself closes:
- * the rest of the request is unread, and a client that was refused has
- * nothing more to send that the proxy would take. */
+/* Sends an error response with @reason in the status line and the body,
+ * then closes the connection. Every response the proxy makes itself closes
+ * it, because the rest of the request is unread and a rejected client has
+ * nothing more to send that the proxy would accept. */
 static void
 respond_and_close (HgClient   *client,
                    guint       status,
@@ -364,7 +364,7 @@ refuse (HgClient   *client,
     hg_proxy_server_log_denial (client->server, target != NULL ? target->name : client->peer,
                                 status, reason);
   else
-    g_debug ("%s: answering %u: %s", client->peer, status, reason);
+    g_debug ("%s: responding with %u: %s", client->peer, status, reason);
 
   audit (client, decision, status, reason, pattern, 0, 0);
   respond_and_close (client, status, reason);
@@ -398,7 +398,7 @@ head_read_cb (GObject      *source,
   if (client->timed_out && client->task != NULL)
     {
       /* A kept-alive connection that stays silent is simply closed; a
-       * request that started and stalled gets an answer. */
+       * request that started and stalled gets a 408 response. */
       if (client->buffer->len == 0 && client->n_requests > 0)
         finish (client);
       else
@@ -888,7 +888,7 @@ decide (HgClient *client)
 }
 
 /* Checks whether the buffer holds a complete head: if so handles it, if
- * not reads more, and answers 431 once it cannot fit. */
+ * not reads more, and responds with 431 once it cannot fit. */
 static void
 handle_head (HgClient *client)
 {

@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 
 /* Naming the entry that matched means testing entries one by one; above
- * this many entries the record says which list matched, not which entry. */
+ * this many entries the decision names the list that matched, not the entry. */
 #define MAX_ENTRIES_SCANNED 256
 
 struct _HgPolicy {
@@ -335,7 +335,7 @@ check_hard_denies (HgPolicy     *policy,
     return hg_decision_new (HG_POLICY_DENY, 403, NULL,
                             "\"%s\" is a blocked destination (cloud metadata)", target->name);
 
-  /* GResolver answers these with loopback without asking DNS. */
+  /* GResolver resolves these to loopback without asking DNS. */
   if (!policy->allow_loopback && is_localhost_name (target->name))
     return hg_decision_new (HG_POLICY_DENY, 403, NULL,
                             "\"%s\" is a blocked destination (loopback)", target->name);

@@ -31,7 +31,7 @@ typedef enum {
 /**
  * HgDecision:
  * @kind: the outcome
- * @status: the HTTP status to answer with when not allowed, else 0
+ * @status: the HTTP status to respond with when not allowed, else 0
  * @reason: (nullable): why, fit for the status line once sanitised
  * @pattern: (nullable): the list entry or approval pattern that decided
  * @addresses: (element-type GInetAddress) (nullable): for an allowed

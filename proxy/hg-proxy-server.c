@@ -347,7 +347,7 @@ hg_proxy_server_get_audit (HgProxyServer *server)
  * hg_proxy_server_log_denial:
  * @server: the server
  * @host: the refused host, or the client address when there is none
- * @status: the status answered
+ * @status: the status sent to the client
  * @reason: why
  *
  * Logs a refused request, at most once per host per minute.
