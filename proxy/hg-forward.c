@@ -37,6 +37,8 @@
 /* Concurrent connections per session. libsoup's default of 2 per host
  * would queue a third request to the same host behind two slow ones. */
 #define SESSION_MAX_CONNS 64
+/* NOTE: libsoup queues a request over that limit until a connection is
+ * free. No test covers how long it may wait there. */
 
 /* ------------------------------------------------------------------ */
 /* HgAddressList: a GSocketConnectable over fixed socket addresses     */
@@ -267,7 +269,8 @@ hg_forwarder_new (gsize max_body,
 {
   HgForwarder *forwarder = g_new0 (HgForwarder, 1);
 
-  forwarder->max_body = max_body;
+  /* The body is collected in a GByteArray, whose length is a guint. */
+  forwarder->max_body = MIN (max_body, (gsize) G_MAXUINT);
   forwarder->timeout_secs = timeout_secs;
   forwarder->sessions = g_hash_table_new (g_str_hash, g_str_equal);
   g_queue_init (&forwarder->lru);
@@ -445,15 +448,15 @@ typedef struct
    * a stalled client and any error set it off. */
   GCancellable *abort_cancellable;
   GCancellable *cancellable;    /* the caller's, or NULL */
+  gulong cancelled_id;
 
   /* Fires when the client makes no progress for timeout_secs. */
   GSource *client_watchdog;
   gboolean client_reading;      /* whether the watched operation is a read */
   gboolean client_timed_out;
-  gulong cancelled_id;
-  GInputStream *response;
 
   /* Response */
+  GInputStream *response;
   Framing framing;
   GString *response_head;
   guint8 *buffer;
@@ -483,6 +486,9 @@ forward_data_free (ForwardData *data)
   g_clear_pointer (&data->input, g_byte_array_unref);
   g_clear_pointer (&data->body, g_byte_array_unref);
   g_clear_object (&data->response);
+  /* An aborted message may live on in the session for a while. */
+  if (data->message != NULL)
+    g_signal_handlers_disconnect_by_data (data->message, data);
   g_clear_object (&data->message);
   g_clear_object (&data->session);
   g_clear_object (&data->abort_cancellable);
@@ -705,17 +711,35 @@ take_length_body (ForwardData *data)
   return data->body->len == (guint64) data->content_length;
 }
 
-/* Finds a CRLF-ended line at the start of data->input. Returns its length
- * without the CRLF, or -1 when it is incomplete. */
+/* Finds the CRLF-ended line at the start of data->input, at most @limit
+ * bytes long with its CRLF. Returns its length without the CRLF, or -1
+ * when it is incomplete or on @error. */
 static gssize
-find_line (ForwardData *data)
+find_line (ForwardData  *data,
+           gsize         limit,
+           GError      **error)
 {
-  const guint8 *lf = memchr (data->input->data, '\n', data->input->len);
+  const guint8 *lf = memchr (data->input->data, '\n', MIN (data->input->len, limit));
+  gssize length;
 
   if (lf == NULL)
-    return -1;
+    {
+      if (data->input->len >= limit)
+        g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                     _("A chunk-size line or trailer of the request body is longer than %" G_GSIZE_FORMAT " bytes"),
+                     limit);
+      return -1;
+    }
 
-  return lf - data->input->data;
+  length = lf - data->input->data;
+  if (length == 0 || data->input->data[length - 1] != '\r')
+    {
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                   _("A line of the chunked request body does not end in CRLF"));
+      return -1;
+    }
+
+  return length - 1;
 }
 
 static gboolean
@@ -726,6 +750,7 @@ parse_chunk_size (const char  *line,
   guint64 value = 0;
   gsize digits = 0;
 
+  /* At most 15 hexadecimal digits, so the value cannot overflow. */
   while (digits < length && g_ascii_isxdigit (line[digits]))
     {
       if (digits == 15)
@@ -745,94 +770,101 @@ parse_chunk_size (const char  *line,
   return TRUE;
 }
 
+/* Moves chunk data from data->input to data->body. Returns TRUE when it
+ * moved any. */
+static gboolean
+take_chunk_data (ForwardData *data)
+{
+  gsize take = (gsize) MIN (data->chunk_remaining, (guint64) data->input->len);
+
+  if (take == 0)
+    return FALSE;
+
+  g_byte_array_append (data->body, data->input->data, (guint) take);
+  g_byte_array_remove_range (data->input, 0, (guint) take);
+  data->chunk_remaining -= take;
+  if (data->chunk_remaining == 0)
+    data->body_state = BODY_CHUNK_END;
+
+  return TRUE;
+}
+
+/* Handles one chunk-size line: the next state, or @error. */
+static gboolean
+handle_chunk_size (ForwardData  *data,
+                   const char   *line,
+                   gsize         length,
+                   GError      **error)
+{
+  if (!parse_chunk_size (line, length, &data->chunk_remaining))
+    {
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                   _("A chunk size of the request body is not a valid hexadecimal number"));
+      return FALSE;
+    }
+
+  if (data->chunk_remaining > data->max_body - data->body->len)
+    {
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                   _("The request body exceeds %" G_GSIZE_FORMAT " bytes"), data->max_body);
+      return FALSE;
+    }
+
+  data->body_state = data->chunk_remaining == 0 ? BODY_TRAILER : BODY_CHUNK_DATA;
+  return TRUE;
+}
+
 /* Parses one step of a chunked body from data->input. Returns TRUE when
  * it made progress, FALSE when it needs more input or failed (@error). */
 static gboolean
 parse_chunked_step (ForwardData  *data,
                     GError      **error)
 {
-  gssize line_length;
+  gsize limit = CHUNK_LINE_MAX;
+  gssize length;
+
+  if (data->body_state == BODY_CHUNK_DATA)
+    return take_chunk_data (data);
+
+  /* Trailer lines share one budget; trailer_bytes never exceeds it. */
+  if (data->body_state == BODY_TRAILER)
+    limit = TRAILER_MAX - data->trailer_bytes;
+
+  length = find_line (data, limit, error);
+  if (length < 0)
+    return FALSE;
 
   switch (data->body_state)
     {
     case BODY_CHUNK_SIZE:
-    case BODY_TRAILER:
-    case BODY_CHUNK_END:
-      line_length = find_line (data);
-      if (line_length < 0)
-        {
-          gsize limit = data->body_state == BODY_TRAILER ? TRAILER_MAX - data->trailer_bytes : CHUNK_LINE_MAX;
-
-          if (data->input->len > limit)
-            g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
-                         _("A chunk-size line or trailer of the request body is longer than %u bytes"),
-                         (guint) (data->body_state == BODY_TRAILER ? TRAILER_MAX : CHUNK_LINE_MAX));
-          return FALSE;
-        }
-      if (line_length == 0 || data->input->data[line_length - 1] != '\r')
-        {
-          g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
-                       _("A line of the chunked request body does not end in CRLF"));
-          return FALSE;
-        }
-      line_length--;
+      if (!handle_chunk_size (data, (const char *) data->input->data, (gsize) length, error))
+        return FALSE;
       break;
 
-    case BODY_CHUNK_DATA:
-      {
-        gsize take = (gsize) MIN (data->chunk_remaining, (guint64) data->input->len);
-
-        if (take == 0)
-          return FALSE;
-        g_byte_array_append (data->body, data->input->data, (guint) take);
-        g_byte_array_remove_range (data->input, 0, (guint) take);
-        data->chunk_remaining -= take;
-        if (data->chunk_remaining == 0)
-          data->body_state = BODY_CHUNK_END;
-        return TRUE;
-      }
-
-    case BODY_LENGTH:
-    case BODY_DONE:
-    default:
-      g_assert_not_reached ();
-    }
-
-  if (data->body_state == BODY_CHUNK_END)
-    {
-      if (line_length != 0)
+    case BODY_CHUNK_END:
+      if (length != 0)
         {
           g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
                        _("Chunk data of the request body is longer than its chunk size"));
           return FALSE;
         }
       data->body_state = BODY_CHUNK_SIZE;
-    }
-  else if (data->body_state == BODY_TRAILER)
-    {
-      data->trailer_bytes += (gsize) line_length + 2;
-      if (line_length == 0)
+      break;
+
+    case BODY_TRAILER:
+      data->trailer_bytes += (gsize) length + 2;
+      if (length == 0)
         data->body_state = BODY_DONE;
-    }
-  else if (!parse_chunk_size ((const char *) data->input->data, (gsize) line_length,
-                              &data->chunk_remaining))
-    {
-      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
-                   _("A chunk size of the request body is not a valid hexadecimal number"));
-      return FALSE;
-    }
-  else if (data->chunk_remaining > data->max_body - data->body->len)
-    {
-      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                   _("The request body exceeds %" G_GSIZE_FORMAT " bytes"), data->max_body);
-      return FALSE;
-    }
-  else
-    {
-      data->body_state = data->chunk_remaining == 0 ? BODY_TRAILER : BODY_CHUNK_DATA;
+      break;
+
+    case BODY_LENGTH:
+    case BODY_CHUNK_DATA:
+    case BODY_DONE:
+    default:
+      g_assert_not_reached ();
     }
 
-  g_byte_array_remove_range (data->input, 0, (guint) line_length + 2);
+  g_byte_array_remove_range (data->input, 0, (guint) length + 2);
   return TRUE;
 }
 
@@ -979,6 +1011,7 @@ translate_send_error (ForwardData *data,
                       GError      *error)
 {
   g_autofree char *reason = NULL;
+  g_autofree char *clean = NULL;
   guint status = SOUP_STATUS_BAD_GATEWAY;
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1002,11 +1035,8 @@ translate_send_error (ForwardData *data,
     }
 
   g_error_free (error);
-  {
-    g_autofree char *clean = hg_http_sanitize_reason (reason);
-
-    return g_error_new_literal (HG_HTTP_ERROR, (int) status, clean);
-  }
+  clean = hg_http_sanitize_reason (reason);
+  return g_error_new_literal (HG_HTTP_ERROR, (int) status, clean);
 }
 
 static gboolean
@@ -1240,6 +1270,7 @@ send_cb (GObject      *source,
   GTask *task = user_data;
   ForwardData *data = g_task_get_task_data (task);
   GError *error = NULL;
+
   data->response = soup_session_send_finish (SOUP_SESSION (source), result, &error);
   if (data->response == NULL)
     {

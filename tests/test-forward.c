@@ -1184,6 +1184,39 @@ test_request_chunked_too_large (void)
   outcome_clear (&outcome);
 }
 
+/* Chunk-size lines and trailers are bounded even when they end. */
+static void
+test_request_chunked_long_lines (void)
+{
+  g_autofree char *extension = g_strnfill (5000, 'x');
+  g_autofree char *trailer_value = g_strnfill (1000, 'y');
+  g_autoptr(GString) trailers = g_string_new ("1\r\na\r\n0\r\n");
+  g_autofree char *long_size_line = g_strdup_printf ("1;%s\r\na\r\n0\r\n\r\n", extension);
+  const char *bodies[2];
+
+  for (guint i = 0; i < 70; i++)
+    g_string_append_printf (trailers, "X-Trailer-%u: %s\r\n", i, trailer_value);
+  g_string_append (trailers, "\r\n");
+  bodies[0] = long_size_line;
+  bodies[1] = trailers->str;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+      g_autoptr(Connection) connection = connection_new ();
+      g_autofree char *head = request_for ("POST", "/echo", "Transfer-Encoding: chunked\r\n");
+      g_autofree char *request = g_strconcat (head, bodies[i], NULL);
+      Outcome outcome = { 0 };
+
+      forward (forwarder, connection, request, &outcome);
+      g_assert_false (outcome.ok);
+      g_assert_error (outcome.error, HG_HTTP_ERROR, 400);
+      g_assert_nonnull (strstr (outcome.error->message, "longer than"));
+
+      outcome_clear (&outcome);
+    }
+}
+
 static void
 test_request_bad_chunked (void)
 {
@@ -1852,6 +1885,7 @@ main (int    argc,
   g_test_add_func ("/forward/request/too-large", test_request_too_large);
   g_test_add_func ("/forward/request/chunked-too-large", test_request_chunked_too_large);
   g_test_add_func ("/forward/request/bad-chunked", test_request_bad_chunked);
+  g_test_add_func ("/forward/request/chunked-long-lines", test_request_chunked_long_lines);
   g_test_add_func ("/forward/request/body-short", test_request_body_short);
   g_test_add_func ("/forward/request/expect-continue", test_request_expect_continue);
   g_test_add_func ("/forward/response/gzip", test_response_gzip);
