@@ -17,6 +17,8 @@
 #define DENIAL_LOG_MAX_HOSTS      4096
 /* After the grace period, aborted connections get this long to close. */
 #define ABORT_TIMEOUT_SECS        2
+/* Pending connections the kernel queues before the proxy accepts them. */
+#define LISTEN_BACKLOG            512
 
 struct _HgProxyServer
 {
@@ -211,6 +213,9 @@ hg_proxy_server_start (HgProxyServer *server,
   g_return_val_if_fail (server->service == NULL, FALSE);
 
   server->service = g_socket_service_new ();
+  /* GSocketListener's default backlog of 10 drops connections in a burst
+   * long before the connection limit is reached. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (server->service), LISTEN_BACKLOG);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (server->service),
                                       G_SOCKET_ADDRESS (server->options->listen_address),
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,

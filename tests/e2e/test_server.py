@@ -100,6 +100,21 @@ class StartupTest(unittest.TestCase):
         self.assertIn(proxy.address, result.stderr.decode())
 
 
+class BurstTest(unittest.TestCase):
+    def test_burst_of_connections(self):
+        count = 200
+        with Proxy() as proxy:
+            sockets = [proxy.connect() for _ in range(count)]
+            try:
+                for sock in sockets:
+                    sock.sendall(proxy.connect_request("burst.test:443"))
+                statuses = [hgtest.read_response(sock).status for sock in sockets]
+            finally:
+                for sock in sockets:
+                    sock.close()
+        self.assertEqual(statuses, [403] * count)
+
+
 class AuditTest(unittest.TestCase):
     def test_records_have_fields(self):
         echo = EchoServer()
