@@ -106,6 +106,35 @@ class ForwardTest(unittest.TestCase):
         self.assertEqual(result.stdout, GZIP_BODY)
         self.assertEqual(gzip.decompress(result.stdout), GZIP_TEXT)
 
+    def test_post_with_expect_continue(self):
+        body = bytes(range(256)) * 400
+        path = os.path.join(self.proxy.dir, "body")
+        with open(path, "wb") as f:
+            f.write(body)
+        # curl waits up to --expect100-timeout for the interim response
+        # before it sends the body anyway.
+        start = time.monotonic()
+        result = self.proxy.curl("--expect100-timeout", "5", "--data-binary", f"@{path}",
+                                 "-H", "Expect: 100-continue",
+                                 "-H", "Content-Type: application/octet-stream",
+                                 f"http://allowed.test:{self.port}/hello")
+        elapsed = time.monotonic() - start
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, b"hello from the origin\n")
+        self.assertLess(elapsed, 4, "curl waited for 100 Continue")
+        with self.origin.lock:
+            method, _, headers, received = self.origin.requests[-1]
+        self.assertEqual(method, "POST")
+        self.assertEqual(received, body)
+        self.assertNotIn("Expect", headers)
+
+    def test_head_request(self):
+        result = self.proxy.curl("-I", f"http://allowed.test:{self.port}/hello")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        head = result.stdout.decode("latin-1")
+        self.assertTrue(head.startswith("HTTP/1.1 200 "), head)
+        self.assertIn("Content-Length: 22", head)
+
     def test_keep_alive_each_request_decided(self):
         with self.proxy.connect() as sock:
             sock.sendall(self.get("allowed.test", "/hello"))
