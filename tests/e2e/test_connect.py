@@ -2,6 +2,7 @@
 200 reply, half-close, loopback and the proxy's own address."""
 
 import socket
+import time
 import unittest
 
 import hgtest
@@ -134,6 +135,47 @@ class ConnectTest(unittest.TestCase):
         proxy = self.proxy("--allow-domain", "*", "--allow-loopback")
         response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
         self.assertEqual(response.status, 502)
+
+    def test_idle_tunnel_closed(self):
+        proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test",
+                            "--idle-timeout", "1")
+        sock, response = proxy.open_tunnel(f"a.example.test:{self.echo.port}")
+        with sock:
+            self.assertEqual(response.status, 200)
+            start = time.monotonic()
+            self.assertEqual(hgtest.recv_all(sock), b"")
+            elapsed = time.monotonic() - start
+        self.assertGreater(elapsed, 0.5)
+        self.assertLess(elapsed, 5)
+
+    def test_connect_timeout_is_504(self):
+        # A listener whose accept queue is full drops further SYNs, so a
+        # connection attempt to it hangs until the proxy's deadline.
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        self.addCleanup(full.close)
+        fillers = []
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(full.getsockname())
+            fillers.append(filler)
+            self.addCleanup(filler.close)
+        probe = socket.socket()
+        probe.settimeout(0.5)
+        try:
+            probe.connect(full.getsockname())
+            self.skipTest("the kernel accepted a connection past a full backlog")
+        except socket.timeout:
+            pass
+        finally:
+            probe.close()
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "1")
+        start = time.monotonic()
+        response = proxy.request(proxy.connect_request(f"127.0.0.1:{full.getsockname()[1]}"))
+        self.assertEqual(response.status, 504)
+        self.assertLess(time.monotonic() - start, 5)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ allowed targets go upstream by name, refusals become sanitised 502s."""
 
 import re
 import socket
+import time
 import unittest
 
 import hgtest
@@ -128,6 +129,19 @@ class UpstreamTest(unittest.TestCase):
         response = proxy.request(raw)
         self.assertEqual(response.status, 403)
         self.assertEqual(upstream.connections, 0)
+    def test_silent_upstream_is_504(self):
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        proxy = Proxy("--upstream-proxy", f"127.0.0.1:{silent.getsockname()[1]}",
+                      "--allow-domain", "allowed.test", "--connect-timeout", "1")
+        self.addCleanup(proxy.close)
+        start = time.monotonic()
+        response = proxy.request(proxy.connect_request("allowed.test:443"))
+        self.assertEqual(response.status, 504)
+        self.assertLess(time.monotonic() - start, 5)
+
 
 if __name__ == "__main__":
     hgtest.main()
