@@ -81,8 +81,8 @@ class PolicyTest(unittest.TestCase):
         self.assertIn("deny list", response.reason)
 
     def test_denied_name_variants(self):
-        # "*" on the allow list and pins to a live origin: only the deny
-        # list stands between each variant and a working tunnel.
+        # With "*" on the allow list and pins to a live origin, only the
+        # deny list keeps each variant from getting a working tunnel.
         proxy = self.proxy("--allow-loopback", "--allow-domain", "*",
                            "--deny-domain", "evil.test",
                            "--deny-domain", "b\u00fccher.test",
@@ -121,7 +121,8 @@ class PolicyTest(unittest.TestCase):
 
     def test_resolving_line_appears(self):
         # Control for the test above: an allowed name that is looked up
-        # does produce the debug line. GResolver answers localhost itself.
+        # does produce the debug line. GResolver resolves localhost itself,
+        # without DNS.
         proxy = self.proxy("--allow-loopback", "--allow-domain", "localhost", debug=True)
         self.assert_tunnel(proxy, "localhost")
         self.assertIn("resolving localhost", proxy.stderr())
