@@ -207,6 +207,8 @@ class Proxy:
             env.pop(name, None)
         if self.auth and self.token_via == "env":
             env["HOSTGATE_PROXY_TOKEN"] = self.token
+        # A GLib critical is a bug: make it abort, so close() reports it.
+        env["G_DEBUG"] = "fatal-criticals"
         env["XDG_CONFIG_HOME"] = os.path.join(self.dir, "config")
         env["XDG_RUNTIME_DIR"] = self.dir
         if self.debug:
