@@ -1589,6 +1589,60 @@ test_upstream_absolute_form (void)
   outcome_clear (&outcome);
 }
 
+typedef struct
+{
+  const char *target;
+  const char *request_line;
+  const char *host;
+} HostCase;
+
+/* Host comes from the URI: no port for 80, brackets for IPv6, and the
+ * normalised name. Through an upstream, any target port can be shown
+ * without a listener on it. libsoup 3.2 writes the absolute URI without
+ * the default port. */
+static const HostCase host_cases[] = {
+  { "http://target.invalid/x", "GET http://target.invalid/x HTTP/1.1", "Host: target.invalid" },
+  { "http://target.invalid:80/x", "GET http://target.invalid/x HTTP/1.1", "Host: target.invalid" },
+  { "http://Target.INVALID./x", "GET http://target.invalid/x HTTP/1.1", "Host: target.invalid" },
+  { "http://[2001:db8::1]:8080/x", "GET http://[2001:db8::1]:8080/x HTTP/1.1", "Host: [2001:db8::1]:8080" },
+  { "http://[2001:db8::1]/", "GET http://[2001:db8::1]/ HTTP/1.1", "Host: [2001:db8::1]" },
+  { "http://192.0.2.7:8080", "GET http://192.0.2.7:8080/ HTTP/1.1", "Host: 192.0.2.7:8080" },
+};
+
+static void
+test_upstream_host_header (gconstpointer user_data)
+{
+  const HostCase *host_case = user_data;
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: other.invalid\r\n\r\n",
+                                              host_case->target);
+  g_autoptr(HgRequestHead) head = NULL;
+  g_autoptr(GPtrArray) addresses = loopback_addresses ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *upstream_head = NULL;
+  g_auto(GStrv) lines = NULL;
+  Outcome outcome = { 0 };
+
+  g_free (raw_origin_take_head ());
+  head = hg_request_head_parse (request, strlen (request), &error);
+  g_assert_no_error (error);
+  outcome.forwarder = forwarder;
+  hg_forwarder_forward_upstream_async (forwarder, head, G_IO_STREAM (connection->server), NULL,
+                                       addresses, raw_origin_port, NULL, forward_cb, &outcome);
+  wait_until (outcome_is_done, &outcome, 30);
+  g_assert_no_error (outcome.error);
+
+  upstream_head = raw_origin_take_head ();
+  g_assert_nonnull (upstream_head);
+  lines = g_strsplit (upstream_head, "\r\n", -1);
+  g_assert_cmpstr (lines[0], ==, host_case->request_line);
+  g_assert_cmpstr (lines[1], ==, host_case->host);
+  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+
+  outcome_clear (&outcome);
+}
+
 static void
 test_upstream_refused (void)
 {
@@ -1906,6 +1960,12 @@ main (int    argc,
   g_test_add_func ("/forward/keep-alive/sequence", test_keep_alive_sequence);
   g_test_add_func ("/forward/upstream/absolute-form", test_upstream_absolute_form);
   g_test_add_func ("/forward/upstream/refused", test_upstream_refused);
+  for (gsize i = 0; i < G_N_ELEMENTS (host_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/forward/upstream/host-header/%" G_GSIZE_FORMAT, i);
+
+      g_test_add_data_func (path, &host_cases[i], test_upstream_host_header);
+    }
   g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
   g_test_add_func ("/forward/client/gone", test_client_gone_mid_response);
   g_test_add_func ("/forward/client/stops-reading", test_client_stops_reading);
