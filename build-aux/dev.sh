@@ -5,6 +5,7 @@
 #   build-aux/dev.sh test    install what is missing, build, run every test
 #   build-aux/dev.sh deps    only install the Debian packages
 #   build-aux/dev.sh build   only build (in build/)
+#   build-aux/dev.sh bench   run the benchmarks by hand (tests/bench/run.sh)
 #
 # Builds go to build/ (normal), build-asan/ (AddressSanitizer and
 # UndefinedBehaviorSanitizer) and build-fuzz/ (clang with libFuzzer).
@@ -82,13 +83,20 @@ run_demo () {
   exec build-aux/demo.sh "$srcdir/build"
 }
 
+# Benchmarks need a quiet machine; never part of `test` or CI.
+run_bench () {
+  install_deps
+  exec tests/bench/run.sh --build "$srcdir/build" "$@"
+}
+
 case ${1:-} in
   deps) install_deps ;;
   build) install_deps; setup_build build ;;
   test) install_deps; run_tests ;;
   demo) install_deps; run_demo ;;
+  bench) shift; run_bench "$@" ;;
   *)
-    echo "usage: $0 demo|test|deps|build" >&2
+    echo "usage: $0 demo|test|deps|build|bench [--quick]" >&2
     exit 2
     ;;
 esac
