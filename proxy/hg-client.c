@@ -542,6 +542,12 @@ goes_upstream (HgClient *client)
                                 target->address, target->port);
 }
 
+static gboolean
+is_cancelled (GError *error)
+{
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 static void tunnel_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
@@ -580,6 +586,8 @@ tunnel_cb (GObject      *source,
       g_debug ("%s: tunnel to %s ended: %s", client->peer,
                client->head->authority->name, error->message);
       reason = error->message;
+      if (is_cancelled (error))
+        reason = "closed at the end of the shutdown grace period";
     }
 
   audit (client, "allow", 200, reason, client->decision->pattern,
@@ -602,11 +610,6 @@ open_tunnel (HgClient          *client,
                                    established_written_cb, g_object_ref (client));
 }
 
-static gboolean
-is_cancelled (GError *error)
-{
-  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-}
 
 static void
 forward_cb (GObject      *source,

@@ -388,13 +388,14 @@ shutdown_timeout_cb (gpointer user_data)
   server->shutdown_timeout_id = 0;
   if (server->aborted)
     {
-      g_warning ("%u connections did not close after being aborted; exiting anyway",
-                 g_hash_table_size (server->clients));
+      g_warning ("Connections still open %u s after being closed (%u open), exiting anyway",
+                 ABORT_TIMEOUT_SECS, g_hash_table_size (server->clients));
       shutdown_done (server);
       return G_SOURCE_REMOVE;
     }
 
-  g_message ("Grace period over, closing %u open connections", g_hash_table_size (server->clients));
+  g_message ("Grace period over, closing the remaining connections (%u open)",
+             g_hash_table_size (server->clients));
   server->aborted = TRUE;
   server->shutdown_timeout_id = g_timeout_add_seconds (ABORT_TIMEOUT_SECS, shutdown_timeout_cb, server);
 
@@ -451,7 +452,7 @@ hg_proxy_server_shutdown_async (HgProxyServer       *server,
       return;
     }
 
-  g_message ("Waiting up to %u s for %u open connections",
+  g_message ("Waiting up to %u s for open connections to finish (%u open)",
              server->options->grace_period_secs, g_hash_table_size (server->clients));
   server->shutdown_timeout_id = g_timeout_add_seconds (server->options->grace_period_secs,
                                                        shutdown_timeout_cb, server);
