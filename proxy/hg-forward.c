@@ -7,7 +7,13 @@
  * a time. Each session connects only to the addresses the policy vetted:
  * its remote-connectable is an HgAddressList, which enumerates exactly
  * those socket addresses and resolves nothing, so libsoup never looks a
- * name up and never connects anywhere else.
+ * name up and never connects anywhere else. Through an upstream proxy,
+ * the list holds the upstream's addresses instead.
+ *
+ * Connections are pooled (no SOUP_MESSAGE_NEW_CONNECTION): a session is
+ * pinned to one set of vetted addresses and one port, so a reused
+ * connection always leads to an address that was vetted for the request
+ * that reuses it.
  */
 #include "config.h"
 
@@ -20,7 +26,7 @@
  * from the origin waits until the previous buffer reached the client. */
 #define FORWARD_BUFFER_SIZE (64 * 1024)
 
-/* Room before the response data for a chunk-size line. */
+/* Room for a chunk-size line sent to the client: hex digits and CRLF. */
 #define CHUNK_HEADER_MAX 32
 
 /* The maximum length of a chunk-size line from a client, extensions
@@ -1331,7 +1337,7 @@ forward_data_new (HgForwarder   *forwarder,
   data->client_in = g_object_ref (g_io_stream_get_input_stream (client));
   data->client_out = g_object_ref (g_io_stream_get_output_stream (client));
   data->input = pending != NULL ? g_bytes_unref_to_array (g_bytes_ref (pending)) : g_byte_array_new ();
-  data->buffer = g_malloc (FORWARD_BUFFER_SIZE + CHUNK_HEADER_MAX);
+  data->buffer = g_malloc (FORWARD_BUFFER_SIZE);
   data->abort_cancellable = g_cancellable_new ();
 
   if (cancellable != NULL)

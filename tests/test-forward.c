@@ -1895,6 +1895,68 @@ test_cancel (gconstpointer user_data)
   outcome_clear (&outcome);
 }
 
+#define CACHE_CASES 80
+
+typedef struct
+{
+  Outcome outcomes[CACHE_CASES];
+} CacheRun;
+
+static gboolean
+all_outcomes_done (gpointer data)
+{
+  CacheRun *run = data;
+
+  for (guint i = 0; i < CACHE_CASES; i++)
+    {
+      if (!run->outcomes[i].done)
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* More concurrent address sets than the session cache keeps: sessions
+ * are dropped while their requests still run, and every request ends. */
+static void
+test_session_cache_overflow (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autofree char *request = request_for ("GET", "/hello", "");
+  g_autoptr(HgRequestHead) head = NULL;
+  g_autoptr(GError) error = NULL;
+  Connection *connections[CACHE_CASES];
+  CacheRun *run = g_new0 (CacheRun, 1);
+
+  head = hg_request_head_parse (request, strlen (request), &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < CACHE_CASES; i++)
+    {
+      g_autoptr(GPtrArray) addresses = loopback_addresses ();
+      g_autofree char *second = g_strdup_printf ("127.0.0.%u", i + 2);
+
+      /* Each set differs in its second address, which is never used
+       * because the first one answers. */
+      g_ptr_array_add (addresses, g_inet_address_new_from_string (second));
+      connections[i] = connection_new ();
+      run->outcomes[i].forwarder = forwarder;
+      hg_forwarder_forward_async (forwarder, head, G_IO_STREAM (connections[i]->server), NULL,
+                                  addresses, NULL, forward_cb, &run->outcomes[i]);
+    }
+
+  wait_until (all_outcomes_done, run, 60);
+
+  for (guint i = 0; i < CACHE_CASES; i++)
+    {
+      g_assert_no_error (run->outcomes[i].error);
+      g_assert_true (run->outcomes[i].ok);
+      outcome_clear (&run->outcomes[i]);
+      connection_free (connections[i]);
+    }
+  g_free (run);
+}
+
 /* Two requests through one forwarder reuse one origin connection. */
 static void
 test_keep_alive_upstream_reuse (void)
@@ -1967,6 +2029,7 @@ main (int    argc,
       g_test_add_data_func (path, &host_cases[i], test_upstream_host_header);
     }
   g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
+  g_test_add_func ("/forward/session-cache/overflow", test_session_cache_overflow);
   g_test_add_func ("/forward/client/gone", test_client_gone_mid_response);
   g_test_add_func ("/forward/client/stops-reading", test_client_stops_reading);
   g_test_add_func ("/forward/client/stops-sending", test_client_stops_sending);
