@@ -8,7 +8,7 @@
  * its remote-connectable is an HgAddressList, which enumerates exactly
  * those socket addresses and resolves nothing, so libsoup never looks a
  * name up and never connects anywhere else. Through an upstream proxy,
- * the list holds the upstream's addresses instead.
+ * the list contains the upstream's addresses instead.
  *
  * Connections are pooled (no SOUP_MESSAGE_NEW_CONNECTION): a session is
  * pinned to one set of vetted addresses and one port, so a reused

@@ -1937,7 +1937,7 @@ test_session_cache_overflow (void)
       g_autofree char *second = g_strdup_printf ("127.0.0.%u", i + 2);
 
       /* Each set differs in its second address, which is never used
-       * because the first one answers. */
+       * because the first one accepts the connection. */
       g_ptr_array_add (addresses, g_inet_address_new_from_string (second));
       connections[i] = connection_new ();
       run->outcomes[i].forwarder = forwarder;
