@@ -351,6 +351,43 @@ test_decide_hard_deny_not_asked (void)
 }
 
 static void
+test_own_addresses_unspecified (void)
+{
+  g_autoptr(GInetAddress) any = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) bound = g_inet_socket_address_new (any, 3128);
+  g_autoptr(GPtrArray) own = hg_own_addresses_new (G_INET_SOCKET_ADDRESS (bound));
+  g_autoptr(HgPolicy) policy = policy_new ("*", "", TRUE);
+  gboolean has_loopback = FALSE;
+
+  /* Every interface address is listed, loopback's included, all with the
+   * bound port. */
+  g_assert_cmpuint (own->len, >, 1);
+  for (guint i = 0; i < own->len; i++)
+    {
+      GInetSocketAddress *address = g_ptr_array_index (own, i);
+
+      g_assert_cmpuint (g_inet_socket_address_get_port (address), ==, 3128);
+      if (g_inet_address_get_is_loopback (g_inet_socket_address_get_address (address)))
+        has_loopback = TRUE;
+    }
+  g_assert_true (has_loopback);
+
+  for (guint i = 1; i < own->len; i++)
+    {
+      GInetAddress *address = g_inet_socket_address_get_address (g_ptr_array_index (own, i));
+      g_autofree char *text = g_inet_address_to_string (address);
+      g_autoptr(GPtrArray) addresses = g_ptr_array_new_with_free_func (g_object_unref);
+      g_autoptr(HgHost) target = hg_host_parse ("self.test:3128", HG_HOST_PORT_REQUIRED, NULL);
+      g_autoptr(HgDecision) decision = NULL;
+
+      g_ptr_array_add (addresses, g_object_ref (address));
+      decision = hg_policy_check_addresses (policy, own, target, addresses);
+      g_assert_cmpint (decision->kind, ==, HG_POLICY_DENY);
+      g_test_message ("%s:3128 is denied: %s", text, decision->reason);
+    }
+}
+
+static void
 test_policy_refcount (void)
 {
   g_autoptr(HgFilter) allow = hg_filter_new ();
@@ -382,6 +419,7 @@ main (int   argc,
   g_test_add_func ("/policy/decide/pinned-metadata", test_decide_pinned_metadata);
   g_test_add_func ("/policy/decide/approved-still-vetted", test_decide_approved_still_vetted);
   g_test_add_func ("/policy/decide/hard-deny-not-asked", test_decide_hard_deny_not_asked);
+  g_test_add_func ("/policy/own-addresses/unspecified", test_own_addresses_unspecified);
   g_test_add_func ("/policy/refcount", test_policy_refcount);
 
   return g_test_run ();
