@@ -212,6 +212,7 @@ raw_origin_run_cb (GThreadedSocketService *service,
 {
   static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   static const char eof_reply[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nclose-delimited";
+  static const char short_reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort";
   GInputStream *input = g_io_stream_get_input_stream (G_IO_STREAM (connection));
   GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (connection));
   GString *head = g_string_new (NULL);
@@ -233,6 +234,11 @@ raw_origin_run_cb (GThreadedSocketService *service,
   if (g_str_has_prefix (head->str, "GET /eof "))
     {
       g_output_stream_write_all (output, eof_reply, sizeof eof_reply - 1, NULL, NULL, NULL);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+    }
+  else if (g_str_has_prefix (head->str, "GET /truncated "))
+    {
+      g_output_stream_write_all (output, short_reply, sizeof short_reply - 1, NULL, NULL, NULL);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
     }
   else
@@ -1354,6 +1360,27 @@ test_response_eof_http11 (void)
   outcome_clear (&outcome);
 }
 
+/* An origin that closes before its Content-Length ends the forward with
+ * an error after the head went out, so the caller closes the client
+ * connection and the client sees the body cut short. */
+static void
+test_response_truncated (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = g_strdup_printf ("GET http://127.0.0.1:%u/truncated HTTP/1.1\r\n\r\n",
+                                              raw_origin_port);
+  Outcome outcome = { 0 };
+
+  forward (forwarder, connection, request, &outcome);
+  g_assert_false (outcome.ok);
+  g_assert_nonnull (outcome.error);
+  g_assert_true (outcome.response_started);
+  g_assert_false (outcome.keep_alive);
+
+  outcome_clear (&outcome);
+}
+
 /* An HTTP/1.0 client gets a close-delimited body and no keep-alive. */
 static void
 test_response_eof_http10 (void)
@@ -2012,6 +2039,7 @@ main (int    argc,
   g_test_add_func ("/forward/response/chunked", test_response_chunked);
   g_test_add_func ("/forward/response/eof-http11", test_response_eof_http11);
   g_test_add_func ("/forward/response/eof-http10", test_response_eof_http10);
+  g_test_add_func ("/forward/response/truncated", test_response_truncated);
   g_test_add_func ("/forward/response/http10-keep-alive", test_response_http10_keep_alive);
   g_test_add_func ("/forward/response/head", test_response_head_request);
   g_test_add_func ("/forward/response/large", test_response_large);
