@@ -36,6 +36,9 @@
  * has read the response. */
 #define LINGER_TIMEOUT_SECS  2
 #define LINGER_MAX_BYTES     (64 * 1024 * 1024)
+/* Bytes a client may send after its head while the request is decided;
+ * past this the proxy stops reading until the decision. */
+#define WATCH_MAX_BYTES      (256 * 1024)
 
 #define CONNECT_ESTABLISHED  "HTTP/1.1 200 Connection established\r\n\r\n"
 
@@ -67,6 +70,7 @@ struct _HgClient
   HgRequestHead *head;
   gint64 head_time;
   HgPolicy *policy;
+  GSource *watch;                  /* the connection, while deciding */
   HgDecision *decision;
   GSocketConnection *origin;
   GBytes *origin_pending;
@@ -79,8 +83,19 @@ static void read_head (HgClient *client);
 static void handle_head (HgClient *client);
 
 static void
+unwatch (HgClient *client)
+{
+  if (client->watch == NULL)
+    return;
+
+  g_source_destroy (client->watch);
+  g_clear_pointer (&client->watch, g_source_unref);
+}
+
+static void
 clear_request (HgClient *client)
 {
+  unwatch (client);
   g_clear_pointer (&client->head, hg_request_head_free);
   g_clear_pointer (&client->policy, hg_policy_unref);
   g_clear_pointer (&client->decision, hg_decision_free);
@@ -610,7 +625,6 @@ open_tunnel (HgClient          *client,
                                    established_written_cb, g_object_ref (client));
 }
 
-
 static void
 forward_cb (GObject      *source,
             GAsyncResult *result,
@@ -849,6 +863,7 @@ decide_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   HgDecision *decision;
 
+  unwatch (client);
   decision = hg_policy_decide_finish (client->policy, result, &error);
   if (decision == NULL)
     {
@@ -876,12 +891,58 @@ decide_cb (GObject      *source,
                       connected_cb, g_object_ref (client));
 }
 
+/* A decision can wait minutes for a person's answer, so the connection
+ * is watched meanwhile: when the client closes, the decision is
+ * cancelled, which withdraws the question. Bytes that arrive early (a
+ * TLS ClientHello right after CONNECT, say) are kept for the request.
+ * The socket is read directly, not through its stream, so that the
+ * watch can stop at once without a read still pending on the stream. */
+static gboolean
+watch_cb (GSocket      *socket,
+          GIOCondition  condition,
+          gpointer      user_data)
+{
+  HgClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n;
+
+  n = g_socket_receive_with_blocking (socket, client->read_buffer, READ_CHUNK, FALSE, NULL, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+
+  if (n > 0)
+    {
+      g_byte_array_append (client->buffer, (const guint8 *) client->read_buffer, n);
+      if (client->buffer->len - client->head_length < WATCH_MAX_BYTES)
+        return G_SOURCE_CONTINUE;
+    }
+  else
+    {
+      g_debug ("%s: the client closed while its request was being decided", client->peer);
+      g_cancellable_cancel (client->cancellable);
+    }
+
+  g_clear_pointer (&client->watch, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watch (HgClient *client)
+{
+  GSocket *socket = g_socket_connection_get_socket (client->connection);
+
+  client->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (client->watch, G_SOURCE_FUNC (watch_cb), client, NULL);
+  g_source_attach (client->watch, g_main_context_get_thread_default ());
+}
+
 static void
 decide (HgClient *client)
 {
   HgPolicyContext context;
   gboolean connect = hg_request_head_is_connect (client->head);
 
+  watch (client);
   client->policy = hg_proxy_server_dup_policy (client->server);
   hg_proxy_server_get_policy_context (client->server, &context);
 

@@ -11,6 +11,7 @@
 
 #define MAX_TIMEOUT_SECS    86400
 #define MAX_CONNECTIONS     1000000
+#define MAX_PENDING_APPROVALS 1024
 
 /* The raw strings GOption fills in; validated into HgOptions afterwards so
  * that every message can name the option and the rule it broke. */
@@ -38,6 +39,9 @@ typedef struct {
   GStrv resolve;
   char *network_approval;
   char *approval_timeout;
+  char *agent_socket;
+  char *label;
+  char *max_pending_approvals;
   gboolean version;
 } RawOptions;
 
@@ -66,6 +70,9 @@ raw_options_clear (RawOptions *raw)
   g_strfreev (raw->resolve);
   g_free (raw->network_approval);
   g_free (raw->approval_timeout);
+  g_free (raw->agent_socket);
+  g_free (raw->label);
+  g_free (raw->max_pending_approvals);
 }
 
 void
@@ -86,6 +93,10 @@ hg_options_free (HgOptions *options)
   g_clear_pointer (&options->upstream, hg_host_free);
   g_clear_pointer (&options->upstream_bypass, hg_filter_unref);
   g_strfreev (options->resolve_pins);
+  g_clear_pointer (&options->flag_allow, hg_filter_unref);
+  g_clear_pointer (&options->flag_deny, hg_filter_unref);
+  g_free (options->agent_socket);
+  g_free (options->label);
   g_free (options);
 }
 
@@ -251,6 +262,8 @@ parse_numbers (const RawOptions *raw,
     { "--dns-timeout", raw->dns_timeout, 1, MAX_TIMEOUT_SECS, &options->dns_timeout_secs },
     { "--grace-period", raw->grace_period, 0, MAX_TIMEOUT_SECS, &options->grace_period_secs },
     { "--max-connections", raw->max_connections, 1, MAX_CONNECTIONS, &options->max_connections },
+    { "--max-pending-approvals", raw->max_pending_approvals, 1, MAX_PENDING_APPROVALS,
+      &options->max_pending_approvals },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (numbers); i++)
@@ -363,6 +376,12 @@ add_entries (HgFilter       *filter,
 }
 
 static gboolean
+is_empty (const char *text)
+{
+  return text == NULL || text[0] == '\0';
+}
+
+static gboolean
 load_profile (const RawOptions   *raw,
               const char * const *envp,
               HgOptions          *options,
@@ -384,7 +403,32 @@ load_profile (const RawOptions   *raw,
   if (options->profile == NULL)
     return FALSE;
 
+  /* hg_settings_resolve() counts an empty variable as unset; so does this. */
+  options->approval_mode_fixed = raw->network_approval != NULL ||
+    !is_empty (g_environ_getenv ((char **) envp, "HOSTGATE_NETWORK_APPROVAL"));
+  options->approval_timeout_fixed = raw->approval_timeout != NULL ||
+    !is_empty (g_environ_getenv ((char **) envp, "HOSTGATE_APPROVAL_TIMEOUT"));
+
   return hg_settings_resolve (&flags, envp, options->profile, &options->settings, error);
+}
+
+/* The agent socket: the flag, then the environment, then the folder the
+ * agent listens in by default. */
+static char *
+choose_agent_socket (const RawOptions   *raw,
+                     const char * const *envp)
+{
+  const char *from_env = g_environ_getenv ((char **) envp, "HOSTGATE_AGENT_SOCKET");
+  const char *runtime_dir = g_environ_getenv ((char **) envp, "XDG_RUNTIME_DIR");
+
+  if (raw->agent_socket != NULL)
+    return g_strdup (raw->agent_socket);
+  if (!is_empty (from_env))
+    return g_strdup (from_env);
+  if (is_empty (runtime_dir))
+    runtime_dir = g_get_user_runtime_dir ();
+
+  return g_build_filename (runtime_dir, "hostgate", "agent.sock", NULL);
 }
 
 static gboolean
@@ -400,6 +444,13 @@ build_lists (const RawOptions *raw,
   if (!add_entries (options->allow, "--allow-domain", raw->allow_domains, HG_PATTERN_FLAG_NONE, error) ||
       !add_entries (options->deny, "--deny-domain", raw->deny_domains, HG_PATTERN_FLAG_DENY, error) ||
       !add_entries (options->deny, "--reject-domain", raw->reject_domains, HG_PATTERN_FLAG_DENY, error))
+    return FALSE;
+
+  options->flag_allow = hg_filter_new ();
+  options->flag_deny = hg_filter_new ();
+  if (!add_entries (options->flag_allow, "--allow-domain", raw->allow_domains, HG_PATTERN_FLAG_NONE, error) ||
+      !add_entries (options->flag_deny, "--deny-domain", raw->deny_domains, HG_PATTERN_FLAG_DENY, error) ||
+      !add_entries (options->flag_deny, "--reject-domain", raw->reject_domains, HG_PATTERN_FLAG_DENY, error))
     return FALSE;
 
   options->allow_loopback = raw->allow_loopback || profile->allow_loopback;
@@ -478,6 +529,12 @@ create_context (RawOptions *raw)
       N_("Whether to ask about hosts on neither list: off or ask (default: the profile’s setting, else off)"), N_("MODE") },
     { "approval-timeout", 0, 0, G_OPTION_ARG_STRING, &raw->approval_timeout,
       N_("Seconds to wait for an answer, 5 to 300 (default: the profile’s setting, else 60)"), N_("SECS") },
+    { "agent-socket", 0, 0, G_OPTION_ARG_FILENAME, &raw->agent_socket,
+      N_("Ask the approval agent on the Unix socket PATH (default: $HOSTGATE_AGENT_SOCKET, else $XDG_RUNTIME_DIR/hostgate/agent.sock)"), N_("PATH") },
+    { "label", 0, 0, G_OPTION_ARG_STRING, &raw->label,
+      N_("Name this proxy with TEXT in approval prompts (default: the profile name and the listening address)"), N_("TEXT") },
+    { "max-pending-approvals", 0, 0, G_OPTION_ARG_STRING, &raw->max_pending_approvals,
+      N_("Most distinct hosts waiting for an answer at once; more are denied (default: 32)"), N_("COUNT") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &raw->version,
       N_("Print the version and exit"), NULL },
     { NULL }
@@ -518,6 +575,8 @@ validate (const RawOptions   *raw,
   options->port_file = g_strdup (raw->port_file);
   options->audit_log = g_strdup (raw->audit_log);
   options->resolve_pins = g_strdupv (raw->resolve);
+  options->agent_socket = choose_agent_socket (raw, envp);
+  options->label = g_strdup (raw->label);
 
   return TRUE;
 }
@@ -552,6 +611,7 @@ hg_options_parse (int                 *argc,
   options->max_body = HG_OPTIONS_DEFAULT_MAX_BODY;
   options->max_connections = HG_OPTIONS_DEFAULT_MAX_CONNECTIONS;
   options->grace_period_secs = HG_OPTIONS_DEFAULT_GRACE_PERIOD;
+  options->max_pending_approvals = HG_OPTIONS_DEFAULT_MAX_PENDING_APPROVALS;
 
   ok = g_option_context_parse (context, argc, argv, error);
   if (ok && raw.version)

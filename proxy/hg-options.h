@@ -19,6 +19,7 @@ G_BEGIN_DECLS
 #define HG_OPTIONS_DEFAULT_MAX_BODY         (16 * 1024 * 1024)
 #define HG_OPTIONS_DEFAULT_MAX_CONNECTIONS  1024
 #define HG_OPTIONS_DEFAULT_GRACE_PERIOD     5
+#define HG_OPTIONS_DEFAULT_MAX_PENDING_APPROVALS 32
 
 /**
  * HgOptions:
@@ -43,6 +44,16 @@ G_BEGIN_DECLS
  * @upstream: (nullable): the upstream proxy as `host:port`
  * @upstream_bypass: targets that do not go through the upstream proxy
  * @resolve_pins: (array zero-terminated=1): `--resolve` entries, unparsed
+ * @flag_allow: the `--allow-domain` entries alone, kept when the agent
+ *   replaces the profile's lists
+ * @flag_deny: the `--deny-domain` and `--reject-domain` entries alone
+ * @approval_mode_fixed: whether a flag or the environment set the
+ *   approval mode, so the agent's profile updates do not change it
+ * @approval_timeout_fixed: the same for the approval timeout
+ * @agent_socket: the agent's socket: `--agent-socket`, else
+ *   `HOSTGATE_AGENT_SOCKET`, else `$XDG_RUNTIME_DIR/hostgate/agent.sock`
+ * @label: (nullable): `--label`, the name prompts show for this proxy
+ * @max_pending_approvals: the most distinct questions waiting at once
  * @show_version: whether `--version` was given
  *
  * Everything hostgate-proxy runs with, validated.
@@ -68,6 +79,13 @@ typedef struct {
   HgHost *upstream;
   HgFilter *upstream_bypass;
   GStrv resolve_pins;
+  HgFilter *flag_allow;
+  HgFilter *flag_deny;
+  gboolean approval_mode_fixed;
+  gboolean approval_timeout_fixed;
+  char *agent_socket;
+  char *label;
+  guint max_pending_approvals;
   gboolean show_version;
 } HgOptions;
 

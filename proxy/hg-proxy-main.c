@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "hg-agent-client.h"
 #include "hg-options.h"
 #include "hg-proxy-server.h"
 #include "hg-run.h"
@@ -81,6 +82,7 @@ main (int   argc,
 {
   g_autoptr(HgOptions) options = NULL;
   g_autoptr(HgProxyServer) server = NULL;
+  g_autoptr(HgAgentClient) agent = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) envp = g_get_environ ();
@@ -124,6 +126,13 @@ main (int   argc,
       return EXIT_FAILURE;
     }
 
+  if (options->settings.approval_mode == HG_APPROVAL_ASK)
+    {
+      agent = hg_agent_client_new (server);
+      hg_proxy_server_set_approver (server, HG_APPROVER (agent));
+      hg_agent_client_start (agent);
+    }
+
   loop = g_main_loop_new (NULL, FALSE);
   main_data.loop = loop;
   main_data.server = server;
@@ -134,6 +143,8 @@ main (int   argc,
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+  if (agent != NULL)
+    hg_agent_client_stop (agent);
 
   return EXIT_SUCCESS;
 }

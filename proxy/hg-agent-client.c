@@ -1,0 +1,1455 @@
+/* hg-agent-client.c: asking the desktop agent about unlisted hosts
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * HgAgentClient is the approver of a proxy in approval mode `ask`. It
+ * keeps one connection to hostgate-agent on a Unix socket, sends `hello`,
+ * takes the profile's filter from `welcome` and from later `filter`
+ * pushes, and turns each question of the policy into an `ask`.
+ *
+ * Questions about the same host and port share one prompt, and every
+ * request waiting on it gets the same answer. A prompt ends with a
+ * `decision`, with its timeout (the agent gets `cancel` with `timeout`),
+ * when every waiting client has gone (`cancel` with `client-gone`), or
+ * when the connection is lost. All but the first deny once, so only a
+ * `decision` ever approves.
+ *
+ * Session and Always answers go to this proxy's own session lists. The
+ * server's policy is rebuilt from the profile part, the command-line
+ * entries and the session lists, and swapped whole, so requests being
+ * decided keep the policy they started with.
+ */
+#include "config.h"
+
+#include "hg-agent-client.h"
+
+#include "hg-error.h"
+#include "hg-message-stream.h"
+
+#include <gio/gunixsocketaddress.h>
+#include <glib/gi18n.h>
+#include <unistd.h>
+
+/* Ids of prompts that timed out or were withdrawn, remembered so that a
+ * late Session or Always decision still applies. Oldest dropped first. */
+#define MAX_EXPIRED_PROMPTS 64
+
+typedef enum {
+  STATE_STOPPED,
+  STATE_DISCONNECTED,  /* waiting to reconnect */
+  STATE_CONNECTING,
+  STATE_GREETING,      /* `hello` sent, waiting for `welcome` */
+  STATE_READY,
+} ConnectionState;
+
+typedef struct _Prompt Prompt;
+
+typedef struct {
+  Prompt *prompt;
+  GTask *task;
+  GCancellable *cancellable;
+  gulong cancelled_id;
+  gboolean gone;
+} Waiter;
+
+struct _Prompt {
+  HgAgentClient *client;
+  char *id;
+  char *key;
+  HgHost *target;
+  HgAskKind kind;
+  GPtrArray *waiters;     /* Waiter */
+  gint64 start_time;
+  gint64 deadline;
+  guint timeout_id;
+  guint sweep_id;
+  gboolean sent;
+};
+
+typedef struct {
+  char *id;
+  HgHost *target;
+  HgAskKind kind;
+} ExpiredPrompt;
+
+struct _HgAgentClient
+{
+  GObject parent_instance;
+
+  HgProxyServer *server;  /* weak, because the server refs its approver */
+  const HgOptions *options;
+
+  char *socket_path;
+  char *session_id;
+  char *label;
+  char *command;
+  int pid;
+
+  HgApprovalMode mode;
+  guint timeout_secs;
+
+  char *profile_name;
+  gboolean have_revision;
+  guint64 revision;
+  HgFilter *profile_allow;  /* the profile's list and `--allow-domain` */
+  HgFilter *profile_deny;
+  HgFilter *session_allow;  /* never shared: merged into copies */
+  HgFilter *session_deny;
+
+  ConnectionState state;
+  GCancellable *cancellable;  /* the current connect and read */
+  HgMessageStream *stream;
+  const char *unavailable_reason;
+  guint welcome_timeout_id;
+  guint reconnect_id;
+  guint backoff_ms;
+  guint connect_failures;
+
+  GHashTable *prompts_by_key;  /* "host:port" → Prompt, owns the prompts */
+  GHashTable *prompts_by_id;   /* id → Prompt */
+  GQueue expired;              /* ExpiredPrompt */
+  guint64 next_id;
+};
+
+static void hg_agent_client_iface_init (HgApproverInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (HgAgentClient, hg_agent_client, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (HG_TYPE_APPROVER, hg_agent_client_iface_init))
+
+static void connect_agent (HgAgentClient *self);
+static void lose_connection (HgAgentClient *self, const char *reason, const char *detail);
+
+/* ------------------------------------------------------------------ */
+/* Pure helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+static HgHost *
+copy_host (const HgHost *host)
+{
+  HgHost *copy = g_new0 (HgHost, 1);
+
+  copy->name = g_strdup (host->name);
+  copy->port = host->port;
+  if (host->address != NULL)
+    copy->address = g_object_ref (host->address);
+
+  return copy;
+}
+
+static gboolean
+filter_matches_host (HgFilter     *filter,
+                     const HgHost *host)
+{
+  if (host->address == NULL)
+    return hg_filter_match_name (filter, host->name, host->port);
+
+  return hg_filter_match_host (filter, host->name, host->address, host->port);
+}
+
+/* The entry that names exactly @host, on any port. */
+static char *
+exact_entry (const HgHost *host)
+{
+  if (host->address != NULL &&
+      g_inet_address_get_family (host->address) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]", host->name);
+
+  return g_strdup (host->name);
+}
+
+/**
+ * hg_agent_decision_entries:
+ * @pattern: (nullable): the `pattern` of a decision; %NULL for the exact
+ *   host asked about
+ * @verdict: approve or deny; a deny pattern may not be `*`
+ * @target: the host and port that was asked about
+ * @error: return location for a #GError
+ *
+ * Validates the pattern of a decision and expands it into list entries:
+ * a wildcard `*.example.com` also covers `example.com`, so it gives both.
+ * The pattern must cover @target, so an agent cannot approve one host in
+ * answer to a question about another.
+ *
+ * Returns: (transfer full) (nullable): the normalised entries, or %NULL
+ *   with %HG_PROTOCOL_ERROR_INVALID_PATTERN set
+ */
+GStrv
+hg_agent_decision_entries (const char   *pattern,
+                           HgVerdict     verdict,
+                           const HgHost *target,
+                           GError      **error)
+{
+  HgPatternFlags flags = verdict == HG_VERDICT_DENY ? HG_PATTERN_FLAG_DENY : HG_PATTERN_FLAG_NONE;
+  g_autofree char *exact = NULL;
+  g_autoptr(HgPattern) parsed = NULL;
+  g_autoptr(HgFilter) filter = hg_filter_new ();
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autofree char *entry = NULL;
+  g_autofree char *apex = NULL;
+
+  g_return_val_if_fail (target != NULL, NULL);
+
+  if (pattern == NULL)
+    pattern = exact = exact_entry (target);
+
+  parsed = hg_pattern_parse (pattern, flags, error);
+  if (parsed == NULL)
+    return NULL;
+
+  entry = hg_pattern_to_string (parsed);
+  g_strv_builder_add (builder, entry);
+  hg_filter_add_pattern (filter, parsed);
+
+  if (parsed->kind == HG_PATTERN_WILDCARD)
+    {
+      if (parsed->port != 0)
+        apex = g_strdup_printf ("%s:%u", parsed->host, parsed->port);
+      else
+        apex = g_strdup (parsed->host);
+      if (!hg_filter_add (filter, apex, flags, error))
+        return NULL;
+      g_strv_builder_add (builder, apex);
+    }
+
+  if (!filter_matches_host (filter, target))
+    {
+      g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PATTERN,
+                   _("The pattern “%s” does not cover the requested host “%s” on port %u"),
+                   pattern, target->name, target->port);
+      return NULL;
+    }
+
+  return g_strv_builder_end (builder);
+}
+
+/**
+ * hg_agent_backoff_next:
+ * @current_ms: the wait before the last attempt, or 0 before the first
+ *
+ * Computes the wait before the next attempt to reach the agent: it starts
+ * at %HG_AGENT_BACKOFF_MIN_MS and doubles up to %HG_AGENT_BACKOFF_MAX_MS.
+ *
+ * Returns: the next wait in milliseconds
+ */
+guint
+hg_agent_backoff_next (guint current_ms)
+{
+  if (current_ms < HG_AGENT_BACKOFF_MIN_MS)
+    return HG_AGENT_BACKOFF_MIN_MS;
+  if (current_ms >= HG_AGENT_BACKOFF_MAX_MS / 2)
+    return HG_AGENT_BACKOFF_MAX_MS;
+
+  return current_ms * 2;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending, audit records and events                                   */
+/* ------------------------------------------------------------------ */
+
+static void
+send_message (HgAgentClient *self,
+              HgMessage     *message)
+{
+  g_autoptr(HgMessage) owned = message;
+
+  if (self->stream != NULL && self->state >= STATE_GREETING)
+    hg_message_stream_send (self->stream, owned);
+}
+
+static void
+send_error (HgAgentClient *self,
+            const char    *id,
+            const char    *code,
+            const char    *text)
+{
+  send_message (self, hg_message_new_error (id, code, text));
+}
+
+static const char *
+kind_method (HgAskKind kind)
+{
+  return kind == HG_ASK_KIND_CONNECT ? "CONNECT" : NULL;
+}
+
+/* Writes one step of a question to the audit log and, when connected,
+ * sends it to the agent as an `event` for its history view. */
+static void
+record_step (HgAgentClient *self,
+             const HgHost  *target,
+             HgAskKind      kind,
+             const char    *decision,
+             const char    *reason,
+             const char    *pattern,
+             gint64         duration_ms)
+{
+  HgAuditRecord record = { 0 };
+  g_autoptr(HgEvent) event = hg_event_new ();
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+
+  record.method = kind_method (kind);
+  record.host = target->name;
+  record.port = target->port;
+  record.decision = decision;
+  record.reason = reason;
+  record.pattern = pattern;
+  record.duration_ms = duration_ms;
+  if (self->server != NULL)
+    hg_audit_write (hg_proxy_server_get_audit (self->server), &record);
+
+  if (self->state != STATE_READY)
+    return;
+
+  event->time = g_date_time_format_iso8601 (now);
+  event->session = g_strdup (self->session_id);
+  event->method = g_strdup (record.method);
+  event->host = g_strdup (target->name);
+  event->port = target->port;
+  event->decision = g_strdup (decision);
+  event->reason = g_strdup (reason);
+  event->pattern = g_strdup (pattern);
+  event->duration_ms = duration_ms;
+  send_message (self, hg_message_new_event (event));
+}
+
+/* ------------------------------------------------------------------ */
+/* Policy                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Swaps the server's policy for one built from the profile part and
+ * the session lists. */
+static void
+update_policy (HgAgentClient *self)
+{
+  g_autoptr(HgPolicy) current = NULL;
+  g_autoptr(HgPolicy) policy = NULL;
+  g_autoptr(HgFilter) allow = hg_filter_copy (self->profile_allow);
+  g_autoptr(HgFilter) deny = hg_filter_copy (self->profile_deny);
+
+  if (self->server == NULL)
+    return;
+
+  hg_filter_merge (allow, self->session_allow);
+  hg_filter_merge (deny, self->session_deny);
+
+  current = hg_proxy_server_dup_policy (self->server);
+  policy = hg_policy_new (allow, deny, hg_policy_get_allow_loopback (current));
+  hg_proxy_server_set_policy (self->server, policy);
+}
+
+static void
+add_session_entries (HgAgentClient      *self,
+                     HgVerdict           verdict,
+                     const char * const *entries)
+{
+  HgFilter *filter = verdict == HG_VERDICT_APPROVE ? self->session_allow : self->session_deny;
+  HgPatternFlags flags = verdict == HG_VERDICT_APPROVE ? HG_PATTERN_FLAG_NONE : HG_PATTERN_FLAG_DENY;
+
+  for (guint i = 0; entries[i] != NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      /* hg_agent_decision_entries() validated them with the same flags. */
+      if (!hg_filter_add (filter, entries[i], flags, &error))
+        g_warning ("Could not add “%s” to the session list: %s", entries[i], error->message);
+    }
+
+  update_policy (self);
+}
+
+static HgFilter *
+build_list (HgFilter           *base,
+            const char * const *entries,
+            HgPatternFlags      flags,
+            const char         *list_name,
+            GError            **error)
+{
+  g_autoptr(HgFilter) filter = base != NULL ? hg_filter_copy (base) : hg_filter_new ();
+
+  for (guint i = 0; entries != NULL && entries[i] != NULL; i++)
+    {
+      if (!hg_filter_add (filter, entries[i], flags, error))
+        {
+          g_prefix_error (error, "%s[%u]: ", list_name, i);
+          return NULL;
+        }
+    }
+
+  return g_steal_pointer (&filter);
+}
+
+/* Replaces the profile part of the lists, and the approval settings that
+ * no flag or environment variable fixed. */
+static void
+apply_filter (HgAgentClient        *self,
+              const HgFilterUpdate *update)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgFilter) allow = NULL;
+  g_autoptr(HgFilter) deny = NULL;
+
+  if (g_strcmp0 (update->profile, self->profile_name) != 0)
+    {
+      g_debug ("Ignoring the filter of profile “%s”: this proxy uses “%s”",
+               update->profile, self->profile_name);
+      return;
+    }
+  if (self->have_revision && update->revision < self->revision)
+    {
+      g_debug ("Ignoring revision %" G_GUINT64_FORMAT " of profile “%s”: revision %"
+               G_GUINT64_FORMAT " is in use", update->revision, update->profile, self->revision);
+      return;
+    }
+
+  allow = build_list (self->options->flag_allow, (const char * const *) update->allow,
+                      HG_PATTERN_FLAG_NONE, "allow", &error);
+  if (allow != NULL)
+    deny = build_list (self->options->flag_deny, (const char * const *) update->deny,
+                       HG_PATTERN_FLAG_DENY, "deny", &error);
+  if (deny == NULL)
+    {
+      g_warning ("Ignoring revision %" G_GUINT64_FORMAT " of profile “%s” from the agent: %s",
+                 update->revision, update->profile, error->message);
+      send_error (self, NULL, HG_ERROR_CODE_INVALID_MESSAGE, error->message);
+      return;
+    }
+
+  g_clear_pointer (&self->profile_allow, hg_filter_unref);
+  g_clear_pointer (&self->profile_deny, hg_filter_unref);
+  self->profile_allow = g_steal_pointer (&allow);
+  self->profile_deny = g_steal_pointer (&deny);
+  self->have_revision = TRUE;
+  self->revision = update->revision;
+
+  if (!self->options->approval_mode_fixed)
+    self->mode = update->approval_mode;
+  if (!self->options->approval_timeout_fixed)
+    self->timeout_secs = CLAMP (update->approval_timeout_secs,
+                                HG_APPROVAL_TIMEOUT_MIN, HG_APPROVAL_TIMEOUT_MAX);
+
+  update_policy (self);
+  g_message ("Using revision %" G_GUINT64_FORMAT " of profile “%s” from the agent: "
+             "%u allowed, %u denied, approval %s, timeout %u s",
+             update->revision, update->profile,
+             g_strv_length (update->allow), g_strv_length (update->deny),
+             hg_approval_mode_to_string (self->mode), self->timeout_secs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prompts and their waiters                                           */
+/* ------------------------------------------------------------------ */
+
+static HgApproval *
+deny_once (const char *reason)
+{
+  return hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, NULL, reason);
+}
+
+static void
+waiter_free (Waiter *waiter)
+{
+  if (waiter->cancelled_id != 0)
+    g_cancellable_disconnect (waiter->cancellable, waiter->cancelled_id);
+  g_clear_object (&waiter->cancellable);
+  g_clear_object (&waiter->task);
+  g_free (waiter);
+}
+
+/* Takes @approval. A waiter whose client has gone gets the cancellation
+ * instead, which the policy treats as the end of the request. */
+static void
+waiter_answer (Waiter     *waiter,
+               HgApproval *approval)
+{
+  GTask *task = g_object_ref (waiter->task);
+
+  waiter_free (waiter);
+  if (!g_task_return_error_if_cancelled (task))
+    g_task_return_pointer (task, approval, (GDestroyNotify) hg_approval_free);
+  else
+    hg_approval_free (approval);
+  g_object_unref (task);
+}
+
+static void
+prompt_free (Prompt *prompt)
+{
+  g_clear_handle_id (&prompt->timeout_id, g_source_remove);
+  g_clear_handle_id (&prompt->sweep_id, g_source_remove);
+  g_assert (prompt->waiters->len == 0);
+  g_ptr_array_unref (prompt->waiters);
+  hg_host_free (prompt->target);
+  g_free (prompt->key);
+  g_free (prompt->id);
+  g_free (prompt);
+}
+
+static gint64
+prompt_age_ms (Prompt *prompt)
+{
+  return (g_get_monotonic_time () - prompt->start_time) / 1000;
+}
+
+static void
+expired_prompt_free (ExpiredPrompt *expired)
+{
+  hg_host_free (expired->target);
+  g_free (expired->id);
+  g_free (expired);
+}
+
+static void
+remember_expired (HgAgentClient *self,
+                  Prompt        *prompt)
+{
+  ExpiredPrompt *expired;
+
+  if (!prompt->sent)
+    return;
+
+  expired = g_new0 (ExpiredPrompt, 1);
+  expired->id = g_strdup (prompt->id);
+  expired->target = copy_host (prompt->target);
+  expired->kind = prompt->kind;
+  g_queue_push_tail (&self->expired, expired);
+  if (g_queue_get_length (&self->expired) > MAX_EXPIRED_PROMPTS)
+    expired_prompt_free (g_queue_pop_head (&self->expired));
+}
+
+static ExpiredPrompt *
+find_expired (HgAgentClient *self,
+              const char    *id)
+{
+  for (GList *link = self->expired.head; link != NULL; link = link->next)
+    {
+      ExpiredPrompt *expired = link->data;
+
+      if (g_str_equal (expired->id, id))
+        return expired;
+    }
+
+  return NULL;
+}
+
+static void
+forget_expired (HgAgentClient *self)
+{
+  g_queue_clear_full (&self->expired, (GDestroyNotify) expired_prompt_free);
+}
+
+/* Takes @prompt out of the tables; the caller then owns it. */
+static Prompt *
+prompt_detach (Prompt *prompt)
+{
+  HgAgentClient *self = prompt->client;
+
+  g_hash_table_remove (self->prompts_by_id, prompt->id);
+  g_hash_table_steal (self->prompts_by_key, prompt->key);
+  g_clear_handle_id (&prompt->timeout_id, g_source_remove);
+  g_clear_handle_id (&prompt->sweep_id, g_source_remove);
+
+  return prompt;
+}
+
+/* Ends @prompt: every waiter gets a copy of @approval (taken). */
+static void
+prompt_finish (Prompt     *prompt,
+               HgApproval *approval)
+{
+  g_autoptr(HgApproval) owned = approval;
+  g_autoptr(GPtrArray) waiters = NULL;
+
+  prompt_detach (prompt);
+  waiters = g_steal_pointer (&prompt->waiters);
+  prompt->waiters = g_ptr_array_new ();
+  prompt_free (prompt);
+
+  for (guint i = 0; i < waiters->len; i++)
+    waiter_answer (g_ptr_array_index (waiters, i),
+                   hg_approval_new (owned->verdict, owned->duration, owned->pattern, owned->reason));
+}
+
+/* Denies @prompt once, as when the agent cannot answer it. */
+static void
+prompt_fail (Prompt     *prompt,
+             const char *decision,
+             const char *reason)
+{
+  HgAgentClient *self = prompt->client;
+
+  record_step (self, prompt->target, prompt->kind, decision, reason, NULL, prompt_age_ms (prompt));
+  prompt_finish (prompt, deny_once (reason));
+}
+
+static void
+fail_all_prompts (HgAgentClient *self,
+                  const char    *reason)
+{
+  g_autoptr(GList) prompts = g_hash_table_get_values (self->prompts_by_key);
+
+  for (GList *link = prompts; link != NULL; link = link->next)
+    prompt_fail (link->data, "approval-failed", reason);
+}
+
+static void
+send_ask (HgAgentClient *self,
+          Prompt        *prompt)
+{
+  gint64 remaining_ms = (prompt->deadline - g_get_monotonic_time () + 999) / 1000;
+
+  prompt->sent = TRUE;
+  g_message ("Asking the agent about %s port %u (%s), question %s",
+             prompt->target->name, prompt->target->port,
+             hg_ask_kind_to_string (prompt->kind), prompt->id);
+  send_message (self, hg_message_new_ask (prompt->id, prompt->target->name, prompt->target->port,
+                                          prompt->kind, (guint) CLAMP (remaining_ms, 1, HG_MESSAGE_MAX_TIMEOUT_MS)));
+}
+
+static void
+send_cancel (HgAgentClient  *self,
+             Prompt         *prompt,
+             HgCancelReason  reason)
+{
+  if (prompt->sent && self->state == STATE_READY)
+    send_message (self, hg_message_new_cancel (prompt->id, reason));
+}
+
+static gboolean
+prompt_timeout_cb (gpointer user_data)
+{
+  Prompt *prompt = user_data;
+  HgAgentClient *self = prompt->client;
+
+  prompt->timeout_id = 0;
+  g_message ("No answer about %s port %u within %u s, question %s",
+             prompt->target->name, prompt->target->port,
+             (guint) (prompt_age_ms (prompt) / 1000), prompt->id);
+  send_cancel (self, prompt, HG_CANCEL_REASON_TIMEOUT);
+  remember_expired (self, prompt);
+  prompt_fail (prompt, "approval-timed-out", HG_AGENT_REASON_TIMED_OUT);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs after a waiter's cancellable fired: a handler may not disconnect
+ * itself while the cancellable emits, so the waiters go here. */
+static gboolean
+prompt_sweep_cb (gpointer user_data)
+{
+  Prompt *prompt = user_data;
+  HgAgentClient *self = prompt->client;
+
+  prompt->sweep_id = 0;
+  for (guint i = prompt->waiters->len; i > 0; i--)
+    {
+      Waiter *waiter = g_ptr_array_index (prompt->waiters, i - 1);
+
+      if (!waiter->gone)
+        continue;
+      g_ptr_array_remove_index (prompt->waiters, i - 1);
+      waiter_answer (waiter, deny_once (HG_AGENT_REASON_DISCONNECTED));
+    }
+
+  if (prompt->waiters->len > 0)
+    {
+      g_debug ("%u requests still wait on question %s", prompt->waiters->len, prompt->id);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_message ("Withdrawing the question about %s port %u: every waiting client has gone",
+             prompt->target->name, prompt->target->port);
+  send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
+  remember_expired (self, prompt);
+  record_step (self, prompt->target, prompt->kind, "approval-cancelled",
+               "every waiting client has gone", NULL, prompt_age_ms (prompt));
+  prompt_free (prompt_detach (prompt));
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+waiter_cancelled_cb (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  Waiter *waiter = user_data;
+  Prompt *prompt = waiter->prompt;
+
+  waiter->gone = TRUE;
+  if (prompt->sweep_id == 0)
+    prompt->sweep_id = g_idle_add (prompt_sweep_cb, prompt);
+}
+
+static void
+prompt_add_waiter (Prompt *prompt,
+                   GTask  *task)
+{
+  Waiter *waiter = g_new0 (Waiter, 1);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  waiter->prompt = prompt;
+  waiter->task = g_object_ref (task);
+  g_ptr_array_add (prompt->waiters, waiter);
+  g_debug ("%u requests wait on question %s about %s port %u", prompt->waiters->len,
+           prompt->id, prompt->target->name, prompt->target->port);
+
+  if (cancellable != NULL)
+    {
+      waiter->cancellable = g_object_ref (cancellable);
+      waiter->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (waiter_cancelled_cb),
+                                                    waiter, NULL);
+    }
+}
+
+static char *
+prompt_key (const HgHost *target)
+{
+  return g_strdup_printf ("%s %u", target->name, target->port);
+}
+
+static Prompt *
+prompt_new (HgAgentClient *self,
+            const HgHost  *target,
+            HgAskKind      kind)
+{
+  Prompt *prompt = g_new0 (Prompt, 1);
+
+  prompt->client = self;
+  prompt->id = g_strdup_printf ("%" G_GUINT64_FORMAT, ++self->next_id);
+  prompt->key = prompt_key (target);
+  prompt->target = copy_host (target);
+  prompt->kind = kind;
+  prompt->waiters = g_ptr_array_new ();
+  prompt->start_time = g_get_monotonic_time ();
+  prompt->deadline = prompt->start_time + (gint64) self->timeout_secs * G_USEC_PER_SEC;
+  prompt->timeout_id = g_timeout_add (self->timeout_secs * 1000, prompt_timeout_cb, prompt);
+
+  g_hash_table_insert (self->prompts_by_key, prompt->key, prompt);
+  g_hash_table_insert (self->prompts_by_id, prompt->id, prompt);
+
+  return prompt;
+}
+
+static void
+send_unsent_asks (HgAgentClient *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->prompts_by_key);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Prompt *prompt = value;
+
+      if (!prompt->sent)
+        send_ask (self, prompt);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages from the agent                                             */
+/* ------------------------------------------------------------------ */
+
+static const char *
+duration_text (HgDecisionDuration duration)
+{
+  switch (duration)
+    {
+    case HG_DECISION_SESSION: return "for this session";
+    case HG_DECISION_ALWAYS: return "always";
+    case HG_DECISION_ONCE:
+    default: return "once";
+    }
+}
+
+static HgDuration
+duration_from_decision (HgDecisionDuration duration)
+{
+  switch (duration)
+    {
+    case HG_DECISION_SESSION: return HG_DURATION_SESSION;
+    case HG_DECISION_ALWAYS: return HG_DURATION_ALWAYS;
+    case HG_DECISION_ONCE:
+    default: return HG_DURATION_ONCE;
+    }
+}
+
+/* A decision for a prompt that timed out or was withdrawn: the waiting
+ * requests are gone, but Session and Always answers hold from now on. */
+static void
+apply_late_decision (HgAgentClient   *self,
+                     const HgMessage *message)
+{
+  ExpiredPrompt *expired = find_expired (self, message->id);
+  HgVerdict verdict = message->decision.verdict == HG_DECISION_APPROVE ? HG_VERDICT_APPROVE : HG_VERDICT_DENY;
+  g_auto(GStrv) entries = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (expired == NULL || message->decision.duration == HG_DECISION_ONCE)
+    {
+      g_debug ("Ignoring a %s decision for question %s, which is not pending",
+               hg_decision_duration_to_string (message->decision.duration), message->id);
+      return;
+    }
+
+  entries = hg_agent_decision_entries (message->decision.pattern, verdict, expired->target, &error);
+  if (entries == NULL)
+    {
+      g_message ("Rejected the late decision for question %s: %s", message->id, error->message);
+      send_error (self, message->id, HG_ERROR_CODE_INVALID_MESSAGE, error->message);
+      return;
+    }
+
+  g_message ("The user %s %s %s after the question %s ended",
+             verdict == HG_VERDICT_APPROVE ? "approved" : "denied", entries[0],
+             duration_text (message->decision.duration), message->id);
+  add_session_entries (self, verdict, (const char * const *) entries);
+  record_step (self, expired->target, expired->kind,
+               verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
+               duration_text (message->decision.duration), entries[0], -1);
+}
+
+static void
+handle_decision (HgAgentClient   *self,
+                 const HgMessage *message)
+{
+  Prompt *prompt = g_hash_table_lookup (self->prompts_by_id, message->id);
+  HgVerdict verdict = message->decision.verdict == HG_DECISION_APPROVE ? HG_VERDICT_APPROVE : HG_VERDICT_DENY;
+  HgDuration duration = duration_from_decision (message->decision.duration);
+  g_auto(GStrv) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reason = NULL;
+
+  if (prompt == NULL)
+    {
+      apply_late_decision (self, message);
+      return;
+    }
+
+  entries = hg_agent_decision_entries (message->decision.pattern, verdict, prompt->target, &error);
+  if (entries == NULL)
+    {
+      g_message ("Rejected the decision for question %s: %s", message->id, error->message);
+      send_error (self, message->id, HG_ERROR_CODE_INVALID_MESSAGE, error->message);
+      prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_BAD_DECISION);
+      return;
+    }
+
+  g_message ("The user %s %s %s, question %s",
+             verdict == HG_VERDICT_APPROVE ? "approved" : "denied", entries[0],
+             duration_text (message->decision.duration), message->id);
+  if (duration != HG_DURATION_ONCE)
+    add_session_entries (self, verdict, (const char * const *) entries);
+
+  reason = g_strdup_printf ("%s %s", verdict == HG_VERDICT_APPROVE ? "approved by the user"
+                                                                   : HG_AGENT_REASON_USER_DENIED,
+                            duration_text (message->decision.duration));
+  record_step (self, prompt->target, prompt->kind,
+               verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
+               reason, entries[0], prompt_age_ms (prompt));
+  prompt_finish (prompt, hg_approval_new (verdict, duration, entries[0],
+                                          verdict == HG_VERDICT_DENY ? reason : NULL));
+}
+
+static void
+handle_agent_error (HgAgentClient   *self,
+                    const HgMessage *message)
+{
+  Prompt *prompt = NULL;
+
+  g_message ("The approval agent reported an error (%s): %s",
+             message->error.code, message->error.message);
+
+  if (message->id != NULL)
+    prompt = g_hash_table_lookup (self->prompts_by_id, message->id);
+  if (prompt != NULL && g_str_equal (message->error.code, HG_ERROR_CODE_TOO_MANY_PROMPTS))
+    prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_AGENT_BUSY);
+}
+
+static void
+handle_welcome (HgAgentClient   *self,
+                const HgMessage *message)
+{
+  g_clear_handle_id (&self->welcome_timeout_id, g_source_remove);
+  self->state = STATE_READY;
+  self->backoff_ms = 0;
+  self->connect_failures = 0;
+  g_message ("Connected to the approval agent at %s", self->socket_path);
+
+  apply_filter (self, message->filter);
+  send_unsent_asks (self);
+}
+
+static void
+reply_not_allowed (HgAgentClient   *self,
+                   const HgMessage *message)
+{
+  g_autofree char *text = g_strdup_printf ("a “%s” message may not come from the agent here",
+                                           message->type_name);
+
+  send_error (self, message->id, HG_ERROR_CODE_NOT_ALLOWED, text);
+}
+
+static void
+handle_message (HgAgentClient   *self,
+                const HgMessage *message)
+{
+  gboolean ready = self->state == STATE_READY;
+  g_autofree char *text = NULL;
+
+  switch (message->type)
+    {
+    case HG_MESSAGE_TYPE_WELCOME:
+      if (self->state == STATE_GREETING)
+        handle_welcome (self, message);
+      else
+        reply_not_allowed (self, message);
+      break;
+    case HG_MESSAGE_TYPE_DECISION:
+      if (ready)
+        handle_decision (self, message);
+      else
+        reply_not_allowed (self, message);
+      break;
+    case HG_MESSAGE_TYPE_FILTER:
+      if (ready)
+        apply_filter (self, message->filter);
+      else
+        reply_not_allowed (self, message);
+      break;
+    case HG_MESSAGE_TYPE_PING:
+      send_message (self, hg_message_new_pong (message->id));
+      break;
+    case HG_MESSAGE_TYPE_PONG:
+      break;
+    case HG_MESSAGE_TYPE_ERROR:
+      handle_agent_error (self, message);
+      break;
+    case HG_MESSAGE_TYPE_UNKNOWN:
+      text = g_strdup_printf ("unknown message type “%s”", message->type_name);
+      g_debug ("The approval agent sent an %s", text);
+      send_error (self, NULL, HG_ERROR_CODE_UNKNOWN_TYPE, text);
+      break;
+    case HG_MESSAGE_TYPE_HELLO:
+    case HG_MESSAGE_TYPE_ASK:
+    case HG_MESSAGE_TYPE_CANCEL:
+    case HG_MESSAGE_TYPE_EVENT:
+    default:
+      reply_not_allowed (self, message);
+      break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection                                                      */
+/* ------------------------------------------------------------------ */
+
+static void read_next (HgAgentClient *self);
+
+static gboolean
+reconnect_cb (gpointer user_data)
+{
+  HgAgentClient *self = user_data;
+
+  self->reconnect_id = 0;
+  connect_agent (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_reconnect (HgAgentClient *self)
+{
+  self->state = STATE_DISCONNECTED;
+  self->backoff_ms = hg_agent_backoff_next (self->backoff_ms);
+  g_clear_handle_id (&self->reconnect_id, g_source_remove);
+  self->reconnect_id = g_timeout_add (self->backoff_ms, reconnect_cb, self);
+}
+
+static void
+close_stream (HgAgentClient *self)
+{
+  g_clear_handle_id (&self->welcome_timeout_id, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+  if (self->stream != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->stream, self);
+      hg_message_stream_close (self->stream);
+    }
+  g_clear_object (&self->stream);
+}
+
+/* Ends the connection: every question still open is denied once with
+ * @reason, and the next connection is tried after the back-off. */
+static void
+lose_connection (HgAgentClient *self,
+                 const char    *reason,
+                 const char    *detail)
+{
+  if (self->state == STATE_READY || self->state == STATE_GREETING)
+    g_message ("Disconnected from the approval agent: %s", detail);
+
+  close_stream (self);
+  self->state = STATE_DISCONNECTED;
+  self->unavailable_reason = reason;
+  forget_expired (self);
+  fail_all_prompts (self, reason);
+  schedule_reconnect (self);
+}
+
+static void
+read_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(HgAgentClient) self = user_data;
+  HgMessageStream *stream = HG_MESSAGE_STREAM (source);
+  g_autoptr(HgMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *detail = NULL;
+
+  message = hg_message_stream_read_finish (stream, result, &error);
+  if (stream != self->stream)
+    return;
+
+  if (message == NULL && error == NULL)
+    {
+      lose_connection (self, HG_AGENT_REASON_DISCONNECTED, "the agent closed the connection");
+      return;
+    }
+
+  if (message == NULL && !hg_message_error_is_fatal (error))
+    {
+      g_message ("The approval agent sent an invalid message: %s", error->message);
+      send_error (self, NULL, hg_message_error_to_code (error), error->message);
+      read_next (self);
+      return;
+    }
+
+  if (message == NULL)
+    {
+      if (g_error_matches (error, HG_MESSAGE_ERROR, HG_MESSAGE_ERROR_VERSION_MISMATCH))
+        send_error (self, NULL, HG_ERROR_CODE_VERSION_MISMATCH, error->message);
+      detail = g_strdup_printf ("could not read a message: %s", error->message);
+      lose_connection (self, HG_AGENT_REASON_DISCONNECTED, detail);
+      return;
+    }
+
+  handle_message (self, message);
+  if (stream == self->stream)
+    read_next (self);
+}
+
+static void
+read_next (HgAgentClient *self)
+{
+  hg_message_stream_read_async (self->stream, self->cancellable, read_cb, g_object_ref (self));
+}
+
+static void
+stream_failed_cb (HgMessageStream *stream,
+                  GError          *error,
+                  gpointer         user_data)
+{
+  HgAgentClient *self = user_data;
+  g_autofree char *detail = g_strdup_printf ("could not send a message: %s", error->message);
+
+  lose_connection (self, HG_AGENT_REASON_DISCONNECTED, detail);
+}
+
+static gboolean
+welcome_timeout_cb (gpointer user_data)
+{
+  HgAgentClient *self = user_data;
+  g_autofree char *detail = g_strdup_printf ("no “welcome” within %u s of “hello”",
+                                             HG_AGENT_WELCOME_TIMEOUT_SECS);
+
+  self->welcome_timeout_id = 0;
+  lose_connection (self, HG_AGENT_REASON_NO_WELCOME, detail);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+send_hello (HgAgentClient *self)
+{
+  g_autoptr(HgSessionInfo) session = NULL;
+
+  session = hg_session_info_new (self->session_id, self->label, self->profile_name,
+                                 self->pid, self->command);
+  send_message (self, hg_message_new_hello (session));
+}
+
+static void
+connect_failed (HgAgentClient *self,
+                const char    *detail)
+{
+  /* Said once per outage: the agent may be stopped on purpose. */
+  if (self->connect_failures++ == 0)
+    g_message ("Cannot reach the approval agent at %s: %s; questions are denied until it runs",
+               self->socket_path, detail);
+  else
+    g_debug ("Cannot reach the approval agent at %s: %s", self->socket_path, detail);
+
+  self->unavailable_reason = HG_AGENT_REASON_NOT_RUNNING;
+  fail_all_prompts (self, HG_AGENT_REASON_NOT_RUNNING);
+  schedule_reconnect (self);
+}
+
+static void
+connect_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(HgAgentClient) self = user_data;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+
+  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || self->state != STATE_CONNECTING)
+    return;
+
+  if (connection == NULL)
+    {
+      connect_failed (self, error->message);
+      return;
+    }
+
+  if (!hg_unix_peer_check (connection, &error))
+    {
+      g_warning ("Refusing the approval agent at %s: %s", self->socket_path, error->message);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      connect_failed (self, error->message);
+      return;
+    }
+
+  self->stream = hg_message_stream_new (G_IO_STREAM (connection));
+  g_signal_connect (self->stream, "failed", G_CALLBACK (stream_failed_cb), self);
+  self->state = STATE_GREETING;
+  send_hello (self);
+  self->welcome_timeout_id = g_timeout_add_seconds (HG_AGENT_WELCOME_TIMEOUT_SECS,
+                                                    welcome_timeout_cb, self);
+  read_next (self);
+}
+
+static void
+connect_agent (HgAgentClient *self)
+{
+  g_autoptr(GSocketClient) socket_client = g_socket_client_new ();
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (self->socket_path);
+
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  self->state = STATE_CONNECTING;
+
+  g_socket_client_set_enable_proxy (socket_client, FALSE);
+  g_socket_client_connect_async (socket_client, G_SOCKET_CONNECTABLE (address), self->cancellable,
+                                 connect_cb, g_object_ref (self));
+}
+
+/* ------------------------------------------------------------------ */
+/* The approver                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Decides at once when no person needs to be asked: approval is off, a
+ * Session or Always answer or a new filter has decided the host since
+ * the request was checked, or the agent cannot be reached. */
+static HgApproval *
+answer_without_asking (HgAgentClient *self,
+                       const HgHost  *target,
+                       HgAskKind      kind)
+{
+  g_autoptr(HgPolicy) policy = NULL;
+  g_autoptr(HgDecision) decision = NULL;
+  HgPolicyContext context;
+
+  if (self->mode == HG_APPROVAL_OFF || self->server == NULL)
+    return deny_once ("not in the allow list");
+
+  policy = hg_proxy_server_dup_policy (self->server);
+  hg_proxy_server_get_policy_context (self->server, &context);
+  decision = hg_policy_check_target (policy, context.own_addresses, target);
+  if (decision->kind == HG_POLICY_ALLOW)
+    return hg_approval_new (HG_VERDICT_APPROVE, HG_DURATION_ONCE, decision->pattern, NULL);
+  if (decision->kind == HG_POLICY_DENY)
+    return hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, decision->pattern, decision->reason);
+
+  if (self->state == STATE_DISCONNECTED || self->state == STATE_STOPPED)
+    {
+      record_step (self, target, kind, "approval-failed", self->unavailable_reason, NULL, 0);
+      return deny_once (self->unavailable_reason);
+    }
+
+  return NULL;
+}
+
+static void
+hg_agent_client_ask_async (HgApprover          *approver,
+                           const HgHost        *target,
+                           const char          *kind_name,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  HgAgentClient *self = HG_AGENT_CLIENT (approver);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  HgAskKind kind = g_strcmp0 (kind_name, "http") == 0 ? HG_ASK_KIND_HTTP : HG_ASK_KIND_CONNECT;
+  g_autofree char *key = prompt_key (target);
+  HgApproval *answer;
+  Prompt *prompt;
+
+  g_task_set_source_tag (task, hg_agent_client_ask_async);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  answer = answer_without_asking (self, target, kind);
+  if (answer != NULL)
+    {
+      g_task_return_pointer (task, answer, (GDestroyNotify) hg_approval_free);
+      return;
+    }
+
+  prompt = g_hash_table_lookup (self->prompts_by_key, key);
+  if (prompt == NULL)
+    {
+      if (g_hash_table_size (self->prompts_by_key) >= self->options->max_pending_approvals)
+        {
+          record_step (self, target, kind, "approval-failed", HG_AGENT_REASON_TOO_MANY, NULL, 0);
+          g_task_return_pointer (task, deny_once (HG_AGENT_REASON_TOO_MANY),
+                                 (GDestroyNotify) hg_approval_free);
+          return;
+        }
+
+      prompt = prompt_new (self, target, kind);
+      if (self->state == STATE_READY)
+        send_ask (self, prompt);
+      record_step (self, target, kind, "approval-requested", NULL, NULL, 0);
+    }
+
+  prompt_add_waiter (prompt, task);
+}
+
+static HgApproval *
+hg_agent_client_ask_finish (HgApprover   *approver,
+                            GAsyncResult *result,
+                            GError      **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+hg_agent_client_iface_init (HgApproverInterface *iface)
+{
+  iface->ask_async = hg_agent_client_ask_async;
+  iface->ask_finish = hg_agent_client_ask_finish;
+}
+
+/* ------------------------------------------------------------------ */
+/* The object                                                          */
+/* ------------------------------------------------------------------ */
+
+static void
+hg_agent_client_dispose (GObject *object)
+{
+  HgAgentClient *self = HG_AGENT_CLIENT (object);
+
+  hg_agent_client_stop (self);
+  g_clear_weak_pointer (&self->server);
+
+  G_OBJECT_CLASS (hg_agent_client_parent_class)->dispose (object);
+}
+
+static void
+hg_agent_client_finalize (GObject *object)
+{
+  HgAgentClient *self = HG_AGENT_CLIENT (object);
+
+  g_hash_table_unref (self->prompts_by_id);
+  g_hash_table_unref (self->prompts_by_key);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->profile_allow, hg_filter_unref);
+  g_clear_pointer (&self->profile_deny, hg_filter_unref);
+  g_clear_pointer (&self->session_allow, hg_filter_unref);
+  g_clear_pointer (&self->session_deny, hg_filter_unref);
+  g_free (self->profile_name);
+  g_free (self->socket_path);
+  g_free (self->session_id);
+  g_free (self->label);
+  g_free (self->command);
+
+  G_OBJECT_CLASS (hg_agent_client_parent_class)->finalize (object);
+}
+
+static void
+hg_agent_client_class_init (HgAgentClientClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = hg_agent_client_dispose;
+  object_class->finalize = hg_agent_client_finalize;
+}
+
+static void
+hg_agent_client_init (HgAgentClient *self)
+{
+  self->prompts_by_key = g_hash_table_new (g_str_hash, g_str_equal);
+  self->prompts_by_id = g_hash_table_new (g_str_hash, g_str_equal);
+  g_queue_init (&self->expired);
+  self->cancellable = g_cancellable_new ();
+  self->session_allow = hg_filter_new ();
+  self->session_deny = hg_filter_new ();
+  self->session_id = g_uuid_string_random ();
+  self->pid = getpid ();
+  self->state = STATE_STOPPED;
+  self->unavailable_reason = HG_AGENT_REASON_NOT_RUNNING;
+}
+
+/**
+ * hg_agent_client_new:
+ * @server: the server whose unlisted hosts are asked about; it must
+ *   outlive every question, and its options the client
+ *
+ * Creates the approver for approval mode `ask`. It reads the socket
+ * path, the approval settings and the lists from the server's options.
+ * Set it with hg_proxy_server_set_approver() and connect with
+ * hg_agent_client_start().
+ *
+ * Returns: (transfer full): the client
+ */
+HgAgentClient *
+hg_agent_client_new (HgProxyServer *server)
+{
+  HgAgentClient *self;
+  const HgOptions *options;
+
+  g_return_val_if_fail (HG_IS_PROXY_SERVER (server), NULL);
+
+  self = g_object_new (HG_TYPE_AGENT_CLIENT, NULL);
+  options = hg_proxy_server_get_options (server);
+  g_set_weak_pointer (&self->server, server);
+  self->options = options;
+  self->socket_path = g_strdup (options->agent_socket);
+  self->label = g_strdup (options->label);
+  self->mode = options->settings.approval_mode;
+  self->timeout_secs = CLAMP (options->settings.approval_timeout_secs,
+                              HG_APPROVAL_TIMEOUT_MIN, HG_APPROVAL_TIMEOUT_MAX);
+  self->profile_name = g_strdup (options->profile != NULL ? options->profile->name : "default");
+  self->profile_allow = hg_filter_ref (options->allow);
+  self->profile_deny = hg_filter_ref (options->deny);
+
+  return self;
+}
+
+/**
+ * hg_agent_client_set_label:
+ * @self: the client
+ * @label: (nullable): the name prompts show for this proxy, such as the
+ *   command it serves; %NULL for the profile name and listening address
+ *
+ * Sets the `label` of the next `hello`. `--label` sets it at start.
+ */
+void
+hg_agent_client_set_label (HgAgentClient *self,
+                           const char    *label)
+{
+  g_return_if_fail (HG_IS_AGENT_CLIENT (self));
+
+  g_free (self->label);
+  self->label = g_strdup (label);
+}
+
+/**
+ * hg_agent_client_set_command:
+ * @self: the client
+ * @command: (nullable): the sandboxed command line, for display
+ *
+ * Sets the `command` of the next `hello`.
+ */
+void
+hg_agent_client_set_command (HgAgentClient *self,
+                             const char    *command)
+{
+  g_return_if_fail (HG_IS_AGENT_CLIENT (self));
+
+  g_free (self->command);
+  self->command = g_strdup (command);
+}
+
+/**
+ * hg_agent_client_set_pid:
+ * @self: the client
+ * @pid: the sandbox's process id, greater than 0
+ *
+ * Sets the `pid` of the next `hello`; it is the proxy's own otherwise.
+ */
+void
+hg_agent_client_set_pid (HgAgentClient *self,
+                         int            pid)
+{
+  g_return_if_fail (HG_IS_AGENT_CLIENT (self));
+  g_return_if_fail (pid > 0);
+
+  self->pid = pid;
+}
+
+/**
+ * hg_agent_client_start:
+ * @self: the client
+ *
+ * Connects to the agent, and keeps reconnecting with back-off while it
+ * cannot be reached. Call it once the server listens: the default label
+ * names the listening address.
+ */
+void
+hg_agent_client_start (HgAgentClient *self)
+{
+  GInetSocketAddress *address;
+  g_autofree char *listen = NULL;
+
+  g_return_if_fail (HG_IS_AGENT_CLIENT (self));
+  g_return_if_fail (self->state == STATE_STOPPED);
+
+  if (self->label == NULL && self->server != NULL &&
+      (address = hg_proxy_server_get_address (self->server)) != NULL)
+    {
+      listen = hg_socket_address_to_string (G_SOCKET_ADDRESS (address));
+      self->label = g_strdup_printf ("%s on %s", self->profile_name, listen);
+    }
+
+  connect_agent (self);
+}
+
+/**
+ * hg_agent_client_stop:
+ * @self: the client
+ *
+ * Closes the connection, stops reconnecting, and denies every open
+ * question once. Later questions are denied at once.
+ */
+void
+hg_agent_client_stop (HgAgentClient *self)
+{
+  g_return_if_fail (HG_IS_AGENT_CLIENT (self));
+
+  if (self->state == STATE_STOPPED)
+    return;
+
+  close_stream (self);
+  g_clear_handle_id (&self->reconnect_id, g_source_remove);
+  self->state = STATE_STOPPED;
+  self->unavailable_reason = HG_AGENT_REASON_DISCONNECTED;
+  forget_expired (self);
+  fail_all_prompts (self, HG_AGENT_REASON_DISCONNECTED);
+}
+
+/**
+ * hg_agent_client_is_connected:
+ * @self: the client
+ *
+ * Tells whether the agent has answered `hello` on the current connection.
+ *
+ * Returns: %TRUE when questions go to the agent
+ */
+gboolean
+hg_agent_client_is_connected (HgAgentClient *self)
+{
+  g_return_val_if_fail (HG_IS_AGENT_CLIENT (self), FALSE);
+
+  return self->state == STATE_READY;
+}

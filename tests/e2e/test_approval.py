@@ -1,0 +1,383 @@
+"""Interactive approval: hostgate-proxy in approval mode `ask` against a
+scripted fake agent (fakeagent.py) on a Unix socket. Clients are raw
+sockets; names are pinned to 127.0.0.1 with the proxy's --resolve."""
+
+import json
+import os
+import socket
+import tempfile
+import time
+import unittest
+
+import hgtest
+from fakeagent import FakeAgent
+from hgtest import EchoServer, Proxy
+
+
+class PendingConnect:
+    """A CONNECT request sent on its own connection, answer not read yet."""
+
+    def __init__(self, proxy, authority):
+        self.sock = proxy.connect()
+        self.sock.sendall(proxy.connect_request(authority))
+
+    def response(self):
+        return hgtest.read_response(self.sock)
+
+    def close(self):
+        self.sock.close()
+
+
+class ApprovalTest(unittest.TestCase):
+    def setUp(self):
+        self.echo = EchoServer()
+        self.addCleanup(self.echo.close)
+        self.agent = FakeAgent()
+        self.addCleanup(self.agent.close)
+
+    def proxy(self, *args, agent_socket=None, network_approval="ask", **kwargs):
+        mode = ["--network-approval", network_approval] if network_approval else []
+        proxy = Proxy(*mode, "--allow-loopback", "--agent-socket", agent_socket or self.agent.path,
+                      *args, **kwargs)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def pins(self, *names):
+        args = []
+        for name in names:
+            args += ["--resolve", f"{name}:*:127.0.0.1"]
+        return args
+
+    def pending(self, proxy, name):
+        request = PendingConnect(proxy, f"{name}:{self.echo.port}")
+        self.addCleanup(request.close)
+        return request
+
+    def assert_echo(self, sock, response):
+        self.assertEqual(response.status, 200, response)
+        sock.sendall(b"ping")
+        sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(response.rest + hgtest.recv_all(sock), b"ping")
+
+    def assert_tunnel(self, proxy, name):
+        sock, response = proxy.open_tunnel(f"{name}:{self.echo.port}")
+        with sock:
+            self.assert_echo(sock, response)
+
+    def wait_log(self, proxy, text):
+        hgtest.wait_for(lambda: text in proxy.stderr(), message=f"“{text}” in the proxy's log")
+
+    def three_waiting(self, proxy, name):
+        requests = [self.pending(proxy, name) for _ in range(3)]
+        ask = self.agent.wait_message("ask")
+        self.wait_log(proxy, f"3 requests wait on question {ask['id']}")
+        return requests, ask
+
+
+class SharedPromptTest(ApprovalTest):
+    def test_deny_once_answers_all(self):
+        proxy = self.proxy(*self.pins("a.test"), debug=True)
+        requests, ask = self.three_waiting(proxy, "a.test")
+        self.assertEqual(ask["host"], "a.test")
+        self.assertEqual(ask["port"], self.echo.port)
+        self.assertEqual(ask["kind"], "connect")
+        self.assertEqual(ask["timeout_ms"], 60000)
+
+        self.agent.decide(ask, "deny", "once")
+        for request in requests:
+            response = request.response()
+            self.assertEqual(response.status, 403, response)
+            self.assertIn("denied by the user", response.reason)
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+        self.assertEqual(self.echo.connections, 0)
+
+    def test_approve_session_answers_all(self):
+        proxy = self.proxy(*self.pins("a.test"), debug=True)
+        requests, ask = self.three_waiting(proxy, "a.test")
+
+        self.agent.decide(ask, "approve", "session")
+        for request in requests:
+            self.assert_echo(request.sock, request.response())
+        self.assert_tunnel(proxy, "a.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+
+    def test_steps_sent_as_events(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        request = self.pending(proxy, "a.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.decide(ask, "approve", "once")
+        self.assert_echo(request.sock, request.response())
+
+        granted = self.agent.wait_message("event", lambda m: m.get("decision") == "approval-granted")
+        self.assertEqual(granted["host"], "a.test")
+        self.assertEqual(granted["pattern"], "a.test")
+        self.assertEqual(granted["session"], self.agent.messages("hello")[0]["session"]["id"])
+        requested = self.agent.messages("event")[0]
+        self.assertEqual(requested["decision"], "approval-requested")
+        records = [r for r in proxy.audit_records() if r["decision"].startswith("approval-")]
+        self.assertEqual([r["decision"] for r in records], ["approval-requested", "approval-granted"])
+
+    def test_wildcard_session_covers_apex(self):
+        proxy = self.proxy(*self.pins("www.b.test", "b.test"))
+        request = self.pending(proxy, "www.b.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.decide(ask, "approve", "session", "*.b.test")
+        self.assert_echo(request.sock, request.response())
+        self.assert_tunnel(proxy, "b.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+
+    def test_pattern_not_covering_host(self):
+        proxy = self.proxy(*self.pins("a.test", "b.test"))
+        request = self.pending(proxy, "a.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.decide(ask, "approve", "session", "b.test")
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("invalid decision", response.reason)
+        error = self.agent.wait_message("error")
+        self.assertEqual(error["id"], ask["id"])
+        self.assertEqual(error["code"], "invalid-message")
+        self.assertEqual(self.echo.connections, 0)
+
+
+class EndOfPromptTest(ApprovalTest):
+    def test_timeout_denies_and_cancels(self):
+        proxy = self.proxy("--approval-timeout", "5", *self.pins("slow.test"))
+        request = self.pending(proxy, "slow.test")
+        ask = self.agent.wait_message("ask")
+        self.assertEqual(ask["timeout_ms"], 5000)
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("approval timed out", response.reason)
+        cancel = self.agent.wait_message("cancel")
+        self.assertEqual(cancel["id"], ask["id"])
+        self.assertEqual(cancel["reason"], "timeout")
+
+    def test_client_gone_cancels(self):
+        proxy = self.proxy(*self.pins("gone.test"))
+        request = self.pending(proxy, "gone.test")
+        ask = self.agent.wait_message("ask")
+        request.close()
+
+        cancel = self.agent.wait_message("cancel")
+        self.assertEqual(cancel["id"], ask["id"])
+        self.assertEqual(cancel["reason"], "client-gone")
+
+    def test_one_client_gone_keeps_prompt(self):
+        proxy = self.proxy(*self.pins("a.test"), debug=True)
+        requests, ask = self.three_waiting(proxy, "a.test")
+        requests[0].close()
+        self.wait_log(proxy, f"2 requests still wait on question {ask['id']}")
+        self.agent.decide(ask, "approve", "once")
+        for request in requests[1:]:
+            self.assert_echo(request.sock, request.response())
+        self.assertEqual(self.agent.messages("cancel"), [])
+
+    def test_agent_killed_denies_at_once(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        request = self.pending(proxy, "a.test")
+        self.agent.wait_message("ask")
+
+        start = time.monotonic()
+        self.agent.kill()
+        response = request.response()
+        self.assertLess(time.monotonic() - start, 1.0)
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("approval agent disconnected", response.reason)
+
+    def test_late_session_decision_applies(self):
+        proxy = self.proxy("--approval-timeout", "5", *self.pins("late.test"))
+        request = self.pending(proxy, "late.test")
+        ask = self.agent.wait_message("ask")
+        self.assertEqual(request.response().status, 403)
+        self.agent.wait_message("cancel")
+
+        self.agent.decide(ask, "approve", "session")
+        self.wait_log(proxy, f"after the question {ask['id']} ended")
+        self.assert_tunnel(proxy, "late.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+
+
+class AddressCheckTest(ApprovalTest):
+    def test_once_approval_of_metadata_pin(self):
+        proxy = self.proxy("--resolve", "meta.test:*:169.254.169.254")
+        request = self.pending(proxy, "meta.test")
+        ask = self.agent.wait_message("ask")
+        self.assertEqual(ask["host"], "meta.test")
+        self.agent.decide(ask, "approve", "once")
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("169.254.169.254", response.reason)
+
+    def test_denied_hosts_never_ask(self):
+        proxy = self.proxy("--deny-domain", "bad.test", *self.pins("bad.test", "fine.test"))
+        for authority in ("bad.test:443", "169.254.169.254:80", "metadata.google.internal:443",
+                          "[fd00:ec2::254]:80", "0.0.0.0:80"):
+            with self.subTest(authority=authority):
+                response = proxy.request(proxy.connect_request(authority))
+                self.assertEqual(response.status, 403, response)
+        response = proxy.request(proxy.connect_request("bad host:443"))
+        self.assertEqual(response.status, 400, response)
+
+        # An unlisted host afterwards is asked about, so the agent was
+        # connected all along and the hosts above were never asked.
+        request = self.pending(proxy, "fine.test")
+        ask = self.agent.wait_message("ask")
+        self.assertEqual(ask["host"], "fine.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+        request.close()
+
+
+class FilterPushTest(ApprovalTest):
+    def test_push_allow_needs_no_ask(self):
+        proxy = self.proxy(*self.pins("pushed.test"))
+        self.agent.connection()
+        self.agent.push_filter(allow=["pushed.test"])
+        self.wait_log(proxy, "Using revision 2")
+
+        self.assert_tunnel(proxy, "pushed.test")
+        self.assertEqual(self.agent.messages("ask"), [])
+
+    def test_push_deny_blocks_allowed(self):
+        proxy = self.proxy("--allow-domain", "ok.test", *self.pins("ok.test"))
+        self.assert_tunnel(proxy, "ok.test")
+
+        self.agent.push_filter(deny=["ok.test"])
+        self.wait_log(proxy, "Using revision 2")
+        response = proxy.request(proxy.connect_request(f"ok.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("deny list", response.reason)
+        self.assertEqual(self.agent.messages("ask"), [])
+
+    def test_old_revision_ignored(self):
+        proxy = self.proxy(*self.pins("old.test"), debug=True)
+        connection = self.agent.connection()
+        message = {"type": "filter"}
+        message.update(self.agent.filter_object())
+        message.update({"revision": 0, "allow": ["old.test"]})
+        connection.send(message)
+        self.wait_log(proxy, "Ignoring revision 0")
+
+        request = self.pending(proxy, "old.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "old.test")
+        request.close()
+
+    def profile_proxy(self, *args):
+        folder = tempfile.TemporaryDirectory(prefix="hostgate-profile-")
+        self.addCleanup(folder.cleanup)
+        path = os.path.join(folder.name, "t.json")
+        with open(path, "w") as f:
+            json.dump({"meta": {"name": "t"}, "network": {"approval_mode": "ask"}}, f)
+        return self.proxy("--profile-file", path, *args, network_approval=None)
+
+    def test_push_mode_off_from_profile(self):
+        proxy = self.profile_proxy(*self.pins("off.test"))
+        self.agent.connection()
+        self.agent.push_filter(approval_mode="off")
+        self.wait_log(proxy, "approval off")
+
+        response = proxy.request(proxy.connect_request(f"off.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("not in the allow list", response.reason)
+        self.assertEqual(self.agent.messages("ask"), [])
+
+    def test_flag_mode_beats_push(self):
+        proxy = self.proxy(*self.pins("on.test"))
+        self.agent.connection()
+        self.agent.push_filter(approval_mode="off", timeout_secs=7)
+        self.wait_log(proxy, "Using revision 2")
+
+        request = self.pending(proxy, "on.test")
+        self.assertEqual(self.agent.wait_message("ask")["timeout_ms"], 7000)
+        request.close()
+
+
+class ConnectionTest(ApprovalTest):
+    def test_no_agent_then_reconnect(self):
+        folder = tempfile.TemporaryDirectory(prefix="hostgate-noagent-")
+        self.addCleanup(folder.cleanup)
+        path = os.path.join(folder.name, "agent.sock")
+        proxy = self.proxy(*self.pins("a.test"), agent_socket=path)
+
+        start = time.monotonic()
+        response = proxy.request(proxy.connect_request(f"a.test:{self.echo.port}"))
+        self.assertLess(time.monotonic() - start, 1.0)
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("approval agent not running", response.reason)
+
+        agent = FakeAgent(path=path)
+        self.addCleanup(agent.close)
+        hello = agent.wait_message("hello", timeout=20)
+        self.assertEqual(hello["version"], 1)
+
+    def test_reconnect_after_agent_restart(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        first = self.agent.wait_message("hello")
+        self.agent.close_connections()
+        second = self.agent.wait_message("hello", count=2, timeout=20)
+        self.assertEqual(first["session"]["id"], second["session"]["id"])
+
+    def test_unknown_type_answered(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        connection = self.agent.connection()
+        connection.send({"type": "stats", "requests": 12})
+        error = self.agent.wait_message("error")
+        self.assertEqual(error["code"], "unknown-type")
+
+        connection.send({"type": "ping", "id": "p1"})
+        self.assertEqual(self.agent.wait_message("pong")["id"], "p1")
+        request = self.pending(proxy, "a.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "a.test")
+        request.close()
+
+    def test_invalid_json_closes(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        connection = self.agent.connection()
+        request = self.pending(proxy, "a.test")
+        self.agent.wait_message("ask")
+        connection.send_raw(b"{not json\n")
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("approval agent disconnected", response.reason)
+        hgtest.wait_for(lambda: connection.closed, message="the proxy to close the connection")
+
+    def test_hello_fields(self):
+        proxy = self.proxy("--label", "my sandbox")
+        hello = self.agent.wait_message("hello")
+        self.assertEqual(hello["version"], 1)
+        session = hello["session"]
+        self.assertEqual(session["label"], "my sandbox")
+        self.assertEqual(session["profile"], "default")
+        self.assertEqual(session["pid"], proxy.process.pid)
+        self.assertTrue(session["id"])
+
+    def test_default_label(self):
+        proxy = self.proxy()
+        label = self.agent.wait_message("hello")["session"]["label"]
+        self.assertIn("default", label)
+        self.assertIn(proxy.address, label)
+
+    def test_socket_from_environment(self):
+        proxy = Proxy("--network-approval", "ask",
+                      env={"HOSTGATE_AGENT_SOCKET": self.agent.path})
+        self.addCleanup(proxy.close)
+        self.assertEqual(self.agent.wait_message("hello")["session"]["pid"], proxy.process.pid)
+
+    def test_too_many_pending(self):
+        proxy = self.proxy("--max-pending-approvals", "2", *self.pins("x1.test", "x2.test", "x3.test"))
+        self.pending(proxy, "x1.test")
+        self.pending(proxy, "x2.test")
+        self.agent.wait_message("ask", count=2)
+
+        response = proxy.request(proxy.connect_request(f"x3.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("too many pending approvals", response.reason)
+        self.assertEqual(len(self.agent.messages("ask")), 2)
+
+
+if __name__ == "__main__":
+    hgtest.main()
