@@ -28,10 +28,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-/* Naming the entry that matched means testing entries one by one; above
- * this many entries the decision names the list that matched, not the entry. */
-#define MAX_ENTRIES_SCANNED 256
-
 struct _HgPolicy {
   gatomicrefcount ref_count;
   HgFilter *allow;
@@ -282,33 +278,6 @@ filter_matches (HgFilter     *filter,
   return hg_filter_match_host (filter, name, address, port);
 }
 
-/* Returns the entry of @filter that matches, or NULL when the filter is
- * too large to scan or no single entry matches on its own. */
-static char *
-find_entry (HgFilter       *filter,
-            HgPatternFlags  flags,
-            const char     *name,
-            GInetAddress   *address,
-            guint16         port)
-{
-  g_auto(GStrv) entries = NULL;
-
-  if (hg_filter_get_size (filter) > MAX_ENTRIES_SCANNED)
-    return NULL;
-
-  entries = hg_filter_to_strv (filter);
-  for (guint i = 0; entries != NULL && entries[i] != NULL; i++)
-    {
-      g_autoptr(HgFilter) single = hg_filter_new ();
-
-      if (hg_filter_add (single, entries[i], flags, NULL) &&
-          filter_matches (single, name, address, port))
-        return g_strdup (entries[i]);
-    }
-
-  return NULL;
-}
-
 static gboolean
 is_localhost_name (const char *name)
 {
@@ -369,7 +338,7 @@ hg_policy_check_target (HgPolicy     *policy,
 
   if (filter_matches (policy->deny, target->name, target->address, target->port))
     {
-      entry = find_entry (policy->deny, HG_PATTERN_FLAG_DENY, target->name, target->address, target->port);
+      entry = hg_filter_find_match (policy->deny, target->name, target->address, target->port);
       if (entry != NULL)
         return hg_decision_new (HG_POLICY_DENY, 403, entry,
                                 "\"%s\" is denied by the deny list entry \"%s\"", target->name, entry);
@@ -379,7 +348,7 @@ hg_policy_check_target (HgPolicy     *policy,
 
   if (filter_matches (policy->allow, target->name, target->address, target->port))
     {
-      entry = find_entry (policy->allow, HG_PATTERN_FLAG_NONE, target->name, target->address, target->port);
+      entry = hg_filter_find_match (policy->allow, target->name, target->address, target->port);
       return hg_decision_new (HG_POLICY_ALLOW, 0, entry, NULL);
     }
 
@@ -417,7 +386,7 @@ hg_policy_check_addresses (HgPolicy     *policy,
 
       if (hg_filter_match_address (policy->deny, address, target->port))
         {
-          entry = find_entry (policy->deny, HG_PATTERN_FLAG_DENY, NULL, address, target->port);
+          entry = hg_filter_find_match (policy->deny, NULL, address, target->port);
           return hg_decision_new (HG_POLICY_DENY, 403, entry,
                                   "\"%s\" resolves to %s, which the deny list denies", target->name, text);
         }
