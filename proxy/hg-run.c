@@ -37,6 +37,7 @@ typedef struct {
   GMainLoop *loop;
   HgProxyServer *server;
   const char *token;
+  const char *address;
   GPid child;
   gboolean child_exited;
   int exit_status;
@@ -140,10 +141,15 @@ parse_proxy_options (GPtrArray           *proxy_args,
   g_auto(GStrv) parse_envp = g_environ_setenv (g_strdupv ((char **) envp), "HOSTGATE_PROXY_TOKEN", token, TRUE);
   g_autoptr(HgOptions) options = NULL;
   int argc = proxy_args->len - 1;
-  char **argv = (char **) proxy_args->pdata;
+  g_autofree char **argv = NULL;
+  char **parse_argv;
   GInetAddress *listen;
 
-  options = hg_options_parse (&argc, &argv, (const char * const *) parse_envp, error);
+  /* GOption takes parsed arguments out of the vector it is given without
+   * freeing them, so it gets a copy and proxy_args keeps every string. */
+  argv = g_memdup2 (proxy_args->pdata, proxy_args->len * sizeof (char *));
+  parse_argv = argv;
+  options = hg_options_parse (&argc, &parse_argv, (const char * const *) parse_envp, error);
   if (options == NULL)
     return NULL;
 
@@ -278,7 +284,7 @@ forward_signal_cb (gpointer user_data)
 {
   Forward *forward = user_data;
 
-  if (!forward->run->child_exited)
+  if (forward->run->child > 0 && !forward->run->child_exited)
     kill (forward->run->child, forward->signum);
 
   return G_SOURCE_CONTINUE;
@@ -290,12 +296,11 @@ spawn_command (Run                *run,
                const char * const *envp,
                GError            **error)
 {
-  guint16 port = g_inet_socket_address_get_port (hg_proxy_server_get_address (run->server));
   g_autofree char *proxy_url = NULL;
   g_auto(GStrv) child_env = NULL;
   gboolean ok;
 
-  proxy_url = g_strdup_printf ("http://%s:%s@127.0.0.1:%u", RUN_PROXY_USER, run->token, port);
+  proxy_url = g_strdup_printf ("http://%s:%s@%s", RUN_PROXY_USER, run->token, run->address);
   child_env = child_environment (envp, proxy_url);
 
   ok = g_spawn_async (NULL, command, child_env,
@@ -312,12 +317,29 @@ spawn_command (Run                *run,
   return ok;
 }
 
+static gboolean
+write_port_file (const char  *path,
+                 const char  *address,
+                 GError     **error)
+{
+  g_autofree char *line = g_strconcat (address, "\n", NULL);
+
+  if (!g_file_set_contents (path, line, -1, error))
+    {
+      g_prefix_error (error, _("Could not write the port file: "));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 /**
  * hg_run_main:
  * @argv: the whole command line, with `run` as argv[1]
  *
- * Starts a proxy on 127.0.0.1 with a random port and token, and runs the
- * command after `--` with the proxy variables pointing at it. Where the
+ * Starts a proxy on 127.0.0.1 (or the loopback address given with
+ * `--listen`) with a random port and token, and runs the command after
+ * `--` with the proxy variables pointing at it. Where the
  * kernel allows, Landlock confines the command to TCP connections to the
  * proxy's port. SIGINT, SIGTERM and SIGHUP are forwarded to the command.
  *
@@ -336,6 +358,7 @@ hg_run_main (int                  argc,
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *token = NULL;
+  g_autofree char *address = NULL;
   Forward forwards[G_N_ELEMENTS (forwarded_signals)];
   guint signal_ids[G_N_ELEMENTS (forwarded_signals)];
   Confine confine = CONFINE_AUTO;
@@ -356,13 +379,9 @@ hg_run_main (int                  argc,
     goto fail;
 
   port = g_inet_socket_address_get_port (hg_proxy_server_get_address (server));
-  if (options->port_file != NULL)
-    {
-      g_autofree char *line = g_strdup_printf ("127.0.0.1:%u\n", port);
-
-      if (!g_file_set_contents (options->port_file, line, -1, &error))
-        goto fail;
-    }
+  address = hg_socket_address_to_string (G_SOCKET_ADDRESS (hg_proxy_server_get_address (server)));
+  if (options->port_file != NULL && !write_port_file (options->port_file, address, &error))
+    goto fail;
 
   if (!prepare_confinement (confine, port, &run.ruleset_fd, &error))
     goto fail;
@@ -372,23 +391,32 @@ hg_run_main (int                  argc,
   run.loop = loop;
   run.server = server;
   run.token = token;
-  if (!spawn_command (&run, command, envp, &error))
-    goto fail;
+  run.address = address;
 
-  if (confined)
-    g_message ("Running “%s” (pid %d) behind the proxy on 127.0.0.1:%u, confined by Landlock to TCP connections to that port",
-               command[0], run.child, port);
-  else
-    g_message ("Running “%s” (pid %d) behind the proxy on 127.0.0.1:%u, not confined",
-               command[0], run.child, port);
-
-  g_child_watch_add (run.child, child_exited_cb, &run);
+  /* Catch the signals before the command starts, so that one sent right
+   * after it starts is forwarded instead of ending this process and
+   * leaving the command without its proxy. */
   for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
     {
       forwards[i] = (Forward) { &run, forwarded_signals[i] };
       signal_ids[i] = g_unix_signal_add (forwarded_signals[i], forward_signal_cb, &forwards[i]);
     }
 
+  if (!spawn_command (&run, command, envp, &error))
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+        g_source_remove (signal_ids[i]);
+      goto fail;
+    }
+
+  if (confined)
+    g_message ("Running “%s” (pid %d) behind the proxy on %s, confined by Landlock to TCP connections to port %u",
+               command[0], run.child, address, port);
+  else
+    g_message ("Running “%s” (pid %d) behind the proxy on %s, not confined",
+               command[0], run.child, address);
+
+  g_child_watch_add (run.child, child_exited_cb, &run);
   g_main_loop_run (loop);
 
   for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)

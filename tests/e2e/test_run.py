@@ -3,6 +3,7 @@
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,16 @@ def landlock_abi():
     libc = ctypes.CDLL(None, use_errno=True)
     abi = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
     return max(abi, 0)
+
+
+def ipv6_loopback():
+    """Return whether a socket can be bound to ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def run(*args, env=None, timeout=hgtest.TIMEOUT):
@@ -120,6 +131,23 @@ class RunTest(unittest.TestCase):
             script = f"curl -sS --noproxy '*' -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{origin.port}/"
             result = run("--confine", "none", *shell(script))
         self.assertEqual(result.stdout, b"200")
+
+    @unittest.skipUnless(ipv6_loopback(), "::1 is not available")
+    def test_ipv6_listen_address(self):
+        with hgtest.HttpOrigin() as origin, tempfile.TemporaryDirectory() as tmp:
+            port_file = os.path.join(tmp, "port")
+            script = (f'echo "$HTTP_PROXY"; '
+                      f"curl -sS -o /dev/null -w '%{{http_code}}\\n' http://origin.test:{origin.port}/")
+            result = run("--listen", "[::1]:0", "--port-file", port_file, "--allow-loopback",
+                         "--allow-domain", "origin.test", "--resolve", f"origin.test:{origin.port}:127.0.0.1",
+                         *shell(script))
+            with open(port_file) as f:
+                address = f.read()
+        url, status = result.stdout.decode().splitlines()
+        self.assertRegex(address, r"^\[::1\]:[0-9]+\n$")
+        self.assertTrue(url.endswith("@" + address.strip()), url)
+        self.assertEqual(status, "200")
+        self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_invalid_confine_value(self):
         result = run("--confine", "sometimes", *shell("true"))
