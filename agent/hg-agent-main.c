@@ -8,35 +8,38 @@
 #include <gtk/gtk.h>
 #include <locale.h>
 
-static int
-handle_local_options_cb (GApplication *app,
-                         GVariantDict *options,
-                         gpointer      user_data)
-{
-  if (g_variant_dict_contains (options, "version"))
-    {
-      g_print ("hostgate-agent %s\n", PACKAGE_VERSION);
-      return 0;
-    }
+#include "hg-application.h"
 
-  return -1;
+/* Without a session bus the application cannot be unique; it still
+ * works, and the socket check keeps a second agent from starting. */
+static GApplicationFlags
+choose_flags (void)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  if (bus != NULL)
+    return G_APPLICATION_DEFAULT_FLAGS;
+
+  g_warning ("No session bus (%s); running as a non-unique application", error->message);
+  return G_APPLICATION_NON_UNIQUE;
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GtkApplication) app = NULL;
+  g_autoptr(HgApplication) app = NULL;
+  int status;
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  app = gtk_application_new (APPLICATION_ID, G_APPLICATION_DEFAULT_FLAGS);
-  g_application_add_main_option (G_APPLICATION (app), "version", 0, 0, G_OPTION_ARG_NONE,
-                                 _("Print the version and exit"), NULL);
-  g_signal_connect (app, "handle-local-options", G_CALLBACK (handle_local_options_cb), NULL);
+  app = hg_application_new (choose_flags ());
+  status = g_application_run (G_APPLICATION (app), argc, argv);
 
-  return g_application_run (G_APPLICATION (app), argc, argv);
+  return status != 0 ? status : hg_application_get_exit_status (app);
 }

@@ -1,0 +1,136 @@
+/* hg-history-entry.c: one audit record received from a proxy
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "hg-history-entry.h"
+
+/**
+ * HgHistoryEntry:
+ *
+ * An `event` record as a proxy sent it, with the session's label and
+ * profile and the time the agent received it, for the history view.
+ */
+struct _HgHistoryEntry
+{
+  GObject parent_instance;
+
+  HgEvent *event;
+  char *session_label;
+  char *profile;
+  GDateTime *received;
+};
+
+G_DEFINE_FINAL_TYPE (HgHistoryEntry, hg_history_entry, G_TYPE_OBJECT)
+
+static void
+hg_history_entry_finalize (GObject *object)
+{
+  HgHistoryEntry *entry = HG_HISTORY_ENTRY (object);
+
+  g_clear_pointer (&entry->event, hg_event_free);
+  g_free (entry->session_label);
+  g_free (entry->profile);
+  g_clear_pointer (&entry->received, g_date_time_unref);
+
+  G_OBJECT_CLASS (hg_history_entry_parent_class)->finalize (object);
+}
+
+static void
+hg_history_entry_class_init (HgHistoryEntryClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = hg_history_entry_finalize;
+}
+
+static void
+hg_history_entry_init (HgHistoryEntry *entry)
+{
+}
+
+/**
+ * hg_history_entry_new:
+ * @event: the record; it is copied
+ * @session_label: (nullable): the label of the session that sent it
+ * @profile: (nullable): the profile of that session
+ *
+ * Creates a history entry stamped with the current time.
+ *
+ * Returns: (transfer full): the entry
+ */
+HgHistoryEntry *
+hg_history_entry_new (const HgEvent *event,
+                      const char    *session_label,
+                      const char    *profile)
+{
+  HgHistoryEntry *entry;
+
+  g_return_val_if_fail (event != NULL, NULL);
+
+  entry = g_object_new (HG_TYPE_HISTORY_ENTRY, NULL);
+  entry->event = hg_event_copy (event);
+  entry->session_label = g_strdup (session_label);
+  entry->profile = g_strdup (profile);
+  entry->received = g_date_time_new_now_utc ();
+  return entry;
+}
+
+const HgEvent *
+hg_history_entry_get_event (HgHistoryEntry *entry)
+{
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (entry), NULL);
+
+  return entry->event;
+}
+
+const char *
+hg_history_entry_get_session_label (HgHistoryEntry *entry)
+{
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (entry), NULL);
+
+  return entry->session_label;
+}
+
+const char *
+hg_history_entry_get_profile (HgHistoryEntry *entry)
+{
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (entry), NULL);
+
+  return entry->profile;
+}
+
+/**
+ * hg_history_entry_get_received:
+ *
+ * Returns: (transfer none): when the agent received the record, in UTC
+ */
+GDateTime *
+hg_history_entry_get_received (HgHistoryEntry *entry)
+{
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (entry), NULL);
+
+  return entry->received;
+}
+
+/**
+ * hg_history_append:
+ * @history: a list of #HgHistoryEntry, oldest first
+ *
+ * Appends @entry and drops the oldest entries beyond
+ * %HG_HISTORY_MAX_ENTRIES, so the list works as a ring buffer.
+ */
+void
+hg_history_append (GListStore     *history,
+                   HgHistoryEntry *entry)
+{
+  guint n_items;
+
+  g_return_if_fail (G_IS_LIST_STORE (history));
+  g_return_if_fail (HG_IS_HISTORY_ENTRY (entry));
+
+  g_list_store_append (history, entry);
+
+  n_items = g_list_model_get_n_items (G_LIST_MODEL (history));
+  if (n_items > HG_HISTORY_MAX_ENTRIES)
+    g_list_store_splice (history, 0, n_items - HG_HISTORY_MAX_ENTRIES, NULL, 0);
+}
