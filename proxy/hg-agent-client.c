@@ -30,6 +30,10 @@
 #include <glib/gi18n.h>
 #include <unistd.h>
 
+/* The `code` of the `error` hostgate-agent sends before `welcome` when it
+ * cannot read the profile; its `welcome` then carries an empty filter. */
+#define ERROR_CODE_INVALID_PROFILE "invalid-profile"
+
 /* Ids of prompts that timed out or were withdrawn, remembered so that a
  * late Session or Always decision still applies. Oldest dropped first. */
 #define MAX_EXPIRED_PROMPTS 64
@@ -104,6 +108,7 @@ struct _HgAgentClient
   guint reconnect_id;
   guint backoff_ms;
   guint connect_failures;
+  gboolean agent_profile_invalid;
 
   GHashTable *prompts_by_key;  /* "host:port" → Prompt, owns the prompts */
   GHashTable *prompts_by_id;   /* id → Prompt */
@@ -271,8 +276,8 @@ kind_method (HgAskKind kind)
   return kind == HG_ASK_KIND_CONNECT ? "CONNECT" : NULL;
 }
 
-/* Writes one step of a question to the audit log and, when connected,
- * sends it to the agent as an `event` for its history view. */
+/* Writes one step of a question to the audit log; audit_record_cb()
+ * passes it on to the agent. */
 static void
 record_step (HgAgentClient *self,
              const HgHost  *target,
@@ -283,8 +288,6 @@ record_step (HgAgentClient *self,
              gint64         duration_ms)
 {
   HgAuditRecord record = { 0 };
-  g_autoptr(HgEvent) event = hg_event_new ();
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
 
   record.method = kind_method (kind);
   record.host = target->name;
@@ -294,20 +297,37 @@ record_step (HgAgentClient *self,
   record.pattern = pattern;
   record.duration_ms = duration_ms;
   if (self->server != NULL)
-    hg_audit_write (hg_proxy_server_get_audit (self->server), &record);
+    hg_proxy_server_write_audit (self->server, &record);
+}
+
+/* Sends every audit record of the server, requests and questions alike,
+ * to the agent as an `event` for its history view. */
+static void
+audit_record_cb (HgProxyServer       *server,
+                 const HgAuditRecord *record,
+                 gpointer             user_data)
+{
+  HgAgentClient *self = user_data;
+  g_autoptr(HgEvent) event = NULL;
+  g_autoptr(GDateTime) now = NULL;
 
   if (self->state != STATE_READY)
     return;
 
+  event = hg_event_new ();
+  now = g_date_time_new_now_utc ();
   event->time = g_date_time_format_iso8601 (now);
   event->session = g_strdup (self->session_id);
-  event->method = g_strdup (record.method);
-  event->host = g_strdup (target->name);
-  event->port = target->port;
-  event->decision = g_strdup (decision);
-  event->reason = g_strdup (reason);
-  event->pattern = g_strdup (pattern);
-  event->duration_ms = duration_ms;
+  event->client = g_strdup (record->client);
+  event->method = g_strdup (record->method);
+  event->host = g_strdup (record->host);
+  event->port = record->port;
+  event->decision = g_strdup (record->decision);
+  event->reason = g_strdup (record->reason);
+  event->pattern = g_strdup (record->pattern);
+  event->bytes_up = (gint64) MIN (record->bytes_up, (guint64) G_MAXINT64);
+  event->bytes_down = (gint64) MIN (record->bytes_down, (guint64) G_MAXINT64);
+  event->duration_ms = MAX (record->duration_ms, 0);
   send_message (self, hg_message_new_event (event));
 }
 
@@ -804,7 +824,7 @@ apply_late_decision (HgAgentClient   *self,
   add_session_entries (self, verdict, (const char * const *) entries);
   record_step (self, expired->target, expired->kind,
                verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
-               duration_text (message->decision.duration), entries[0], -1);
+               duration_text (message->decision.duration), entries[0], 0);
 }
 
 static void
@@ -862,6 +882,8 @@ handle_agent_error (HgAgentClient   *self,
     prompt = g_hash_table_lookup (self->prompts_by_id, message->id);
   if (prompt != NULL && g_str_equal (message->error.code, HG_ERROR_CODE_TOO_MANY_PROMPTS))
     prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_AGENT_BUSY);
+  if (self->state == STATE_GREETING && g_str_equal (message->error.code, ERROR_CODE_INVALID_PROFILE))
+    self->agent_profile_invalid = TRUE;
 }
 
 static void
@@ -874,7 +896,15 @@ handle_welcome (HgAgentClient   *self,
   self->connect_failures = 0;
   g_message ("Connected to the approval agent at %s", self->socket_path);
 
-  apply_filter (self, message->filter);
+  /* The proxy read its profile itself, so an agent that could not read
+   * it must not replace the lists with its empty stand-in. Later pushes
+   * apply once the agent reads the profile again. */
+  if (self->agent_profile_invalid)
+    g_message ("The agent cannot read profile “%s”; keeping the lists this proxy loaded",
+               self->profile_name);
+  else
+    apply_filter (self, message->filter);
+  self->agent_profile_invalid = FALSE;
   send_unsent_asks (self);
 }
 
@@ -988,6 +1018,7 @@ lose_connection (HgAgentClient *self,
 
   close_stream (self);
   self->state = STATE_DISCONNECTED;
+  self->agent_profile_invalid = FALSE;
   self->unavailable_reason = reason;
   forget_expired (self);
   fail_all_prompts (self, reason);
@@ -1250,6 +1281,8 @@ hg_agent_client_dispose (GObject *object)
   HgAgentClient *self = HG_AGENT_CLIENT (object);
 
   hg_agent_client_stop (self);
+  if (self->server != NULL)
+    g_signal_handlers_disconnect_by_data (self->server, self);
   g_clear_weak_pointer (&self->server);
 
   G_OBJECT_CLASS (hg_agent_client_parent_class)->dispose (object);
@@ -1323,6 +1356,7 @@ hg_agent_client_new (HgProxyServer *server)
   self = g_object_new (HG_TYPE_AGENT_CLIENT, NULL);
   options = hg_proxy_server_get_options (server);
   g_set_weak_pointer (&self->server, server);
+  g_signal_connect (server, "audit-record", G_CALLBACK (audit_record_cb), self);
   self->options = options;
   self->socket_path = g_strdup (options->agent_socket);
   self->label = g_strdup (options->label);

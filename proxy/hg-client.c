@@ -232,7 +232,7 @@ audit (HgClient   *client,
   record.bytes_down = bytes_down;
   record.duration_ms = elapsed_ms (client);
 
-  hg_audit_write (hg_proxy_server_get_audit (client->server), &record);
+  hg_proxy_server_write_audit (client->server, &record);
 }
 
 /* Lingering close: the rest of the request is read and dropped until the

@@ -45,6 +45,13 @@ struct _HgProxyServer
 
 G_DEFINE_FINAL_TYPE (HgProxyServer, hg_proxy_server, G_TYPE_OBJECT)
 
+enum {
+  SIGNAL_AUDIT_RECORD,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 static void
 hg_proxy_server_dispose (GObject *object)
 {
@@ -87,6 +94,23 @@ hg_proxy_server_class_init (HgProxyServerClass *klass)
 
   object_class->dispose = hg_proxy_server_dispose;
   object_class->finalize = hg_proxy_server_finalize;
+
+  /**
+   * HgProxyServer::audit-record:
+   * @server: the server
+   * @record: (type gpointer): the #HgAuditRecord just written, valid
+   *   only during the emission
+   *
+   * Emitted for every record hg_proxy_server_write_audit() writes, also
+   * when no audit log is open, so the approval agent's history view can
+   * show it.
+   */
+  signals[SIGNAL_AUDIT_RECORD] =
+    g_signal_new ("audit-record",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_POINTER);
 }
 
 static void
@@ -346,6 +370,25 @@ HgAudit *
 hg_proxy_server_get_audit (HgProxyServer *server)
 {
   return server->audit;
+}
+
+/**
+ * hg_proxy_server_write_audit:
+ * @server: the server
+ * @record: the record
+ *
+ * Appends @record to the audit log, when one is open, and emits
+ * #HgProxyServer::audit-record.
+ */
+void
+hg_proxy_server_write_audit (HgProxyServer       *server,
+                             const HgAuditRecord *record)
+{
+  g_return_if_fail (HG_IS_PROXY_SERVER (server));
+  g_return_if_fail (record != NULL);
+
+  hg_audit_write (server->audit, record);
+  g_signal_emit (server, signals[SIGNAL_AUDIT_RECORD], 0, record);
 }
 
 /**

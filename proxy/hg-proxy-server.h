@@ -46,6 +46,8 @@ void                hg_proxy_server_get_policy_context (HgProxyServer     *serve
 HgResolver         *hg_proxy_server_get_resolver    (HgProxyServer        *server);
 HgForwarder        *hg_proxy_server_get_forwarder   (HgProxyServer        *server);
 HgAudit            *hg_proxy_server_get_audit       (HgProxyServer        *server);
+void                hg_proxy_server_write_audit     (HgProxyServer        *server,
+                                                     const HgAuditRecord  *record);
 void                hg_proxy_server_log_denial      (HgProxyServer        *server,
                                                      const char           *host,
                                                      guint                 status,

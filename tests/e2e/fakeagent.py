@@ -37,17 +37,21 @@ class AgentConnection:
         self.send_raw(json.dumps(message).encode() + b"\n")
 
     def send_raw(self, data):
-        """Send bytes as they are, such as a line that is not JSON."""
+        """Send bytes as they are, such as a line that is not JSON. A
+        connection the test has closed drops them."""
         with self.write_lock:
+            if self.closed:
+                return
             self.sock.sendall(data)
 
     def close(self):
-        self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        with self.write_lock:
+            self.closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
 
 
 class FakeAgent:
@@ -56,10 +60,12 @@ class FakeAgent:
     allow, deny, approval_mode and timeout_secs make up the filter sent
     in `welcome`; its `profile` is the one the proxy named in `hello`
     unless profile is given. welcome=False leaves `hello` unanswered.
+    before_welcome lists messages sent right before `welcome`, such as
+    the `error` hostgate-agent sends when it cannot read the profile.
     """
 
     def __init__(self, path=None, allow=(), deny=(), approval_mode="ask", timeout_secs=60,
-                 profile=None, revision=1, welcome=True, start=True):
+                 profile=None, revision=1, welcome=True, before_welcome=(), start=True):
         self.tmp = None
         if path is None:
             self.tmp = tempfile.TemporaryDirectory(prefix="hostgate-agent-")
@@ -72,6 +78,7 @@ class FakeAgent:
         self.profile = profile
         self.revision = revision
         self.welcome = welcome
+        self.before_welcome = list(before_welcome)
         self.condition = threading.Condition()
         self.received = []
         self.connections = []
@@ -166,6 +173,8 @@ class FakeAgent:
             self.condition.notify_all()
         if message.get("type") == "hello":
             connection.hello = message
+            for early in self.before_welcome:
+                connection.send(early)
             if self.welcome:
                 connection.send({"type": "welcome", "version": 1,
                                  "filter": self.filter_object(message["session"]["profile"])})

@@ -101,6 +101,19 @@ class SharedPromptTest(ApprovalTest):
         self.assert_tunnel(proxy, "a.test")
         self.assertEqual(len(self.agent.messages("ask")), 1)
 
+    def test_request_records_sent_as_events(self):
+        proxy = self.proxy("--allow-domain", "ok.test", *self.pins("ok.test"))
+        self.agent.connection()
+        self.wait_log(proxy, "Using revision 1")
+        self.assert_tunnel(proxy, "ok.test")
+
+        event = self.agent.wait_message("event", lambda m: m.get("decision") == "allow")
+        self.assertEqual(event["host"], "ok.test")
+        self.assertEqual(event["method"], "CONNECT")
+        self.assertEqual(event["bytes_up"], 4)
+        self.assertEqual(event["bytes_down"], 4)
+        self.assertIn("client", event)
+
     def test_steps_sent_as_events(self):
         proxy = self.proxy(*self.pins("a.test"))
         request = self.pending(proxy, "a.test")
@@ -265,13 +278,34 @@ class FilterPushTest(ApprovalTest):
         self.assertEqual(self.agent.wait_message("ask")["host"], "old.test")
         request.close()
 
-    def profile_proxy(self, *args):
+    def profile_proxy(self, *args, allow=()):
         folder = tempfile.TemporaryDirectory(prefix="hostgate-profile-")
         self.addCleanup(folder.cleanup)
         path = os.path.join(folder.name, "t.json")
         with open(path, "w") as f:
-            json.dump({"meta": {"name": "t"}, "network": {"approval_mode": "ask"}}, f)
+            json.dump({"meta": {"name": "t"},
+                       "network": {"approval_mode": "ask", "allow_domain": list(allow)}}, f)
         return self.proxy("--profile-file", path, *args, network_approval=None)
+
+    def test_welcome_replaces_profile_lists(self):
+        proxy = self.profile_proxy(*self.pins("kept.test"), allow=["kept.test"])
+        self.wait_log(proxy, "Using revision 1")
+        request = self.pending(proxy, "kept.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "kept.test")
+        request.close()
+
+    def test_unreadable_profile_keeps_lists(self):
+        self.agent.close()
+        self.agent = FakeAgent(approval_mode="off", before_welcome=[
+            {"type": "error", "code": "invalid-profile", "message": "cannot read t"}])
+        self.addCleanup(self.agent.close)
+        proxy = self.profile_proxy(*self.pins("kept.test", "new.test"), allow=["kept.test"])
+        self.wait_log(proxy, "keeping the lists this proxy loaded")
+
+        self.assert_tunnel(proxy, "kept.test")
+        request = self.pending(proxy, "new.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "new.test")
+        request.close()
 
     def test_push_mode_off_from_profile(self):
         proxy = self.profile_proxy(*self.pins("off.test"))
