@@ -1,0 +1,89 @@
+"""Process statistics and limits for the reliability, fault and hostile
+input tests: open file descriptors and resident memory of a running
+process, read from /proc, and the test process's own descriptor limit."""
+
+import os
+import resource
+import sys
+
+import hgtest
+
+
+# hostgate-proxy keeps up to this many empty pipes (two descriptors
+# each) for reuse by later tunnels; they are a cache, not a leak.
+PIPE_POOL_MAX = 32
+
+
+def fd_count(pid):
+    """Return how many file descriptors process pid has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def fd_targets(pid):
+    """Return the targets of process pid's descriptors (such as
+    "socket:[123]" or "pipe:[456]"), skipping any that close meanwhile."""
+    targets = []
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+        except OSError:
+            pass
+    return targets
+
+
+def fd_count_except_pipes(pid):
+    """Return how many of process pid's descriptors are not pipes."""
+    return sum(1 for target in fd_targets(pid) if not target.startswith("pipe:"))
+
+
+def rss_kib(pid):
+    """Return the resident set size (VmRSS) of process pid in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS line in /proc/{pid}/status")
+
+
+def wait_fd_count(pid, expected, timeout=hgtest.TIMEOUT):
+    """Wait until process pid has at most expected descriptors open that
+    are not pipes, and at most 2 * PIPE_POOL_MAX pipes (plus one spare
+    pair). Returns the last count of non-pipe descriptors. Raises
+    AssertionError with the descriptors' targets on timeout."""
+    last = [None]
+
+    def settled():
+        targets = fd_targets(pid)
+        pipes = sum(1 for target in targets if target.startswith("pipe:"))
+        last[0] = len(targets) - pipes
+        return last[0] <= expected and pipes <= 2 * PIPE_POOL_MAX + 2
+
+    try:
+        hgtest.wait_for(settled, timeout=timeout, message=f"{expected} open descriptors")
+    except AssertionError:
+        targets = []
+        for name in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
+            try:
+                targets.append(f"{name} -> {os.readlink(f'/proc/{pid}/fd/{name}')}")
+            except OSError:
+                pass
+        raise AssertionError(f"process {pid} has {last[0]} descriptors open, expected at most "
+                             f"{expected}:\n" + "\n".join(targets[:50]))
+    return last[0]
+
+
+def raise_fd_limit(wanted):
+    """Raise this process's soft RLIMIT_NOFILE to wanted (or the hard
+    limit, if lower); children such as the proxy inherit it. Returns the
+    new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def note(text):
+    """Print text as a TAP diagnostic line, for numbers a run measured."""
+    sys.stdout.write(f"# {text}\n")
+    sys.stdout.flush()
