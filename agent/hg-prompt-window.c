@@ -304,12 +304,17 @@ static void
 show_session (HgPromptWindow *window,
               HgAgentSession *session)
 {
-  g_autofree char *session_text = NULL;
+  const HgSessionInfo *info = session != NULL ? hg_agent_session_get_info (session) : NULL;
   const GError *profile_error = session != NULL ? hg_agent_session_get_profile_error (session) : NULL;
+  g_autofree char *session_text = NULL;
 
-  session_text = g_strdup_printf (_("Sandbox “%s”, profile “%s”"),
-                                  session ? hg_agent_session_get_label (session) : "",
-                                  session ? hg_agent_session_get_profile (session) : "");
+  if (info == NULL)
+    session_text = g_strdup (_("The proxy that asked has disconnected."));
+  else if (info->command != NULL && info->command[0] != '\0')
+    session_text = g_strdup_printf (_("Profile “%s”, command “%s”, proxy process %d"),
+                                    info->profile, info->command, info->pid);
+  else
+    session_text = g_strdup_printf (_("Profile “%s”, proxy process %d"), info->profile, info->pid);
   gtk_label_set_text (window->session_label, session_text);
 
   gtk_widget_set_visible (GTK_WIDGET (window->profile_error_label), profile_error != NULL);
@@ -325,11 +330,13 @@ static void
 show_target (HgPromptWindow *window,
              HgPrompt       *prompt)
 {
-  g_autofree char *host_text = NULL;
+  HgAgentSession *session = hg_prompt_get_session (prompt);
   const char *registrable = hg_prompt_get_registrable_domain (prompt);
+  g_autofree char *host_text = NULL;
 
-  host_text = g_strdup_printf (_("wants to connect to %s:%u"), hg_prompt_get_host (prompt),
-                               hg_prompt_get_port (prompt));
+  host_text = g_strdup_printf (_("“%s” wants to connect to %s:%u"),
+                               session != NULL ? hg_agent_session_get_label (session) : "",
+                               hg_prompt_get_host (prompt), hg_prompt_get_port (prompt));
   gtk_label_set_text (window->host_label, host_text);
   gtk_label_set_text (window->kind_label,
                       hg_prompt_get_kind (prompt) == HG_ASK_KIND_HTTP
