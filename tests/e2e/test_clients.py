@@ -599,5 +599,76 @@ class CurlTest(ClientTestCase):
         self.assertEqual(result.returncode, 60, result.stderr)
 
 
+# bubblewrap ----------------------------------------------------------------
+
+BWRAP = shutil.which("bwrap")
+SOCAT = shutil.which("socat")
+SANDBOXING_DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "..", "..", "docs", "sandboxing.md")
+
+
+def documented_bwrap_script():
+    """Return the hostgate-bwrap script from docs/sandboxing.md: the
+    shell code block that starts with #!/bin/sh."""
+    with open(SANDBOXING_DOC) as f:
+        blocks = f.read().split("```sh\n")[1:]
+    for block in blocks:
+        code = block.split("```", 1)[0]
+        if code.startswith("#!/bin/sh\n"):
+            return code
+    raise AssertionError(f"no #!/bin/sh block in {SANDBOXING_DOC}")
+
+
+def bwrap_usable():
+    """Return whether bwrap can create the namespaces the script asks for."""
+    if BWRAP is None:
+        return False
+    probe = subprocess.run([BWRAP, "--unshare-all", "--ro-bind", "/", "/", "true"],
+                           capture_output=True, timeout=hgtest.TIMEOUT)
+    return probe.returncode == 0
+
+
+@unittest.skipIf(CURL is None, "curl is not installed")
+@unittest.skipIf(SOCAT is None, "socat is not installed")
+@unittest.skipUnless(bwrap_usable(), "bwrap is missing or cannot create namespaces here")
+class BubblewrapTest(ClientTestCase):
+    """The documented hostgate-bwrap script: a sandbox without a network,
+    whose only way out is the proxy behind a Unix socket."""
+
+    def setUp(self):
+        super().setUp()
+        self.script = os.path.join(self.work, "hostgate-bwrap")
+        with open(self.script, "w") as f:
+            f.write(documented_bwrap_script())
+        os.chmod(self.script, 0o755)
+        self.origin = hgtest.HttpOrigin()
+        self.addCleanup(self.origin.close)
+        self.pin = ["--resolve", f"origin.test:{self.origin.port}:127.0.0.1"]
+
+    def test_proxy_reachable_inside(self):
+        curl = f"{CURL} -sS --max-time {int(hgtest.TIMEOUT)}"
+        script = (f"{curl} -o /dev/null -w 'forward %{{http_code}}\\n' http://origin.test:{self.origin.port}/; "
+                  f"{curl} -p -o /dev/null -w 'tunnel %{{http_code}}\\n' http://origin.test:{self.origin.port}/")
+        result = self.run_client(["--allow-domain", "origin.test", *self.pin],
+                                 [self.script, "sh", "-c", script])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("forward 200", result.stdout)
+        self.assertIn("tunnel 200", result.stdout)
+        self.assert_only_host("origin.test")
+        self.assertEqual(sorted(r["method"] for r in self.audit_records()), ["CONNECT", "GET"])
+
+    def test_direct_connection_fails_inside(self):
+        script = (f"{CURL} -sS --noproxy '*' --max-time {int(hgtest.TIMEOUT)} "
+                  f"http://127.0.0.1:{self.origin.port}/")
+        result = self.run_client(["--confine", "none", *self.pin],
+                                 [self.script, "sh", "-c", script])
+        self.assertEqual(result.returncode, 7, result.stderr)
+        self.assertEqual(self.origin.requests, [])
+
+    def test_exit_status_passes(self):
+        result = self.run_client([], [self.script, "sh", "-c", "exit 5"])
+        self.assertEqual(result.returncode, 5, result.stderr)
+
+
 if __name__ == "__main__":
     sys.exit(hgtest.main())
