@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 #include <signal.h>
@@ -42,9 +43,18 @@ typedef struct {
   gboolean child_exited;
   int exit_status;
   int ruleset_fd;
+  guint signal_source;
 } Run;
 
 static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+/* The signal handler writes one byte per signal to this pipe, which the
+ * main loop reads: the signal number, with SIGNAL_FROM_KERNEL set when
+ * the kernel sent it rather than a process. */
+static int signal_pipe[2] = { -1, -1 };
+static struct sigaction previous_actions[G_N_ELEMENTS (forwarded_signals)];
+
+#define SIGNAL_FROM_KERNEL 0x80
 
 static char *
 generate_token (GError **error)
@@ -274,20 +284,96 @@ child_exited_cb (GPid     pid,
   hg_proxy_server_shutdown_async (run->server, NULL, shutdown_cb, run);
 }
 
-typedef struct {
-  Run *run;
-  int signum;
-} Forward;
+static void
+signal_handler (int        signum,
+                siginfo_t *info,
+                void      *context)
+{
+  int saved_errno = errno;
+  unsigned char byte = (unsigned char) signum;
+  ssize_t ignored;
+
+  if (info != NULL && info->si_code == SI_KERNEL)
+    byte |= SIGNAL_FROM_KERNEL;
+
+  /* When the pipe is full, signals are already waiting to be forwarded. */
+  ignored = write (signal_pipe[1], &byte, 1);
+  (void) ignored;
+  errno = saved_errno;
+}
+
+static void
+forward_signal (Run      *run,
+                int       signum,
+                gboolean  from_kernel)
+{
+  if (run->child <= 0 || run->child_exited)
+    return;
+
+  /* The kernel sends a terminal's signals (Ctrl-C, hang-up) to its
+   * foreground process group. A command in this process's group has had
+   * its own copy, and a second one would count as a second Ctrl-C. */
+  if (from_kernel && getpgid (run->child) == getpgrp ())
+    return;
+
+  kill (run->child, signum);
+}
 
 static gboolean
-forward_signal_cb (gpointer user_data)
+signal_pipe_cb (int          fd,
+                GIOCondition condition,
+                gpointer     user_data)
 {
-  Forward *forward = user_data;
+  Run *run = user_data;
+  unsigned char bytes[64];
+  ssize_t count;
 
-  if (forward->run->child > 0 && !forward->run->child_exited)
-    kill (forward->run->child, forward->signum);
+  while ((count = read (fd, bytes, sizeof bytes)) > 0)
+    {
+      for (ssize_t i = 0; i < count; i++)
+        forward_signal (run, bytes[i] & ~SIGNAL_FROM_KERNEL, (bytes[i] & SIGNAL_FROM_KERNEL) != 0);
+    }
 
   return G_SOURCE_CONTINUE;
+}
+
+/* Installs the handler for the forwarded signals. GLib's
+ * g_unix_signal_add() cannot be used, because it does not say who sent a
+ * signal. */
+static gboolean
+catch_signals (Run     *run,
+               GError **error)
+{
+  struct sigaction action = { 0 };
+
+  if (pipe2 (signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Could not create a pipe for signals: %s"), g_strerror (saved));
+      return FALSE;
+    }
+
+  action.sa_sigaction = signal_handler;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset (&action.sa_mask);
+  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+    sigaction (forwarded_signals[i], &action, &previous_actions[i]);
+
+  run->signal_source = g_unix_fd_add (signal_pipe[0], G_IO_IN, signal_pipe_cb, run);
+  return TRUE;
+}
+
+static void
+release_signals (Run *run)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
+    sigaction (forwarded_signals[i], &previous_actions[i], NULL);
+
+  g_clear_handle_id (&run->signal_source, g_source_remove);
+  close (signal_pipe[0]);
+  close (signal_pipe[1]);
+  signal_pipe[0] = signal_pipe[1] = -1;
 }
 
 static gboolean
@@ -341,7 +427,9 @@ write_port_file (const char  *path,
  * `--listen`) with a random port and token, and runs the command after
  * `--` with the proxy variables pointing at it. Where the
  * kernel allows, Landlock confines the command to TCP connections to the
- * proxy's port. SIGINT, SIGTERM and SIGHUP are forwarded to the command.
+ * proxy's port. SIGINT, SIGTERM and SIGHUP are forwarded to the command,
+ * except those the terminal sent to a process group that holds the
+ * command too.
  *
  * Returns: the command's exit status, or 128 plus the signal number when
  *   a signal killed it
@@ -359,8 +447,6 @@ hg_run_main (int                  argc,
   g_autoptr(GError) error = NULL;
   g_autofree char *token = NULL;
   g_autofree char *address = NULL;
-  Forward forwards[G_N_ELEMENTS (forwarded_signals)];
-  guint signal_ids[G_N_ELEMENTS (forwarded_signals)];
   Confine confine = CONFINE_AUTO;
   gboolean confined;
   Run run = { .ruleset_fd = -1 };
@@ -396,16 +482,12 @@ hg_run_main (int                  argc,
   /* Catch the signals before the command starts, so that one sent right
    * after it starts is forwarded instead of ending this process and
    * leaving the command without its proxy. */
-  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
-    {
-      forwards[i] = (Forward) { &run, forwarded_signals[i] };
-      signal_ids[i] = g_unix_signal_add (forwarded_signals[i], forward_signal_cb, &forwards[i]);
-    }
+  if (!catch_signals (&run, &error))
+    goto fail;
 
   if (!spawn_command (&run, command, envp, &error))
     {
-      for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
-        g_source_remove (signal_ids[i]);
+      release_signals (&run);
       goto fail;
     }
 
@@ -418,9 +500,7 @@ hg_run_main (int                  argc,
 
   g_child_watch_add (run.child, child_exited_cb, &run);
   g_main_loop_run (loop);
-
-  for (guint i = 0; i < G_N_ELEMENTS (forwarded_signals); i++)
-    g_source_remove (signal_ids[i]);
+  release_signals (&run);
 
   return run.exit_status;
 

@@ -2,11 +2,14 @@
 
 import ctypes
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import hgtest
@@ -32,6 +35,49 @@ def ipv6_loopback():
         return True
     except OSError:
         return False
+
+
+def interrupt_on_terminal(command, ready):
+    """Run command on a new terminal, type Ctrl-C once the file ready
+    exists, then send SIGTERM to the command's process; return what the
+    terminal showed until the process exited."""
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(command[0], command)
+    try:
+        hgtest.wait_for(lambda: os.path.exists(ready), message="the command to start")
+        os.write(master, b"\x03")
+        # The terminal echoes ^C after it has sent SIGINT.
+        output = read_terminal(master, pid, until=b"^C")
+        os.kill(pid, signal.SIGTERM)
+        return output + read_terminal(master, pid)
+    finally:
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)
+
+
+def read_terminal(master, pid, until=None, timeout=hgtest.TIMEOUT):
+    """Read the terminal master until the output contains until, or, when
+    until is None, until the process pid exits and reading fails with
+    EIO. Raise AssertionError after timeout seconds."""
+    output = b""
+    deadline = time.monotonic() + timeout
+    while until is None or until not in output:
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out reading the terminal, got {output!r}")
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        output += chunk
+    return output
 
 
 def run(*args, env=None, timeout=hgtest.TIMEOUT):
@@ -97,6 +143,23 @@ class RunTest(unittest.TestCase):
                     process.stderr.close()
                 with open(marker) as f:
                     self.assertEqual(f.read().strip(), signum.name)
+
+    def test_terminal_interrupt_delivered_once(self):
+        # Ctrl-C on a terminal sends SIGINT to the whole foreground process
+        # group. A command in run's group gets it from the terminal and
+        # must not get a forwarded copy; a command in a session of its own
+        # (setsid) gets it only from run. The SIGTERM sent afterwards is
+        # forwarded, and the command prints how many SIGINTs it has had by
+        # then. Perl runs its handler once per signal received.
+        perl = ("$n = 0; $SIG{INT} = sub { $n++ }; "
+                "$SIG{TERM} = sub { print \"count=$n\\n\"; exit 0 }; "
+                "open my $f, \">\", $ARGV[0]; close $f; sleep 1 while 1")
+        for prefix in ([], ["setsid"]):
+            with self.subTest(prefix=prefix), tempfile.TemporaryDirectory() as tmp:
+                ready = os.path.join(tmp, "ready")
+                command = [hgtest.PROXY_PATH, "run", "--", *prefix, "perl", "-e", perl, ready]
+                output = interrupt_on_terminal(command, ready)
+                self.assertIn(b"count=1\r\n", output)
 
     def test_request_through_proxy(self):
         with hgtest.HttpOrigin() as origin:
