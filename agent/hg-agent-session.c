@@ -17,7 +17,7 @@
 #include "hg-history-entry.h"
 
 /* The `code` of the `error` sent when the session's profile cannot be
- * read; the proxy treats it like `invalid-message` and logs it. */
+ * read. hostgate-proxy logs it and keeps the lists it loaded itself. */
 #define ERROR_CODE_INVALID_PROFILE "invalid-profile"
 
 struct _HgAgentSession
@@ -281,10 +281,10 @@ hg_agent_filter_from_profile (const HgProfile *profile,
                                                              : HG_APPROVAL_TIMEOUT_DEFAULT);
 }
 
-/* Answers `hello` with the profile's filter. A profile that is missing
- * or does not parse gets an `error` naming the problem and a `welcome`
- * with an empty filter and approval off, so the proxy allows nothing
- * beyond its own static settings. */
+/* Replies to `hello` with the profile's filter. A profile that is
+ * missing or does not parse gets an `error` naming the problem and a
+ * `welcome` with an empty filter and approval off, so the agent adds
+ * nothing to what the proxy loaded itself. */
 static void
 welcome (HgAgentSession *session)
 {
@@ -731,8 +731,9 @@ hg_agent_session_send_filter (HgAgentSession       *session,
  * @prompt: a prompt of this session
  * @pattern: the `pattern` of the decision
  *
- * Sends the person's `decision` for @prompt and forgets the prompt. An
- * answer to a prompt that was already withdrawn is dropped.
+ * Sends the person's `decision` for @prompt and removes the prompt from
+ * the session. An answer to a prompt that was already withdrawn is
+ * dropped.
  */
 void
 hg_agent_session_answer (HgAgentSession     *session,

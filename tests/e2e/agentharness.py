@@ -10,8 +10,8 @@ Pieces:
 
 - Display: starts `Xvfb -displayfd` and reads the display number from
   the pipe, so no number is guessed and nothing sleeps.
-- Agent: starts the agent in its own process group, waits for its
-  socket, and stops it with SIGTERM.
+- Agent: starts the agent in its own process group, waits until it
+  listens, and stops it with SIGTERM, so its exit status is checked.
 - find_window(), click(), key(): xdotool helpers with deadlines.
 - main(): runs the tests as TAP, or skips them all with the reason when
   the agent, Xvfb, xdotool or dbus-run-session is missing.
@@ -172,13 +172,34 @@ class Agent:
         self.stderr_file.close()
         return status
 
+    def agent_pid(self):
+        """Return the pid of the agent under dbus-run-session, or None."""
+        try:
+            with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as f:
+                children = [int(pid) for pid in f.read().split()]
+        except FileNotFoundError:
+            return None
+        for pid in children:
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == "hostgate-agent":
+                        return pid
+            except FileNotFoundError:
+                continue
+        return None
+
     def stop(self):
-        """Send SIGTERM to the agent's process group; return its status."""
+        """Send SIGTERM to the agent and wait for it to exit; return its
+        exit status, which dbus-run-session passes on."""
         if self.process is None:
             return None
         if self.process.poll() is None:
+            pid = self.agent_pid()
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
+                if pid is not None:
+                    os.kill(pid, signal.SIGTERM)
+                else:
+                    os.killpg(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:

@@ -110,7 +110,7 @@ class SocketTest(AgentTestCase):
         self.assertEqual(welcome["profile"], "work")
 
     def test_socket_removed_on_exit(self):
-        self.agent.stop()
+        self.assertEqual(self.agent.stop(), 0)
         self.assertIn("Stopped listening", self.agent.stderr())
         self.assertFalse(os.path.exists(self.agent.socket_path))
 
