@@ -14,6 +14,7 @@
 #include "hg-agent-session.h"
 #include "hg-application.h"
 #include "hg-prompt-window.h"
+#include "hg-settings-window.h"
 
 struct _HgApplication
 {
@@ -238,6 +239,18 @@ session_added_cb (HgAgentServer  *server,
   g_signal_connect_object (session, "prompt-withdrawn", G_CALLBACK (prompt_withdrawn_cb), app, 0);
 }
 
+static void
+settings_activated_cb (GSimpleAction *action,
+                       GVariant      *parameter,
+                       gpointer       user_data)
+{
+  hg_settings_window_present (HG_APPLICATION (user_data));
+}
+
+static const GActionEntry app_actions[] = {
+  { .name = "settings", .activate = settings_activated_cb },
+};
+
 static gboolean
 quit_signal_cb (gpointer user_data)
 {
@@ -273,6 +286,8 @@ hg_application_startup (GApplication *application)
     }
 
   g_message ("Profiles are in %s", hg_profile_store_get_directory (app->store));
+
+  g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions), app);
 
   /* No window at login: the agent waits for proxies in the background. */
   g_application_hold (application);
