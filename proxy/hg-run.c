@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hg-agent-client.h"
 #include "hg-landlock.h"
 #include "hg-options.h"
 #include "hg-proxy-server.h"
@@ -403,6 +404,53 @@ spawn_command (Run                *run,
   return ok;
 }
 
+/* Joins the command line for the agent's prompts, quoting the arguments
+ * that a shell would split or expand. */
+static char *
+format_command_line (GStrv command)
+{
+  GString *line = g_string_new (NULL);
+
+  for (guint i = 0; command[i] != NULL; i++)
+    {
+      const char *argument = command[i];
+      gboolean plain = *argument != '\0';
+
+      for (const char *c = argument; *c != '\0' && plain; c++)
+        plain = g_ascii_isalnum (*c) || strchr ("-_./:=,+@%", *c) != NULL;
+
+      if (i > 0)
+        g_string_append_c (line, ' ');
+      if (plain)
+        g_string_append (line, argument);
+      else
+        {
+          g_autofree char *quoted = g_shell_quote (argument);
+          g_string_append (line, quoted);
+        }
+    }
+
+  return g_string_free (line, FALSE);
+}
+
+/* Connects the proxy to the desktop agent, which prompts about hosts on
+ * neither list, and tells the agent which command this proxy serves. */
+static HgAgentClient *
+start_agent_client (HgProxyServer *server,
+                    GStrv          command,
+                    GPid           child)
+{
+  HgAgentClient *agent = hg_agent_client_new (server);
+  g_autofree char *command_line = format_command_line (command);
+
+  hg_proxy_server_set_approver (server, HG_APPROVER (agent));
+  hg_agent_client_set_command (agent, command_line);
+  hg_agent_client_set_pid (agent, child);
+  hg_agent_client_start (agent);
+
+  return agent;
+}
+
 static gboolean
 write_port_file (const char  *path,
                  const char  *address,
@@ -428,7 +476,7 @@ write_port_file (const char  *path,
  * `--` with the proxy variables pointing at it. Where the
  * kernel allows, Landlock confines the command to TCP connections to the
  * proxy's port. SIGINT, SIGTERM and SIGHUP are forwarded to the command,
- * except those the terminal sent to a process group that holds the
+ * except those the terminal sent to a process group that contains the
  * command too.
  *
  * Returns: the command's exit status, or 128 plus the signal number when
@@ -443,6 +491,7 @@ hg_run_main (int                  argc,
   g_auto(GStrv) command = NULL;
   g_autoptr(HgOptions) options = NULL;
   g_autoptr(HgProxyServer) server = NULL;
+  g_autoptr(HgAgentClient) agent = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *token = NULL;
@@ -498,9 +547,16 @@ hg_run_main (int                  argc,
     g_message ("Running “%s” (pid %d) behind the proxy on %s, not confined",
                command[0], run.child, address);
 
+  /* No request is served before the main loop runs, so the agent is in
+   * place before the command's first request. */
+  if (options->settings.approval_mode == HG_APPROVAL_ASK)
+    agent = start_agent_client (server, command, run.child);
+
   g_child_watch_add (run.child, child_exited_cb, &run);
   g_main_loop_run (loop);
   release_signals (&run);
+  if (agent != NULL)
+    hg_agent_client_stop (agent);
 
   return run.exit_status;
 

@@ -1,9 +1,11 @@
 """End-to-end tests of `hostgate-proxy run`: one command behind its own proxy."""
 
 import ctypes
+import json
 import os
 import pty
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -211,6 +213,50 @@ class RunTest(unittest.TestCase):
         self.assertTrue(url.endswith("@" + address.strip()), url)
         self.assertEqual(status, "200")
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_approval_without_agent(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            audit = os.path.join(tmp, "audit.jsonl")
+            result = run("--network-approval", "ask", "--audit-log", audit,
+                         "--agent-socket", os.path.join(tmp, "missing.sock"),
+                         *shell("curl -sS -o /dev/null -w '%{http_code}' http://unlisted.test/"))
+            with open(audit) as f:
+                records = [json.loads(line) for line in f]
+        self.assertEqual(result.stdout, b"403")
+        denials = [r for r in records if r["decision"] == "deny"]
+        self.assertEqual(len(denials), 1, records)
+        self.assertEqual(denials[0]["reason"], "approval agent not running")
+
+    def test_agent_hello_names_command(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            go = os.path.join(tmp, "go")
+            path = os.path.join(tmp, "agent.sock")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+                listener.bind(path)
+                listener.listen(1)
+                listener.settimeout(hgtest.TIMEOUT)
+                script = f"echo $$; while [ ! -e {go} ]; do sleep 0.05; done"
+                process = subprocess.Popen([hgtest.PROXY_PATH, "run", "--network-approval", "ask",
+                                            "--agent-socket", path, *shell(script)],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                try:
+                    child = int(process.stdout.readline())
+                    connection, _ = listener.accept()
+                    with connection:
+                        connection.settimeout(hgtest.TIMEOUT)
+                        hello = json.loads(hgtest.recv_until(connection, b"\n").split(b"\n")[0])
+                    open(go, "w").close()
+                    self.assertEqual(process.wait(timeout=hgtest.TIMEOUT), 0)
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait()
+                    process.stdout.close()
+        session = hello["session"]
+        self.assertEqual(hello["type"], "hello")
+        self.assertEqual(session["pid"], child)
+        self.assertEqual(session["label"], "sh")
+        self.assertEqual(session["command"], f"/bin/sh -c {shlex.quote(script)}")
 
     def test_invalid_confine_value(self):
         result = run("--confine", "sometimes", *shell("true"))
