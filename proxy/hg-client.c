@@ -69,6 +69,7 @@ struct _HgClient
   gsize head_length;
   HgRequestHead *head;
   gint64 head_time;
+  gboolean authenticated;          /* the head carried the proxy token */
   HgPolicy *policy;
   GSource *watch;                  /* the connection, while deciding */
   HgDecision *decision;
@@ -103,6 +104,7 @@ clear_request (HgClient *client)
   g_clear_object (&client->origin);
   g_clear_pointer (&client->origin_pending, g_bytes_unref);
   client->head_length = 0;
+  client->authenticated = FALSE;
 }
 
 static void
@@ -232,7 +234,13 @@ audit (HgClient   *client,
   record.bytes_down = bytes_down;
   record.duration_ms = elapsed_ms (client);
 
-  hg_proxy_server_write_audit (client->server, &record);
+  /* A request that did not pass the token check is kept out of the
+   * agent's history view: anyone who can reach the port could otherwise
+   * fill it with made-up hosts. The audit log still records it. */
+  if (client->authenticated)
+    hg_proxy_server_write_audit (client->server, &record);
+  else
+    hg_audit_write (hg_proxy_server_get_audit (client->server), &record);
 }
 
 /* Lingering close: the rest of the request is read and dropped until the
@@ -990,6 +998,7 @@ handle_head (HgClient *client)
       refuse (client, "error", 407, "proxy authentication required", NULL);
       return;
     }
+  client->authenticated = TRUE;
 
   if (client->head->authority == NULL)
     {

@@ -1,0 +1,220 @@
+"""hostgate against hostile local input: clients without the proxy
+token, a storm of questions for distinct hosts, processes of another
+user at the agent's socket, and malformed lines sent to the agent.
+Everything stays on 127.0.0.1 and Unix sockets in temporary folders."""
+
+import json
+import os
+import random
+import selectors
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import hgtest
+import proctools
+from fakeagent import FakeAgent
+from hgtest import Proxy
+
+OTHER_UID = 65534
+# The interpreter for processes of another user: the test's own may sit
+# in a home folder that user cannot enter.
+SYSTEM_PYTHON = "/usr/bin/python3"
+STORM_HOSTS = 1000
+
+
+class HostileTest(unittest.TestCase):
+    def proxy(self, *args, **kwargs):
+        proxy = Proxy(*args, **kwargs)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def agent(self, **kwargs):
+        agent = FakeAgent(**kwargs)
+        self.addCleanup(agent.close)
+        return agent
+
+
+class NoTokenTest(HostileTest):
+    def test_no_token_reaches_nothing(self):
+        agent = self.agent(allow=["allowed.test"], deny=["denied.test"])
+        proxy = self.proxy("--network-approval", "ask", "--agent-socket", agent.path,
+                           "--allow-domain", "named.test", debug=True)
+        agent.connection()
+        targets = ["unlisted.test:443", "allowed.test:443", "named.test:443", "denied.test:443",
+                   "169.254.169.254:80"]
+        credentials = [
+            "",
+            "Proxy-Authorization: Basic " + hgtest.basic_auth("wrong-token").split(" ", 1)[1] + "\r\n",
+            "Proxy-Authorization: Bearer wrong-token\r\n",
+            "Proxy-Authorization: Bearer \r\n",
+            # The right token twice is still not exactly one field.
+            f"Proxy-Authorization: {hgtest.basic_auth()}\r\n" * 2,
+        ]
+        for target in targets:
+            for credential in credentials:
+                raw = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{credential}\r\n".encode()
+                with self.subTest(target=target, credential=credential):
+                    response = proxy.request(raw)
+                    self.assertEqual(response.status, 407, response)
+            with self.subTest(target=target, form="absolute URI"):
+                raw = f"GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+                self.assertEqual(proxy.request(raw).status, 407)
+
+        # A ping round trip orders everything the proxy sent before it.
+        agent.send({"type": "ping", "id": "after-requests"})
+        agent.wait_message("pong")
+        records = proxy.audit_records()
+        self.assertEqual(len(records), len(targets) * (len(credentials) + 1))
+        self.assertEqual({r["status"] for r in records}, {407})
+        self.assertEqual({r["decision"] for r in records}, {"error"})
+        self.assertEqual({r.get("pattern") for r in records}, {None})
+        self.assertEqual(agent.messages("ask"), [])
+        self.assertEqual(agent.messages("event"), [])
+        self.assertNotIn("resolving", proxy.stderr())
+
+
+class PromptStormTest(HostileTest):
+    def test_storm_capped_agent_responsive(self):
+        proctools.raise_fd_limit(8192)
+        agent = self.agent()
+        proxy = self.proxy("--network-approval", "ask", "--agent-socket", agent.path,
+                           "--max-connections", str(STORM_HOSTS + 100))
+        agent.connection()
+        cap = 32
+
+        sockets = []
+        self.addCleanup(lambda: [sock.close() for sock in sockets])
+        for _ in range(STORM_HOSTS):
+            sockets.append(proxy.connect())
+        start = time.monotonic()
+        for n, sock in enumerate(sockets):
+            sock.sendall(proxy.connect_request(f"storm{n}.test:443"))
+        sent = time.monotonic() - start
+        self.assertLess(sent, 1.0)
+
+        # While the storm is answered, the agent's ping gets its pong.
+        ping_start = time.monotonic()
+        agent.send({"type": "ping", "id": "storm"})
+        agent.wait_message("pong", lambda m: m.get("id") == "storm")
+        pong = time.monotonic() - ping_start
+
+        answered = self.read_answers(sockets, STORM_HOSTS - cap, deadline=10)
+        storm = time.monotonic() - start
+        statuses = {status for status, _ in answered.values()}
+        reasons = {reason for _, reason in answered.values()}
+        self.assertEqual(len(answered), STORM_HOSTS - cap)
+        self.assertEqual(statuses, {403})
+        self.assertEqual(reasons, {"too many pending approvals"})
+        asks = agent.messages("ask")
+        self.assertEqual(len(asks), cap)
+        waiting = {f"storm{n}.test" for n in range(STORM_HOSTS) if n not in answered}
+        self.assertEqual({ask["host"] for ask in asks}, waiting)
+        self.assertLess(pong, 1.0)
+
+        # The waiting clients leave, each question is withdrawn, and the
+        # proxy asks again at once.
+        for n, sock in enumerate(sockets):
+            if n not in answered:
+                sock.close()
+        agent.wait_message("cancel", count=cap)
+        request = proxy.connect()
+        self.addCleanup(request.close)
+        request.sendall(proxy.connect_request("after.test:443"))
+        agent.wait_message("ask", lambda m: m["host"] == "after.test")
+        proctools.note(f"{STORM_HOSTS} questions sent in {sent * 1000:.0f} ms: {cap} asked, "
+                       f"{len(answered)} denied within {storm:.2f} s; pong after "
+                       f"{pong * 1000:.0f} ms")
+
+    def read_answers(self, sockets, count, deadline):
+        """Reads the response head from each socket that answers within
+        deadline seconds; returns {index: (status, reason)}."""
+        selector = selectors.DefaultSelector()
+        self.addCleanup(selector.close)
+        buffers = {}
+        for n, sock in enumerate(sockets):
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ, n)
+            buffers[n] = b""
+        answered = {}
+        end = time.monotonic() + deadline
+        while len(answered) < count and time.monotonic() < end:
+            for key, _ in selector.select(timeout=0.2):
+                n = key.data
+                try:
+                    chunk = key.fileobj.recv(4096)
+                except OSError:
+                    chunk = b""
+                buffers[n] += chunk
+                if b"\r\n\r\n" in buffers[n] or not chunk:
+                    selector.unregister(key.fileobj)
+                    response = hgtest.Response(buffers[n].partition(b"\r\n\r\n")[0], b"")
+                    answered[n] = (response.status, response.reason)
+        for sock in sockets:
+            sock.setblocking(True)
+            sock.settimeout(hgtest.TIMEOUT)
+        return answered
+
+
+class OtherUserTest(HostileTest):
+    """A process of another uid at a Unix socket: the proxy drops an
+    agent run by another user."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("switching to another uid needs root")
+        if not os.access(SYSTEM_PYTHON, os.X_OK):
+            self.skipTest(f"{SYSTEM_PYTHON}, which another user can run, is missing")
+
+    def test_proxy_drops_agent_of_other_user(self):
+        # The folder and socket are open to everyone, so that only the
+        # SO_PEERCRED check stands between the two users.
+        tmp = tempfile.TemporaryDirectory(prefix="hostgate-other-")
+        self.addCleanup(tmp.cleanup)
+        os.chmod(tmp.name, 0o777)
+        path = os.path.join(tmp.name, "agent.sock")
+        listener = subprocess.Popen(
+            [SYSTEM_PYTHON, "-c", OTHER_USER_AGENT, path],
+            user=OTHER_UID, group=OTHER_UID, extra_groups=[],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(listener.kill)
+        self.assertEqual(listener.stdout.readline().strip(), b"listening")
+        proxy = self.proxy("--network-approval", "ask", "--agent-socket", path, debug=True)
+        hgtest.wait_for(lambda: "uid 65534" in proxy.stderr(), message="the peer check in the log")
+        response = proxy.request(proxy.connect_request("who.test:443"))
+        self.assertEqual(response.status, 403, response)
+        listener.kill()
+        output, _ = listener.communicate(timeout=hgtest.TIMEOUT)
+        # The proxy closed the connection before sending anything.
+        self.assertNotIn(b"hello", output)
+        proctools.note(f"proxy log: {[l for l in proxy.stderr().splitlines() if 'uid 65534' in l][:1]}")
+
+
+# A minimal listener for another user: accepts connections, prints what
+# each sends, and keeps listening.
+OTHER_USER_AGENT = r'''
+import os, socket, sys
+path = sys.argv[1]
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+os.chmod(path, 0o666)
+server.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = server.accept()
+    conn.settimeout(5)
+    try:
+        data = conn.recv(65536)
+    except OSError:
+        data = b""
+    print(repr(data), flush=True)
+    conn.close()
+'''
+
+
+if __name__ == "__main__":
+    hgtest.main()
