@@ -37,6 +37,7 @@ struct _HgPromptWindow
 
   GSimpleActionGroup *actions;
   HgPrompt *prompt;
+  gboolean guarded;
   guint guard_id;
   guint tick_id;
 };
@@ -56,6 +57,7 @@ set_guarded (HgPromptWindow *window,
 {
   const char *names[] = { "approve", "deny", "dismiss" };
 
+  window->guarded = guarded;
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
       GAction *action = g_action_map_lookup_action (G_ACTION_MAP (window->actions), names[i]);
@@ -202,10 +204,30 @@ hg_prompt_window_close_request (GtkWindow *gtk_window)
   if (window->prompt == NULL)
     return FALSE;
 
-  if (window->guard_id == 0)
+  if (!window->guarded)
     answer (window, HG_DECISION_DENY, TRUE);
 
   return TRUE;
+}
+
+/* The guard runs from the moment the window is on screen, so a window
+ * that takes long to map still gets its full second. */
+static void
+start_guard_timer (HgPromptWindow *window)
+{
+  g_clear_handle_id (&window->guard_id, g_source_remove);
+  window->guard_id = g_timeout_add (HG_PROMPT_GUARD_MS, guard_done_cb, window);
+}
+
+static void
+hg_prompt_window_map (GtkWidget *widget)
+{
+  HgPromptWindow *window = HG_PROMPT_WINDOW (widget);
+
+  GTK_WIDGET_CLASS (hg_prompt_window_parent_class)->map (widget);
+
+  if (window->guarded && window->guard_id == 0)
+    start_guard_timer (window);
 }
 
 static void
@@ -231,6 +253,7 @@ hg_prompt_window_class_init (HgPromptWindowClass *klass)
   GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
 
   object_class->dispose = hg_prompt_window_dispose;
+  widget_class->map = hg_prompt_window_map;
   window_class->close_request = hg_prompt_window_close_request;
 
   /* Registered here, so the resource is in place wherever the window is used. */
@@ -360,7 +383,7 @@ show_target (HgPromptWindow *window,
  *
  * Shows @prompt. A prompt that was not shown before resets the choices
  * to Once and the exact host, and raises the input guard for
- * %HG_PROMPT_GUARD_MS milliseconds.
+ * %HG_PROMPT_GUARD_MS milliseconds from the moment the window is mapped.
  */
 void
 hg_prompt_window_set_prompt (HgPromptWindow *window,
@@ -391,7 +414,8 @@ hg_prompt_window_set_prompt (HgPromptWindow *window,
 
   set_guarded (window, TRUE);
   g_clear_handle_id (&window->guard_id, g_source_remove);
-  window->guard_id = g_timeout_add (HG_PROMPT_GUARD_MS, guard_done_cb, window);
+  if (gtk_widget_get_mapped (GTK_WIDGET (window)))
+    start_guard_timer (window);
 
   update_countdown (window);
   if (window->tick_id == 0)

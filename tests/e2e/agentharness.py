@@ -105,7 +105,8 @@ class Agent:
     files first; args are passed to the agent.
     """
 
-    def __init__(self, display, *args, start=True, tmp=None, socket_path=None):
+    def __init__(self, display, *args, start=True, tmp=None, socket_path=None, bus=True,
+                 env=None):
         self.display = display
         self.tmp = tmp or tempfile.TemporaryDirectory(prefix="hostgate-agent-")
         self.dir = self.tmp.name
@@ -116,6 +117,8 @@ class Agent:
         os.makedirs(self.profiles, exist_ok=True)
         self.socket_path = socket_path or os.path.join(self.runtime_dir, "hostgate", "agent.sock")
         self.args = list(args)
+        self.bus = bus
+        self.extra_env = env or {}
         self.process = None
         self.stderr_path = os.path.join(self.dir, "agent-stderr")
         if start:
@@ -133,9 +136,15 @@ class Agent:
         env["NO_AT_BRIDGE"] = "1"
         env["GTK_A11Y"] = "none"
         env["G_MESSAGES_DEBUG"] = ""
+        if not self.bus:
+            # A bus address where nothing listens: the agent finds no bus.
+            env["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=" + os.path.join(self.dir, "no-bus")
+        env.update(self.extra_env)
         return env
 
     def command(self):
+        if not self.bus:
+            return [AGENT_PATH] + self.args
         return [DBUS_RUN_SESSION, "--", AGENT_PATH] + self.args
 
     def launch(self):
@@ -174,6 +183,8 @@ class Agent:
 
     def agent_pid(self):
         """Return the pid of the agent under dbus-run-session, or None."""
+        if not self.bus:
+            return self.process.pid
         try:
             with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as f:
                 children = [int(pid) for pid in f.read().split()]

@@ -148,6 +148,28 @@ class StartupTest(unittest.TestCase):
             with FakeProxy(path) as proxy:
                 self.assertEqual(proxy.hello("default")["profile"], "default")
 
+    def test_socket_from_environment(self):
+        with ah.Agent(display, start=False) as agent:
+            path = os.path.join(agent.runtime_dir, "from-env", "agent.sock")
+            agent.extra_env = {"HOSTGATE_AGENT_SOCKET": path}
+            agent.socket_path = path
+            agent.start()
+            with FakeProxy(path) as proxy:
+                self.assertEqual(proxy.hello("default")["profile"], "default")
+
+    def test_gapplication_service(self):
+        with ah.Agent(display, "--gapplication-service") as agent:
+            with FakeProxy(agent.socket_path) as proxy:
+                self.assertEqual(proxy.hello("default")["profile"], "default")
+            self.assertEqual(agent.stop(), 0)
+
+    def test_without_session_bus(self):
+        with ah.Agent(display, bus=False) as agent:
+            self.assertIn("No session bus", agent.stderr())
+            with FakeProxy(agent.socket_path) as proxy:
+                self.assertEqual(proxy.hello("default")["profile"], "default")
+            self.assertEqual(agent.stop(), 0)
+
     def test_version(self):
         result = subprocess.run([ah.AGENT_PATH, "--version"], capture_output=True, timeout=10)
         self.assertEqual(result.returncode, 0)
