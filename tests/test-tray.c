@@ -559,6 +559,25 @@ has_string (GPtrArray  *array,
 
 /* Registration. */
 
+static gboolean
+name_has_owner (Fixture    *fixture,
+                const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  gboolean owned;
+
+  /* The bus daemon answers this itself, so a blocking call is safe. */
+  reply = g_dbus_connection_call_sync (fixture->host_bus, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "NameHasOwner", g_variant_new ("(s)", name),
+                                       G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(b)", &owned);
+  return owned;
+}
+
 static void
 test_register_watcher_first (Fixture       *fixture,
                              gconstpointer  data)
@@ -575,14 +594,10 @@ static void
 test_register_watcher_later (Fixture       *fixture,
                              gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-
   create_tray (fixture);
 
   /* The tray owns its name even while no watcher runs. */
-  reply = call_tray (fixture, HG_TRAY_ITEM_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, &error);
-  g_assert_no_error (error);
+  WAIT_FOR (name_has_owner (fixture, hg_tray_get_bus_name (fixture->tray)));
   g_assert_false (hg_tray_get_embedded (fixture->tray));
   g_assert_cmpuint (fixture->registrations->len, ==, 0);
 
@@ -605,25 +620,6 @@ test_register_watcher_restart (Fixture       *fixture,
   WAIT_FOR (hg_tray_get_embedded (fixture->tray));
   g_assert_cmpuint (fixture->registrations->len, ==, 2);
   g_assert_cmpstr (fixture->registrations->pdata[1], ==, hg_tray_get_bus_name (fixture->tray));
-}
-
-static gboolean
-name_has_owner (Fixture    *fixture,
-                const char *name)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  gboolean owned;
-
-  /* The bus daemon answers this itself, so a blocking call is safe. */
-  reply = g_dbus_connection_call_sync (fixture->host_bus, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "NameHasOwner", g_variant_new ("(s)", name),
-                                       G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                       NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(b)", &owned);
-  return owned;
 }
 
 static void
