@@ -1007,6 +1007,34 @@ monitor_changed_cb (GFileMonitor      *monitor,
   g_file_load_contents_async (file, store->cancellable, external_load_cb, g_object_ref (store));
 }
 
+/* A writer killed between creating its temporary file and renaming it
+ * leaves `.NAME.json.XXXXXX` behind. The agent is the only writer of the
+ * folder, so when a store starts, every such file is stale. */
+static void
+remove_stale_temporaries (const char *directory)
+{
+  g_autoptr(GDir) dir = g_dir_open (directory, 0, NULL);
+  const char *base;
+
+  while (dir != NULL && (base = g_dir_read_name (dir)) != NULL)
+    {
+      const char *suffix = g_strrstr (base, ".json.");
+      g_autofree char *name = NULL;
+      g_autofree char *path = NULL;
+
+      if (base[0] != '.' || suffix == NULL || strlen (suffix + strlen (".json.")) != 6)
+        continue;
+
+      name = g_strndup (base + 1, suffix - (base + 1));
+      if (!hg_profile_name_is_valid (name))
+        continue;
+
+      path = g_build_filename (directory, base, NULL);
+      if (g_unlink (path) == 0)
+        g_message ("Removed “%s”, left behind by an interrupted profile write", path);
+    }
+}
+
 static void
 hg_profile_store_constructed (GObject *object)
 {
@@ -1022,6 +1050,7 @@ hg_profile_store_constructed (GObject *object)
   /* Watching needs the folder to exist; creating it empty changes no
    * profile. */
   g_mkdir_with_parents (store->directory, 0700);
+  remove_stale_temporaries (store->directory);
 
   dir = g_file_new_for_path (store->directory);
   store->monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);

@@ -453,6 +453,44 @@ test_external_edit_noticed (Fixture       *fixture,
   g_assert_cmpuint (hg_profile_store_get_revision (fixture->store, "outside"), >=, 1);
 }
 
+/* The temporary files of writes that were killed before their rename
+ * are removed when a store starts; other dot files are left alone. */
+static void
+test_stale_temporaries_removed (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("hostgate-store-XXXXXX", NULL);
+  const char *stale[] = { ".work.json.Ab12Cd", ".default.json.zzzzzz" };
+  const char *kept[] = { ".notes.txt", ".work.json.tmp-test", ".bad..name.json.Ab12Cd", "work.json" };
+  g_autoptr(HgProfileStore) store = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (stale); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, stale[i], NULL);
+      g_assert_true (g_file_set_contents (path, "{\n", -1, NULL));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, kept[i], NULL);
+      g_assert_true (g_file_set_contents (path, "{}\n", -1, NULL));
+    }
+
+  store = hg_profile_store_new (dir);
+
+  for (guint i = 0; i < G_N_ELEMENTS (stale); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, stale[i], NULL);
+      g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, kept[i], NULL);
+      g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+
+  g_object_run_dispose (G_OBJECT (store));
+  remove_tree (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -479,6 +517,8 @@ main (int   argc,
   ADD ("changed/external-edit", test_external_edit_noticed);
 
 #undef ADD
+
+  g_test_add_func ("/profile-store/start/stale-temporaries-removed", test_stale_temporaries_removed);
 
   return g_test_run ();
 }
