@@ -41,16 +41,16 @@ def ipv6_loopback():
 
 def interrupt_on_terminal(command, ready):
     """Run command on a new terminal, type Ctrl-C once the file ready
-    exists, then send SIGTERM to the command's process; return what the
-    terminal showed until the process exited."""
+    exists, and send SIGTERM to the command's process once the terminal
+    shows "interrupted"; return what the terminal showed until the process
+    exited."""
     pid, master = pty.fork()
     if pid == 0:
         os.execv(command[0], command)
     try:
         hgtest.wait_for(lambda: os.path.exists(ready), message="the command to start")
         os.write(master, b"\x03")
-        # The terminal echoes ^C after it has sent SIGINT.
-        output = read_terminal(master, pid, until=b"^C")
+        output = read_terminal(master, pid, until=b"interrupted")
         os.kill(pid, signal.SIGTERM)
         return output + read_terminal(master, pid)
     finally:
@@ -150,10 +150,11 @@ class RunTest(unittest.TestCase):
         # Ctrl-C on a terminal sends SIGINT to the whole foreground process
         # group. A command in run's group gets it from the terminal and
         # must not get a forwarded copy; a command in a session of its own
-        # (setsid) gets it only from run. The SIGTERM sent afterwards is
-        # forwarded, and the command prints how many SIGINTs it has had by
-        # then. Perl runs its handler once per signal received.
-        perl = ("$n = 0; $SIG{INT} = sub { $n++ }; "
+        # (setsid) gets it only from run. Once the command has had a SIGINT,
+        # the test sends SIGTERM, which is forwarded, and the command prints
+        # how many SIGINTs it has had by then. Perl runs its handler once
+        # per signal received.
+        perl = ("$| = 1; $n = 0; $SIG{INT} = sub { $n++; print \"interrupted\\n\" }; "
                 "$SIG{TERM} = sub { print \"count=$n\\n\"; exit 0 }; "
                 "open my $f, \">\", $ARGV[0]; close $f; sleep 1 while 1")
         for prefix in ([], ["setsid"]):
