@@ -311,7 +311,8 @@ audit_record_cb (HgProxyServer       *server,
   g_autoptr(HgEvent) event = NULL;
   g_autoptr(GDateTime) now = NULL;
 
-  if (self->state != STATE_READY)
+  /* After `hello` the agent knows the session, even before `welcome`. */
+  if (self->state != STATE_READY && self->state != STATE_GREETING)
     return;
 
   event = hg_event_new ();
@@ -450,7 +451,8 @@ apply_filter (HgAgentClient        *self,
   g_message ("Using revision %" G_GUINT64_FORMAT " of profile “%s” from the agent: "
              "%u allowed, %u denied, approval %s, timeout %u s",
              update->revision, update->profile,
-             g_strv_length (update->allow), g_strv_length (update->deny),
+             update->allow != NULL ? g_strv_length (update->allow) : 0,
+             update->deny != NULL ? g_strv_length (update->deny) : 0,
              hg_approval_mode_to_string (self->mode), self->timeout_secs);
 }
 
@@ -748,19 +750,59 @@ prompt_new (HgAgentClient *self,
   return prompt;
 }
 
+/* Decides @target from the current lists, which may have changed since
+ * the request was checked: a Session or Always answer, or a new filter.
+ * Approval `off` denies what the lists leave open. Returns %NULL when a
+ * person must be asked. */
+static HgApproval *
+decide_from_lists (HgAgentClient *self,
+                   const HgHost  *target)
+{
+  g_autoptr(HgPolicy) policy = NULL;
+  g_autoptr(HgDecision) decision = NULL;
+  HgPolicyContext context;
+
+  if (self->server == NULL)
+    return deny_once ("not in the allow list");
+
+  policy = hg_proxy_server_dup_policy (self->server);
+  hg_proxy_server_get_policy_context (self->server, &context);
+  decision = hg_policy_check_target (policy, context.own_addresses, target);
+  if (decision->kind == HG_POLICY_ALLOW)
+    return hg_approval_new (HG_VERDICT_APPROVE, HG_DURATION_ONCE, decision->pattern, NULL);
+  if (decision->kind == HG_POLICY_DENY)
+    return hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, decision->pattern, decision->reason);
+  if (self->mode == HG_APPROVAL_OFF)
+    return deny_once ("not in the allow list");
+
+  return NULL;
+}
+
+/* Sends the questions that waited for `welcome`, unless its filter has
+ * decided them meanwhile. */
 static void
 send_unsent_asks (HgAgentClient *self)
 {
-  GHashTableIter iter;
-  gpointer value;
+  g_autoptr(GList) prompts = g_hash_table_get_values (self->prompts_by_key);
 
-  g_hash_table_iter_init (&iter, self->prompts_by_key);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  for (GList *link = prompts; link != NULL; link = link->next)
     {
-      Prompt *prompt = value;
+      Prompt *prompt = link->data;
+      HgApproval *answer;
 
-      if (!prompt->sent)
-        send_ask (self, prompt);
+      if (prompt->sent)
+        continue;
+
+      answer = decide_from_lists (self, prompt->target);
+      if (answer == NULL)
+        {
+          send_ask (self, prompt);
+          continue;
+        }
+
+      record_step (self, prompt->target, prompt->kind, "approval-cancelled",
+                   "decided by the lists before asking", answer->pattern, prompt_age_ms (prompt));
+      prompt_finish (prompt, answer);
     }
 }
 
@@ -895,6 +937,9 @@ handle_welcome (HgAgentClient   *self,
   self->backoff_ms = 0;
   self->connect_failures = 0;
   g_message ("Connected to the approval agent at %s", self->socket_path);
+
+  /* A restarted agent counts revisions from the start again. */
+  self->have_revision = FALSE;
 
   /* The proxy read its profile itself, so an agent that could not read
    * it must not replace the lists with its empty stand-in. Later pushes
@@ -1178,28 +1223,17 @@ connect_agent (HgAgentClient *self)
 /* The approver                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Decides at once when no person needs to be asked: approval is off, a
- * Session or Always answer or a new filter has decided the host since
- * the request was checked, or the agent cannot be reached. */
+/* Decides at once when no person needs to be asked: when the lists
+ * decide it or approval is off, or when the agent cannot be reached. */
 static HgApproval *
 answer_without_asking (HgAgentClient *self,
                        const HgHost  *target,
                        HgAskKind      kind)
 {
-  g_autoptr(HgPolicy) policy = NULL;
-  g_autoptr(HgDecision) decision = NULL;
-  HgPolicyContext context;
+  HgApproval *answer = decide_from_lists (self, target);
 
-  if (self->mode == HG_APPROVAL_OFF || self->server == NULL)
-    return deny_once ("not in the allow list");
-
-  policy = hg_proxy_server_dup_policy (self->server);
-  hg_proxy_server_get_policy_context (self->server, &context);
-  decision = hg_policy_check_target (policy, context.own_addresses, target);
-  if (decision->kind == HG_POLICY_ALLOW)
-    return hg_approval_new (HG_VERDICT_APPROVE, HG_DURATION_ONCE, decision->pattern, NULL);
-  if (decision->kind == HG_POLICY_DENY)
-    return hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, decision->pattern, decision->reason);
+  if (answer != NULL)
+    return answer;
 
   if (self->state == STATE_DISCONNECTED || self->state == STATE_STOPPED)
     {

@@ -354,6 +354,65 @@ class ConnectionTest(ApprovalTest):
         second = self.agent.wait_message("hello", count=2, timeout=20)
         self.assertEqual(first["session"]["id"], second["session"]["id"])
 
+    def welcome_later(self):
+        self.agent.close()
+        self.agent = FakeAgent(welcome=False)
+        self.addCleanup(self.agent.close)
+
+    def send_welcome(self, connection, **changes):
+        filter_object = self.agent.filter_object()
+        filter_object.update(changes)
+        connection.send({"type": "welcome", "version": 1, "filter": filter_object})
+
+    def test_ask_waits_for_welcome(self):
+        self.welcome_later()
+        proxy = self.proxy(*self.pins("a.test"), debug=True)
+        connection = self.agent.connection()
+        request = self.pending(proxy, "a.test")
+        self.wait_log(proxy, "1 requests wait on question 1")
+        self.assertEqual(self.agent.messages("ask"), [])
+
+        self.send_welcome(connection)
+        ask = self.agent.wait_message("ask")
+        self.assertEqual(ask["host"], "a.test")
+        self.agent.decide(ask, "approve", "once")
+        self.assert_echo(request.sock, request.response())
+
+    def test_welcome_filter_decides_queued(self):
+        self.welcome_later()
+        proxy = self.proxy(*self.pins("a.test"), debug=True)
+        connection = self.agent.connection()
+        request = self.pending(proxy, "a.test")
+        self.wait_log(proxy, "1 requests wait on question 1")
+
+        self.send_welcome(connection, allow=["a.test"])
+        self.assert_echo(request.sock, request.response())
+        self.assertEqual(self.agent.messages("ask"), [])
+
+    def test_no_welcome_denies(self):
+        self.welcome_later()
+        proxy = self.proxy(*self.pins("a.test"))
+        connection = self.agent.connection()
+        request = self.pending(proxy, "a.test")
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("approval agent did not answer", response.reason)
+        hgtest.wait_for(lambda: connection.closed, message="the proxy to close the connection")
+
+    def test_restarted_agent_revision_applies(self):
+        self.agent.revision = 5
+        proxy = self.proxy(*self.pins("r.test"))
+        self.agent.wait_message("hello")
+        self.wait_log(proxy, "Using revision 5")
+
+        self.agent.revision = 1
+        self.agent.allow = ["r.test"]
+        self.agent.close_connections()
+        self.agent.wait_message("hello", count=2, timeout=20)
+        self.wait_log(proxy, "Using revision 1")
+        self.assert_tunnel(proxy, "r.test")
+
     def test_unknown_type_answered(self):
         proxy = self.proxy(*self.pins("a.test"))
         connection = self.agent.connection()
