@@ -202,7 +202,12 @@ hg_agent_session_close (HgAgentSession *session)
       g_signal_emit (session, signals[PROMPT_WITHDRAWN], 0, prompts->pdata[i]);
     }
 
-  g_message ("Session %s left after %u prompts", describe (session), session->n_asked);
+  /* A connection without hello is a probe, such as another agent
+   * checking whether this one is alive; it is not worth a message. */
+  if (session->info != NULL)
+    g_message ("Session %s left after %u prompts", session->info->id, session->n_asked);
+  else
+    g_debug ("A connection closed before sending hello");
   g_signal_emit (session, signals[CLOSED], 0);
 }
 
