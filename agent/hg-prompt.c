@@ -14,8 +14,8 @@
  *
  * A request from a proxy session waiting for the person: the `ask` id,
  * the host and port, and the deadline after which it counts as denied
- * once. The prompt refers to its session weakly, so a prompt that
- * outlives its session sees %NULL and is dropped.
+ * once. The prompt refers to its session weakly: once the session is
+ * gone, hg_prompt_get_session() returns %NULL.
  */
 struct _HgPrompt
 {

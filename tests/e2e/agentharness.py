@@ -318,10 +318,10 @@ def wait_guard():
 def click_button(display, window, which):
     """Click the Deny ("deny") or Approve ("approve") button.
 
-    The two buttons share the bottom row of the window in equal halves,
-    with an 18 px margin left and right and 12 px below, so their centres
-    are at a quarter and three quarters of the width, about 28 px above
-    the bottom edge.
+    The two buttons share the bottom row of the window in equal halves.
+    The row has an 18 px margin left and right and 12 px below, so the
+    button centres are at a quarter and three quarters of the width,
+    about 28 px above the bottom edge.
     """
     width, height = window_size(display, window)
     x = width // 4 if which == "deny" else (3 * width) // 4
@@ -345,9 +345,10 @@ def choose_duration(display, window, duration):
 
 
 def close_window(display, window):
-    """Ask window to close the way a window manager's close button does:
-    send it a WM_DELETE_WINDOW client message (ICCCM 4.2.8.1). xdotool
-    3.2016 can only destroy windows, so this talks to libX11 directly."""
+    """Ask window to close the way a window manager's close button does,
+    by sending it a WM_DELETE_WINDOW client message. The windowclose
+    command of Debian 12's xdotool destroys the window without asking
+    it, so this talks to libX11 directly."""
     import ctypes
     import ctypes.util
 
