@@ -148,11 +148,8 @@ class ClientTestCase(unittest.TestCase):
             raise unittest.SkipTest("HOSTGATE_PROXY is not set")
         cls.tmp = tempfile.TemporaryDirectory(prefix="hostgate-clients-")
         cls.dir = cls.tmp.name
+        cls.addClassCleanup(cls.tmp.cleanup)
         cls.cert, cls.key = make_certificate(cls.dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def setUp(self):
         self.work = tempfile.mkdtemp(dir=self.dir)
@@ -306,11 +303,7 @@ class GitTest(ClientTestCase):
         git("-C", source, "push", "-q", os.path.join(root, "repo.git"), "main")
         cls.commit = git("-C", source, "rev-parse", "HEAD")
         cls.origin = HttpsOrigin(cls.cert, cls.key, git_backend_handler(root))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.close()
-        super().tearDownClass()
+        cls.addClassCleanup(cls.origin.close)
 
     def setUp(self):
         super().setUp()
@@ -409,11 +402,7 @@ class PipTest(ClientTestCase):
         super().setUpClass()
         cls.wheel_name, wheel = make_wheel()
         cls.origin = HttpsOrigin(cls.cert, cls.key, simple_index_handler(cls.wheel_name, wheel))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.close()
-        super().tearDownClass()
+        cls.addClassCleanup(cls.origin.close)
 
     def setUp(self):
         super().setUp()
@@ -507,12 +496,8 @@ class NpmTest(ClientTestCase):
         cls.tarball = make_npm_tarball()
         cls.handler = None
         cls.origin = HttpsOrigin(cls.cert, cls.key, lambda request: cls.handler(request))
+        cls.addClassCleanup(cls.origin.close)
         cls.handler = npm_registry_handler(cls.origin.port, cls.tarball)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.close()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
@@ -566,11 +551,7 @@ class CurlTest(ClientTestCase):
         cls.origin = HttpsOrigin(cls.cert, cls.key,
                                  lambda request: send_bytes(request, 200, b"hello over TLS\n",
                                                             "text/plain"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.close()
-        super().tearDownClass()
+        cls.addClassCleanup(cls.origin.close)
 
     def setUp(self):
         super().setUp()
