@@ -1407,8 +1407,9 @@ hg_agent_client_new (HgProxyServer *server)
 /**
  * hg_agent_client_set_label:
  * @self: the client
- * @label: (nullable): the name prompts show for this proxy, such as the
- *   command it serves; %NULL for the profile name and listening address
+ * @label: (nullable): the name prompts show for this proxy; %NULL for
+ *   the program's name of the command, else the profile name and the
+ *   listening address
  *
  * Sets the `label` of the next `hello`. `--label` sets it at start.
  */
@@ -1456,29 +1457,43 @@ hg_agent_client_set_pid (HgAgentClient *self,
   self->pid = pid;
 }
 
+/* The program's name for a launched command, such as `npm` for
+ * `/usr/bin/npm install`, else the profile and the listening address. */
+static char *
+default_label (HgAgentClient *self)
+{
+  g_auto(GStrv) words = NULL;
+  GInetSocketAddress *address;
+  g_autofree char *listen = NULL;
+
+  if (self->command != NULL && g_shell_parse_argv (self->command, NULL, &words, NULL) &&
+      words[0] != NULL && words[0][0] != '\0')
+    return g_path_get_basename (words[0]);
+
+  if (self->server == NULL || (address = hg_proxy_server_get_address (self->server)) == NULL)
+    return g_strdup (self->profile_name);
+
+  listen = hg_socket_address_to_string (G_SOCKET_ADDRESS (address));
+  return g_strdup_printf ("%s on %s", self->profile_name, listen);
+}
+
 /**
  * hg_agent_client_start:
  * @self: the client
  *
  * Connects to the agent, and keeps reconnecting with back-off while it
- * cannot be reached. Call it once the server listens: the default label
- * names the listening address.
+ * cannot be reached. Call it once the server listens and the command is
+ * set: without a label, the program's name or the listening address
+ * names the proxy in prompts.
  */
 void
 hg_agent_client_start (HgAgentClient *self)
 {
-  GInetSocketAddress *address;
-  g_autofree char *listen = NULL;
-
   g_return_if_fail (HG_IS_AGENT_CLIENT (self));
   g_return_if_fail (self->state == STATE_STOPPED);
 
-  if (self->label == NULL && self->server != NULL &&
-      (address = hg_proxy_server_get_address (self->server)) != NULL)
-    {
-      listen = hg_socket_address_to_string (G_SOCKET_ADDRESS (address));
-      self->label = g_strdup_printf ("%s on %s", self->profile_name, listen);
-    }
+  if (self->label == NULL)
+    self->label = default_label (self);
 
   connect_agent (self);
 }
