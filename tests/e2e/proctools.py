@@ -2,11 +2,18 @@
 input tests: open file descriptors and resident memory of a running
 process, read from /proc, and the test process's own descriptor limit."""
 
+import json
 import os
 import resource
+import shutil
+import subprocess
 import sys
+import tempfile
+import unittest
 
 import hgtest
+
+UNSHARE = shutil.which("unshare")
 
 
 # hostgate-proxy keeps up to this many empty pipes (two descriptors
@@ -87,3 +94,31 @@ def note(text):
     """Print text as a TAP diagnostic line, for numbers a run measured."""
     sys.stdout.write(f"# {text}\n")
     sys.stdout.flush()
+
+
+def run_in_network_namespace(script, child_flag, resolv_conf, timeout=60):
+    """Run `python3 script child_flag` in a new user, mount and network
+    namespace with only loopback (brought up) and /etc/resolv.conf
+    replaced by resolv_conf (text). The child prints its result as one
+    JSON line last; returns it parsed. Skips the test when namespaces
+    cannot be made here."""
+    if UNSHARE is None:
+        raise unittest.SkipTest("unshare is not installed")
+    with tempfile.TemporaryDirectory(prefix="hostgate-netns-") as folder:
+        resolv = os.path.join(folder, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write(resolv_conf)
+        shell = ('ip link set lo up || exit 99; mount --bind "$1" /etc/resolv.conf || exit 99; '
+                 'exec "$2" "$3" "$4"')
+        command = [UNSHARE, "-rmn", "sh", "-c", shell, "sh", resolv, sys.executable,
+                   os.path.abspath(script), child_flag]
+        try:
+            completed = subprocess.run(command, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the namespace child did not finish within {timeout} s")
+    stderr = completed.stderr.decode("utf-8", "replace")
+    if completed.returncode == 99 or (completed.returncode != 0 and "unshare:" in stderr):
+        raise unittest.SkipTest(f"cannot make namespaces here: {stderr[:200]}")
+    if completed.returncode != 0:
+        raise AssertionError(f"the namespace child exited with {completed.returncode}: {stderr[-3000:]}")
+    return json.loads(completed.stdout.decode().strip().splitlines()[-1])

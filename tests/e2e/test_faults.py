@@ -25,7 +25,7 @@ from fakeagent import FakeAgent
 from hgtest import EchoServer, Proxy
 
 PROFILE_WRITER = os.environ.get("HOSTGATE_PROFILE_WRITER", "")
-UNSHARE = shutil.which("unshare")
+UNSHARE = proctools.UNSHARE
 KILL_ROUNDS = int(os.environ.get("HOSTGATE_KILL_ROUNDS", "200"))
 INITIAL_PROFILE = {"meta": {"name": "work"}, "filesystem": {"read": ["/usr"]},
                    "network": {"allow_domain": ["first.example"]}}
@@ -225,7 +225,6 @@ def dns_blackhole_child():
     """Runs inside a private network and mount namespace whose
     /etc/resolv.conf names 127.0.0.1: listens on UDP port 53 without ever
     answering, asks the proxy for a name, and prints the outcome as JSON."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     blackhole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blackhole.bind(("127.0.0.1", 53))
     blackhole.settimeout(0.2)
@@ -267,25 +266,9 @@ def dns_blackhole_child():
 
 class DnsFaultTest(FaultTest):
     def test_dns_never_answers_is_502(self):
-        if UNSHARE is None:
-            self.skipTest("unshare is not installed")
-        tmp = tempfile.TemporaryDirectory(prefix="hostgate-dns-")
-        self.addCleanup(tmp.cleanup)
-        resolv = os.path.join(tmp.name, "resolv.conf")
-        with open(resolv, "w") as f:
-            f.write("nameserver 127.0.0.1\noptions timeout:3 attempts:1\n")
-        script = ('ip link set lo up && mount --bind "$1" /etc/resolv.conf && '
-                  'exec "$2" "$3" --dns-blackhole-child')
-        command = [UNSHARE, "-rmn", "sh", "-c", script, "sh", resolv, sys.executable,
-                   os.path.abspath(__file__)]
-        try:
-            completed = subprocess.run(command, capture_output=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            self.fail("the namespace child did not finish within 60 s")
-        if completed.returncode != 0 and b"unshare" in completed.stderr:
-            self.skipTest(f"cannot create namespaces here: {completed.stderr.decode()[:200]}")
-        self.assertEqual(completed.returncode, 0, completed.stderr.decode()[-3000:])
-        result = json.loads(completed.stdout.decode().strip().splitlines()[-1])
+        result = proctools.run_in_network_namespace(
+            __file__, "--dns-blackhole-child",
+            "nameserver 127.0.0.1\noptions timeout:3 attempts:1\n")
 
         self.assertEqual(result["status"], 502, result)
         self.assertIn("timed out", result["reason"])

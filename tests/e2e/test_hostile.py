@@ -1,7 +1,9 @@
-"""hostgate against hostile local input: clients without the proxy
-token, a storm of questions for distinct hosts, processes of another
-user at the agent's socket, and malformed lines sent to the agent.
-Everything stays on 127.0.0.1 and Unix sockets in temporary folders."""
+"""hostgate against hostile input: clients without the proxy token, a
+storm of questions for distinct hosts, processes of another user at a
+Unix socket, a DNS server that maps allowed names to forbidden
+addresses, and malformed lines sent to the agent. Everything stays on
+127.0.0.1, in private network namespaces, and on Unix sockets in
+temporary folders."""
 
 import json
 import os
@@ -12,6 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -175,8 +178,8 @@ class OtherUserTest(HostileTest):
             self.skipTest(f"{SYSTEM_PYTHON}, which another user can run, is missing")
 
     def test_proxy_drops_agent_of_other_user(self):
-        # The folder and socket are open to everyone, so that only the
-        # SO_PEERCRED check stands between the two users.
+        # The folder and socket are open to everyone, so that the
+        # SO_PEERCRED check is the only barrier between the two users.
         tmp = tempfile.TemporaryDirectory(prefix="hostgate-other-")
         self.addCleanup(tmp.cleanup)
         os.chmod(tmp.name, 0o777)
@@ -195,7 +198,8 @@ class OtherUserTest(HostileTest):
         output, _ = listener.communicate(timeout=hgtest.TIMEOUT)
         # The proxy closed the connection before sending anything.
         self.assertNotIn(b"hello", output)
-        proctools.note(f"proxy log: {[l for l in proxy.stderr().splitlines() if 'uid 65534' in l][:1]}")
+        refusals = [line for line in proxy.stderr().splitlines() if "uid 65534" in line]
+        proctools.note(f"proxy log: {refusals[0]}")
 
 
 # A minimal listener for another user: accepts connections, prints what
@@ -220,17 +224,124 @@ while True:
 '''
 
 
+# Answers of the hostile DNS server: name → (A addresses, AAAA addresses).
+# 192.0.2.1 is a documentation address; the namespace has no route to it
+# anyway, so nothing can leave the machine.
+HOSTILE_ANSWERS = {
+    "meta.test": (["169.254.169.254"], []),
+    "mixed.test": (["192.0.2.1", "169.254.1.1"], []),
+    "mapped.test": ([], ["::ffff:169.254.169.254"]),
+    "private.test": (["10.1.2.3"], []),
+    "own.test": (["127.0.0.1"], []),
+    "good.test": (["127.0.0.1"], []),
+}
+
+
+def dns_answer(query, answers):
+    """Builds the response to a DNS query packet from answers, or None for
+    a packet that is not a plain query. Unknown names get NXDOMAIN."""
+    if len(query) < 17:
+        return None
+    labels = []
+    position = 12
+    while query[position] != 0:
+        length = query[position]
+        labels.append(query[position + 1:position + 1 + length].decode("ascii", "replace"))
+        position += 1 + length
+    question_end = position + 5
+    qtype = int.from_bytes(query[position + 1:position + 3], "big")
+    name = ".".join(labels).lower()
+    header = query[:2]
+    if name not in answers:
+        return header + b"\x81\x83" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + query[12:question_end]
+    records = []
+    v4, v6 = answers[name]
+    if qtype == 1:
+        records = [(1, socket.inet_pton(socket.AF_INET, a)) for a in v4]
+    elif qtype == 28:
+        records = [(28, socket.inet_pton(socket.AF_INET6, a)) for a in v6]
+    body = b"".join(b"\xc0\x0c" + rtype.to_bytes(2, "big") + b"\x00\x01" + (60).to_bytes(4, "big")
+                    + len(data).to_bytes(2, "big") + data for rtype, data in records)
+    return (header + b"\x81\x80" + b"\x00\x01" + len(records).to_bytes(2, "big")
+            + b"\x00\x00\x00\x00" + query[12:question_end] + body)
+
+
+def hostile_dns_child():
+    """Runs inside a private network namespace whose resolver is a DNS
+    server on 127.0.0.1 that maps allowed names to forbidden addresses.
+    Prints each request's status and reason as JSON."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 53))
+    server.settimeout(0.2)
+    stop = threading.Event()
+    queried = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                query, peer = server.recvfrom(4096)
+            except socket.timeout:
+                continue
+            response = dns_answer(query, HOSTILE_ANSWERS)
+            if response is not None:
+                queried.append(response[12:].split(b"\x00", 1)[0])
+                server.sendto(response, peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    echo = hgtest.EchoServer()
+    results = {}
+    proxy = Proxy("--allow-domain", "*.test", "--deny-domain", "10.0.0.0/8", "--allow-loopback",
+                  "--connect-timeout", "2", "--dns-timeout", "3")
+    try:
+        for name in HOSTILE_ANSWERS:
+            port = proxy.port if name == "own.test" else echo.port
+            response = proxy.request(proxy.connect_request(f"{name}:{port}"))
+            results[name] = [response.status, response.reason]
+        results["queries"] = len(queried)
+        results["echo_connections"] = echo.connections
+    finally:
+        stop.set()
+        echo.close()
+        results["exit"] = proxy.stop()
+    print(json.dumps(results), flush=True)
+
+
+class HostileDnsTest(unittest.TestCase):
+    def test_bad_answers_denied(self):
+        result = proctools.run_in_network_namespace(
+            __file__, "--hostile-dns-child", "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+        expected = {
+            "meta.test": '"meta.test" resolves to 169.254.169.254 (cloud metadata)',
+            "mixed.test": '"mixed.test" resolves to 169.254.1.1 (link-local)',
+            "mapped.test": '"mapped.test" resolves to 169.254.169.254 (cloud metadata)',
+            "private.test": '"private.test" resolves to 10.1.2.3, which the deny list denies',
+            "own.test": "own",
+        }
+        for name, reason in expected.items():
+            with self.subTest(name=name):
+                status, text = result[name]
+                self.assertEqual(status, 403, result[name])
+                self.assertIn(reason, text)
+        self.assertEqual(result["good.test"][0], 200, result["good.test"])
+        # Only good.test reached the origin.
+        self.assertEqual(result["echo_connections"], 1)
+        self.assertGreater(result["queries"], 0)
+        self.assertEqual(result["exit"], 0)
+        proctools.note(f"hostile DNS: {result}")
+
+
 class RealAgentTest(unittest.TestCase):
     """The built hostgate-agent on a private Xvfb display."""
 
     display = None
+    missing = None
 
     @classmethod
     def setUpClass(cls):
-        reason = ah.missing_display_tools()
-        if reason is not None:
-            raise unittest.SkipTest(reason)
-        cls.display = ah.Display()
+        # Skipped per test in setUp, so that TAP counts every test.
+        cls.missing = ah.missing_display_tools()
+        if cls.missing is None:
+            cls.display = ah.Display()
 
     @classmethod
     def tearDownClass(cls):
@@ -238,6 +349,8 @@ class RealAgentTest(unittest.TestCase):
             cls.display.close()
 
     def setUp(self):
+        if self.missing is not None:
+            self.skipTest(self.missing)
         self.agent = ah.Agent(self.display, start=False)
         self.agent.write_profile("work", allow=["api.example"])
         self.agent.start()
@@ -268,7 +381,7 @@ class RealAgentTest(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.lstat(folder).st_mode), 0o700)
         self.assertEqual(stat.S_IMODE(os.lstat(self.agent.socket_path).st_mode), 0o600)
 
-        # With the modes opened up, only SO_PEERCRED stands in the way.
+        # With the modes opened up, SO_PEERCRED is the only barrier.
         for path, mode in ((self.agent.runtime_dir, 0o755), (folder, 0o755),
                            (self.agent.socket_path, 0o666)):
             os.chmod(path, mode)
@@ -311,6 +424,7 @@ class RealAgentTest(unittest.TestCase):
         ]
         closed = 0
         errors = 0
+
         for round_number in range(60):
             proxy = FakeProxy(self.agent.socket_path)
             try:
@@ -329,10 +443,12 @@ class RealAgentTest(unittest.TestCase):
                 closed += 1
             finally:
                 proxy.close()
+
         proxy = self.fake_proxy()
         proxy.hello("work")
         proxy.send_raw(b"x" * 65537)
         proxy.wait_closed()
+
         self.assertIsNone(self.agent.process.poll())
         self.assert_responsive()
         # Every session with broken JSON is closed; valid JSON with bad
@@ -398,4 +514,7 @@ print("closed", repr(data))
 
 
 if __name__ == "__main__":
-    hgtest.main()
+    if sys.argv[1:] == ["--hostile-dns-child"]:
+        hostile_dns_child()
+    else:
+        hgtest.main()
