@@ -79,6 +79,13 @@ def wait_fd_count(pid, expected, timeout=hgtest.TIMEOUT):
     return last[0]
 
 
+def uses_asan(pid):
+    """Tell whether process pid runs with AddressSanitizer, whose
+    quarantine of freed memory makes resident memory grow by design."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def raise_fd_limit(wanted):
     """Raise this process's soft RLIMIT_NOFILE to wanted (or the hard
     limit, if lower); children such as the proxy inherit it. Returns the
