@@ -15,8 +15,8 @@
 #include "hg-pattern-list-io.h"
 #include "hg-pattern-list.h"
 
-/* A plain list larger than this is not imported; it is far more than a
- * person's block list and would make the store's duplicate check slow. */
+/* A plain list larger than this is not imported. It is far more than a
+ * person's block list, and the store's duplicate check would be slow. */
 #define IMPORT_MAX_SIZE (1024 * 1024)
 
 /* How many rejected lines an import report lists by line number. */
@@ -52,6 +52,9 @@ struct _HgPatternList
   /* The entry being changed with Edit, replaced when the new text is
    * saved; NULL while adding. */
   char *editing;
+
+  /* The text of the add running now. */
+  char *adding;
 
   /* Set while a store edit started here runs, so Add cannot start a
    * second write of the same text. */
@@ -202,6 +205,24 @@ remove_replaced_cb (GObject      *object,
   show_status (list, error->message, TRUE);
 }
 
+static gboolean
+same_entry (HgPatternList *list,
+            const char    *a,
+            const char    *b)
+{
+  g_autoptr(HgPattern) pattern_a = hg_pattern_parse (a, pattern_flags (list), NULL);
+  g_autoptr(HgPattern) pattern_b = hg_pattern_parse (b, pattern_flags (list), NULL);
+  g_autofree char *text_a = NULL;
+  g_autofree char *text_b = NULL;
+
+  if (pattern_a == NULL || pattern_b == NULL)
+    return g_strcmp0 (a, b) == 0;
+
+  text_a = hg_pattern_to_string (pattern_a);
+  text_b = hg_pattern_to_string (pattern_b);
+  return g_str_equal (text_a, text_b);
+}
+
 static void
 add_done_cb (GObject      *object,
              GAsyncResult *result,
@@ -209,6 +230,7 @@ add_done_cb (GObject      *object,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *replaced = NULL;
+  g_autofree char *added = NULL;
   HgPatternList *list;
 
   if (!hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error) &&
@@ -226,13 +248,15 @@ add_done_cb (GObject      *object,
     }
 
   replaced = g_steal_pointer (&list->editing);
+  added = g_steal_pointer (&list->adding);
   gtk_editable_set_text (GTK_EDITABLE (list->add_entry), "");
   show_status (list, NULL, FALSE);
 
   /* The new text is saved first, so a failed edit never loses the old
-   * entry; the store compares in canonical form, so removing an entry
-   * that only changed its spelling removes nothing new. */
-  if (replaced != NULL)
+   * entry. The store compares entries in canonical form, so an edit
+   * that only changed the spelling must not remove the old entry: it is
+   * the new one. */
+  if (replaced != NULL && !same_entry (list, replaced, added))
     hg_profile_store_remove_entry_async (list->store, list->profile, list_kind (list),
                                          replaced, list->cancellable, remove_replaced_cb, list);
 }
@@ -256,6 +280,8 @@ add_clicked_cb (HgPatternList *list)
     }
 
   set_busy (list, TRUE);
+  g_free (list->adding);
+  list->adding = g_strdup (text);
   hg_profile_store_add_entries_async (list->store, list->profile, list_kind (list), entries,
                                       list->cancellable, add_done_cb, list);
 }
@@ -640,6 +666,7 @@ hg_pattern_list_finalize (GObject *object)
 
   g_free (list->profile);
   g_free (list->editing);
+  g_free (list->adding);
   g_clear_object (&list->cancellable);
 
   G_OBJECT_CLASS (hg_pattern_list_parent_class)->finalize (object);
@@ -760,7 +787,7 @@ hg_pattern_list_init (HgPatternList *list)
   gtk_string_filter_set_ignore_case (filter, TRUE);
   g_object_bind_property (list->search_entry, "text", filter, "search", G_BINDING_DEFAULT);
 
-  /* Each model takes the one before it; the selection owns them all. */
+  /* Each model owns the model it wraps, so the selection owns them all. */
   list->filtered = gtk_filter_list_model_new (G_LIST_MODEL (list->entries), GTK_FILTER (filter));
   list->selection = gtk_single_selection_new (G_LIST_MODEL (list->filtered));
   gtk_single_selection_set_autoselect (list->selection, FALSE);

@@ -3,10 +3,10 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
  * Every change to a profile goes through the profile store, which writes
- * the file and emits "changed"; the window then reads the profile again
- * and shows what is on disk. The store's "changed" also reaches the agent
- * server, which pushes the new filter to the proxies of that profile, so
- * an edit here takes effect in running sandboxes without a restart.
+ * the file and emits "changed". The window then reads the profile again
+ * and shows what is on disk. The same signal reaches the agent server,
+ * which pushes the new filter to the proxies of that profile, so an edit
+ * here takes effect in running sandboxes without a restart.
  */
 #include "config.h"
 
@@ -62,6 +62,11 @@ struct _HgSettingsWindow
 
   /* The profile shown; always one of the store's names. */
   char *profile;
+
+  /* The new name while a rename of the profile shown runs: the store
+   * announces the new file before the old one is gone, and the window
+   * follows the profile to its new name rather than to `default`. */
+  char *renaming_to;
 
   /* Set while the window itself changes the controls, so their change
    * signals do not write the values back to the store. */
@@ -204,9 +209,8 @@ show_profile (HgSettingsWindow *self,
 }
 
 /* Reads the profile shown from disk. A file that does not parse is
- * reported and its lists are shown empty; edits stay possible so that
- * the store's refusal, which names the file, shows where the person
- * typed. */
+ * reported and its lists are shown empty. Edits stay possible, so the
+ * store's refusal, which names the file, shows where the person typed. */
 static void
 load_profile (HgSettingsWindow *self)
 {
@@ -264,7 +268,10 @@ refresh_names (HgSettingsWindow *self)
   position = find_name (self->profile_names, self->profile);
   if (position == GTK_INVALID_LIST_POSITION)
     {
-      select_profile (self, "default");
+      gboolean renamed = self->renaming_to != NULL &&
+                         find_name (self->profile_names, self->renaming_to) != GTK_INVALID_LIST_POSITION;
+
+      select_profile (self, renamed ? self->renaming_to : "default");
       return;
     }
 
@@ -374,7 +381,7 @@ created_cb (GObject      *object,
     return;
 
   self = HG_SETTINGS_WINDOW (user_data);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->new_popover), TRUE);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), TRUE);
   if (error != NULL)
     {
       show_name_error (self->new_name_error, error);
@@ -396,7 +403,10 @@ create_clicked_cb (HgSettingsWindow *self)
   if (!gtk_widget_get_sensitive (GTK_WIDGET (self->create_button)))
     return;
 
-  gtk_widget_set_sensitive (GTK_WIDGET (self->new_popover), FALSE);
+  /* Only the button is made insensitive, to block a second submit. An
+   * insensitive popover would take the focus from the entry without a
+   * focus-out event, which GTK 4.8 warns about. */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), FALSE);
   hg_profile_store_create_async (self->store, name, self->cancellable, created_cb, self);
 }
 
@@ -426,7 +436,8 @@ renamed_cb (GObject      *object,
     return;
 
   self = HG_SETTINGS_WINDOW (user_data);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->rename_popover), TRUE);
+  g_clear_pointer (&self->renaming_to, g_free);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->rename_confirm_button), TRUE);
   if (error != NULL)
     {
       show_name_error (self->rename_error, error);
@@ -448,7 +459,9 @@ rename_clicked_cb (HgSettingsWindow *self)
   if (!gtk_widget_get_sensitive (GTK_WIDGET (self->rename_confirm_button)))
     return;
 
-  gtk_widget_set_sensitive (GTK_WIDGET (self->rename_popover), FALSE);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->rename_confirm_button), FALSE);
+  g_free (self->renaming_to);
+  self->renaming_to = g_strdup (name);
   hg_profile_store_rename_async (self->store, self->profile, name, self->cancellable,
                                  renamed_cb, self);
 }
@@ -563,7 +576,7 @@ finish_import (ProfileImport *import)
   g_autofree char *text = NULL;
 
   /* NOTE: the store has no call that writes a whole file, so only what
-   * it can edit is imported; the person is told what was left out. */
+   * it can edit is imported. The message names what was left out. */
   if (profile->upstream_proxy != NULL || profile->upstream_bypass->len > 0 || profile->allow_loopback)
     text = g_strdup_printf (_("Created the profile “%s” from “%s”. Its allow list, deny list and approval settings were imported; its upstream proxy and loopback settings were not, so set them in the file by hand if you need them."),
                             profile->name, import->file_name);
@@ -1184,8 +1197,8 @@ actions_cell_setup_cb (GtkSignalListItemFactory *factory,
   gtk_list_item_set_child (list_item, box);
 }
 
-/* Sets up the buttons of one row; an entry whose host cannot be a list
- * entry, or whose session had no profile, cannot become a rule. */
+/* Sets up the buttons of one row. A request becomes a rule only when
+ * its host is a valid list entry and its session named a profile. */
 static void
 actions_cell_bind_cb (GtkSignalListItemFactory *factory,
                       GtkListItem              *list_item,
@@ -1253,7 +1266,7 @@ setup_history_view (HgSettingsWindow *self)
   column = gtk_column_view_column_new (NULL, factory);
   gtk_column_view_append_column (self->history_view, column);
 
-  text = g_strdup_printf (_("The last %u requests the proxies reported, newest first. Allow Always and Deny Always add the host to the profile of the session that made the request."),
+  text = g_strdup_printf (_("Up to the last %u requests the proxies reported, newest first. Allow Always and Deny Always add the host to the profile of the session that made the request."),
                           HG_HISTORY_MAX_ENTRIES);
   gtk_label_set_text (self->history_label, text);
 }
@@ -1322,6 +1335,7 @@ hg_settings_window_finalize (GObject *object)
   HgSettingsWindow *self = HG_SETTINGS_WINDOW (object);
 
   g_free (self->profile);
+  g_free (self->renaming_to);
   g_clear_object (&self->cancellable);
 
   G_OBJECT_CLASS (hg_settings_window_parent_class)->finalize (object);
@@ -1338,9 +1352,9 @@ hg_settings_window_class_init (HgSettingsWindowClass *klass)
   widget_class->map = hg_settings_window_map;
   widget_class->unmap = hg_settings_window_unmap;
 
-  /* NOTE: the agent's GResource is registered once, by the class of the
-   * prompt window; registering it a second time would corrupt GLib's
-   * list of resources, so that class is created here first. */
+  /* NOTE: the class of the prompt window registers the agent's GResource,
+   * which must happen only once because a second registration corrupts
+   * GLib's list of resources. So that class is created here first. */
   g_type_class_unref (g_type_class_ref (HG_TYPE_PROMPT_WINDOW));
   g_type_ensure (HG_TYPE_PATTERN_LIST);
 

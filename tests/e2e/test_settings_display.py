@@ -1,0 +1,296 @@
+"""End-to-end tests of the agent's settings window.
+
+The built agent runs on an Xvfb display. The window is opened through
+the application's `settings` action over D-Bus, as the tray and
+`gapplication` open it. Entries are typed and added with real X input
+from xdotool, and the profile files on disk are checked afterwards."""
+
+import json
+import os
+import subprocess
+import unittest
+
+import agentharness as ah
+import hgtest
+from fakeproxy import FakeProxy
+from hgtest import TIMEOUT, wait_for
+
+APPLICATION_ID = "io.github.hostgate.Agent"
+SETTINGS_TITLE = "Hostgate Settings"
+
+display = None
+
+
+def setUpModule():
+    global display
+    display = ah.Display()
+
+
+def tearDownModule():
+    if display is not None:
+        display.close()
+
+
+def bus_address(agent):
+    """Return the session bus address dbus-run-session gave the agent."""
+    pid = wait_for(agent.agent_pid, message="the agent's process")
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        for item in f.read().split(b"\0"):
+            if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
+                return item.split(b"=", 1)[1].decode()
+    raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
+
+
+def open_settings(agent):
+    """Activate the agent's `settings` action; return the window id."""
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus_address(agent), DISPLAY=display.name)
+    result = subprocess.run(["gapplication", "action", APPLICATION_ID, "settings"],
+                            capture_output=True, env=env, timeout=TIMEOUT)
+    if result.returncode != 0:
+        raise AssertionError(f"gapplication action failed: {result.stderr.decode()}")
+    return ah.find_window(display, SETTINGS_TITLE)
+
+
+def allow_field(window):
+    """Return the centre of the allow list's add field.
+
+    The profiles page has an 18 px margin, and the allow and deny lists
+    share the width below the approval settings in equal columns with
+    18 px between them. Each list ends with the add field and its Add
+    button, a row about 34 px high, so at the window's default height the
+    row's centre is 40 px above the bottom edge.
+    """
+    width, height = ah.window_size(display, window)
+    return 18 + 60, height - 40
+
+
+def deny_field(window):
+    """Return the centre of the deny list's add field (see allow_field)."""
+    width, height = ah.window_size(display, window)
+    return width // 2 + 9 + 60, height - 40
+
+
+def allow_add_button(window):
+    """Return the centre of the allow list's Add button, at the right end
+    of the left column; the button is about 58 px wide."""
+    width, height = ah.window_size(display, window)
+    return width // 2 - 9 - 29, height - 40
+
+
+def type_into(window, position, text):
+    """Click the field at position and type text. Only the first click
+    of a test can rely on the positions above: a validation message
+    appears under the field and moves the row up."""
+    ah.click(display, window, *position)
+    retype(text)
+
+
+def retype(text):
+    """Replace the text of the focused field with text."""
+    ah.key(display, "ctrl+a", "BackSpace")
+    ah.xdotool(display, "type", "--delay", "10", text)
+
+
+def new_button():
+    """Return the centre of New… in the profile row while `default` is
+    shown: after the label and the drop-down, 205 px from the left."""
+    return 205, 85
+
+
+def reset_button():
+    """Return the centre of Reset… while `default` is shown."""
+    return 410, 85
+
+
+def history_tab(window):
+    """Return the centre of the History button of the page switcher in
+    the header bar, the last of three buttons centred in the window."""
+    width, height = ah.window_size(display, window)
+    return width // 2 + 132, 26
+
+
+def newest_allow_always(window):
+    """Return the centre of Allow Always in the newest history row. At
+    the window's default width the page's description takes two lines,
+    so the first row is centred 163 px below the top. The button is the
+    first of two in the last column, 216 px left of the right edge."""
+    width, height = ah.window_size(display, window)
+    return width - 216, 163
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class SettingsTestCase(unittest.TestCase):
+    """Starts a fresh agent per test with the profiles from profiles()."""
+
+    def profiles(self):
+        return {}
+
+    def setUp(self):
+        self.agent = ah.Agent(display, start=False)
+        for name, text in self.profiles().items():
+            self.agent.write_profile(name, raw=text)
+        self.agent.start()
+        self.window = open_settings(self.agent)
+
+    def tearDown(self):
+        self.agent.close()
+        ah.wait_no_window(display, SETTINGS_TITLE)
+
+    def wait_allow(self, expected, name="default"):
+        """Wait until profile name's allow list is expected."""
+        path = self.agent.profile_path(name)
+
+        def done():
+            return os.path.exists(path) and read_json(path)["network"]["allow_domain"] == expected
+
+        wait_for(done, message=f"allow list {expected} in {path}")
+
+    def wait_log(self, text):
+        wait_for(lambda: text in self.agent.stderr(), message=f"{text!r} in the agent's log")
+
+
+class AddTests(SettingsTestCase):
+
+    def test_add_button_writes_entry(self):
+        """The built-in default gets its file on the first added entry."""
+        path = self.agent.profile_path("default")
+        self.assertFalse(os.path.exists(path))
+
+        type_into(self.window, allow_field(self.window), "API.Example.COM")
+        ah.click(display, self.window, *allow_add_button(self.window))
+
+        self.wait_allow(["api.example.com"])
+        self.assertEqual(read_json(path)["network"]["deny_domain"], [])
+
+    def test_invalid_entry_not_written(self):
+        """Return in the field does not add an invalid entry; the valid
+        entry typed after it is the only one written. The store runs
+        edits in order, so had the invalid entry been sent it would be in
+        the file or its failure in the log first."""
+        type_into(self.window, allow_field(self.window), "bad..example")
+        ah.key(display, "Return")
+
+        retype("good.example")
+        ah.key(display, "Return")
+
+        self.wait_allow(["good.example"])
+        self.assertNotIn("bad..example", self.agent.stderr())
+        self.assertNotIn("Editing profile", self.agent.stderr())
+
+    def test_star_rejected_in_deny_list(self):
+        """`*` is valid in the allow list only."""
+        path = self.agent.profile_path("default")
+
+        type_into(self.window, deny_field(self.window), "*")
+        ah.key(display, "Return")
+        retype("ads.example")
+        ah.key(display, "Return")
+
+        wait_for(lambda: os.path.exists(path) and
+                 read_json(path)["network"]["deny_domain"] == ["ads.example"],
+                 message=f"deny list ['ads.example'] in {path}")
+        self.assertEqual(read_json(path)["network"]["allow_domain"], [])
+
+
+class BrokenProfileTests(SettingsTestCase):
+    """A profile file with a syntax error is never rewritten, and the
+    text typed is kept so it can be added once the file is fixed."""
+
+    BROKEN = '{"network": {"allow_domain": ["a.example" "b.example"]}}\n'
+
+    def profiles(self):
+        return {"default": self.BROKEN}
+
+    def test_broken_file_untouched_and_input_kept(self):
+        path = self.agent.profile_path("default")
+
+        type_into(self.window, allow_field(self.window), "kept.example")
+        ah.key(display, "Return")
+        self.wait_log("Editing profile “default” failed")
+
+        with open(path, encoding="utf-8") as f:
+            self.assertEqual(f.read(), self.BROKEN)
+
+        self.agent.write_profile("default", allow=["a.example"])
+        # The field still has the focus and the text: Return adds it now.
+        wait_for(lambda: self.agent.read_profile("default")["network"]["allow_domain"] == ["a.example"],
+                 message="the fixed profile on disk")
+        ah.key(display, "End", "Return")
+
+        self.wait_allow(["a.example", "kept.example"])
+
+
+class ProfileTests(SettingsTestCase):
+
+    def profiles(self):
+        return {"default": json.dumps({"network": {"allow_domain": ["api.example"]}})}
+
+    def test_new_profile_name_checked(self):
+        """New… refuses an invalid name and an existing one, then creates
+        the profile under a valid name."""
+        ah.click(display, self.window, *new_button())
+        ah.xdotool(display, "type", "--delay", "10", "../x")
+        ah.key(display, "Return")
+        retype("default")
+        ah.key(display, "Return")
+        retype("work")
+        ah.key(display, "Return")
+
+        path = self.agent.profile_path("work")
+        wait_for(lambda: os.path.exists(path), message=path)
+        self.assertEqual(read_json(path)["network"]["allow_domain"], [])
+        self.assertEqual(sorted(os.listdir(self.agent.profiles)), ["default.json", "work.json"])
+        self.assertEqual(read_json(self.agent.profile_path("default"))["network"]["allow_domain"],
+                         ["api.example"])
+        self.assertNotIn("Editing profile", self.agent.stderr())
+
+    def test_reset_default_removes_file(self):
+        """Reset… on `default` asks first; confirming removes the file."""
+        path = self.agent.profile_path("default")
+
+        ah.click(display, self.window, *reset_button())
+        ah.key(display, "Escape")
+
+        # Edits run in order: the entry added after the cancelled dialog
+        # lands in the file, so the dialog deleted nothing.
+        type_into(self.window, allow_field(self.window), "b.example")
+        ah.key(display, "Return")
+        self.wait_allow(["api.example", "b.example"])
+
+        ah.click(display, self.window, *reset_button())
+        ah.key(display, "alt+r")
+        wait_for(lambda: not os.path.exists(path), message=f"{path} removed")
+
+
+class HistoryTests(SettingsTestCase):
+
+    def profiles(self):
+        return {"work": json.dumps({"network": {"allow_domain": ["api.example"]}})}
+
+    def test_allow_always_writes_rule(self):
+        """Allow Always on a history row adds its host, without the
+        port, to the profile of the session that made the request."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello("work", label="npm build")
+        proxy.send({"type": "event", "time": "2026-12-04T20:17:03.512Z", "session": proxy.session_id,
+                    "method": "CONNECT", "host": "GitHub.com", "port": 443, "decision": "deny",
+                    "reason": "on neither list", "duration_ms": 3})
+        # The agent reads a connection's messages in order, so the pong
+        # means the event is in the history.
+        proxy.send({"type": "ping", "id": "after-event"})
+        proxy.expect("pong", id="after-event")
+
+        ah.click(display, self.window, *history_tab(self.window))
+        ah.click(display, self.window, *newest_allow_always(self.window))
+
+        self.wait_allow(["api.example", "github.com"], name="work")
+        self.assertFalse(os.path.exists(self.agent.profile_path("default")))
+
+
+if __name__ == "__main__":
+    ah.main()
