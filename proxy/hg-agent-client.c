@@ -110,7 +110,7 @@ struct _HgAgentClient
   guint connect_failures;
   gboolean agent_profile_invalid;
 
-  GHashTable *prompts_by_key;  /* "host:port" → Prompt, owns the prompts */
+  GHashTable *prompts_by_key;  /* "host port" → Prompt, owns the prompts */
   GHashTable *prompts_by_id;   /* id → Prompt */
   GQueue expired;              /* ExpiredPrompt */
   guint64 next_id;

@@ -11,7 +11,7 @@ import unittest
 
 import hgtest
 from fakeagent import FakeAgent
-from hgtest import EchoServer, Proxy
+from hgtest import EchoServer, HttpOrigin, Proxy
 
 
 class PendingConnect:
@@ -211,6 +211,47 @@ class EndOfPromptTest(ApprovalTest):
         self.wait_log(proxy, f"after the question {ask['id']} ended")
         self.assert_tunnel(proxy, "late.test")
         self.assertEqual(len(self.agent.messages("ask")), 1)
+
+
+class WaitingClientTest(ApprovalTest):
+    def test_bytes_sent_while_waiting(self):
+        proxy = self.proxy(*self.pins("early.test"))
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall(proxy.connect_request(f"early.test:{self.echo.port}"))
+        ask = self.agent.wait_message("ask")
+        sock.sendall(b"early bytes")
+        self.agent.decide(ask, "approve", "once")
+
+        response = hgtest.read_response(sock)
+        self.assertEqual(response.status, 200, response)
+        sock.sendall(b" and more")
+        sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(response.rest + hgtest.recv_all(sock), b"early bytes and more")
+
+    def test_plain_http_asks_kind_http(self):
+        origin = HttpOrigin()
+        self.addCleanup(origin.close)
+        proxy = self.proxy(*self.pins("web.test"))
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        body = b"posted while waiting"
+        head = (f"POST http://web.test:{origin.port}/form HTTP/1.1\r\n"
+                f"Host: web.test:{origin.port}\r\n{proxy.auth_lines()}"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        sock.sendall(head)
+        ask = self.agent.wait_message("ask")
+        self.assertEqual(ask["kind"], "http")
+        self.assertEqual(ask["host"], "web.test")
+        self.assertEqual(ask["port"], origin.port)
+        sock.sendall(body)
+        self.agent.decide(ask, "approve", "once")
+
+        response = hgtest.read_response(sock)
+        self.assertEqual(response.status, 200, response)
+        self.assertEqual(response.body, b"hello from the origin\n")
+        self.assertEqual(origin.requests[0][0], "POST")
+        self.assertEqual(origin.requests[0][3], body)
 
 
 class AddressCheckTest(ApprovalTest):
