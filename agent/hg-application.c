@@ -15,6 +15,7 @@
 #include "hg-application.h"
 #include "hg-prompt-window.h"
 #include "hg-settings-window.h"
+#include "hg-tray.h"
 
 struct _HgApplication
 {
@@ -29,6 +30,7 @@ struct _HgApplication
   /* Prompts waiting for the person, oldest first; the head is shown. */
   GQueue prompts;
   HgPromptWindow *window;
+  HgTray *tray;
 
   guint sigterm_id;
   guint sigint_id;
@@ -135,6 +137,8 @@ remove_prompt (HgApplication *app,
 {
   if (g_queue_remove (&app->prompts, prompt))
     g_object_unref (prompt);
+  if (app->tray != NULL)
+    hg_tray_remove_prompt (app->tray, prompt);
 }
 
 static void
@@ -213,7 +217,12 @@ prompt_added_cb (HgAgentSession *session,
 {
   HgApplication *app = user_data;
 
+  if (app->tray != NULL && hg_tray_deny_if_paused (app->tray, prompt))
+    return;
+
   g_queue_push_tail (&app->prompts, g_object_ref (prompt));
+  if (app->tray != NULL)
+    hg_tray_add_prompt (app->tray, prompt);
   update_window (app);
 }
 
@@ -237,6 +246,26 @@ session_added_cb (HgAgentServer  *server,
 
   g_signal_connect_object (session, "prompt-added", G_CALLBACK (prompt_added_cb), app, 0);
   g_signal_connect_object (session, "prompt-withdrawn", G_CALLBACK (prompt_withdrawn_cb), app, 0);
+}
+
+/* Brings up the prompt the person picked in the tray menu or in a
+ * notification. The window shows the head of the queue, so the prompt
+ * moves there. */
+static void
+tray_show_prompt_cb (HgTray   *tray,
+                     HgPrompt *prompt,
+                     gpointer  user_data)
+{
+  HgApplication *app = user_data;
+  GList *link = g_queue_find (&app->prompts, prompt);
+
+  if (link == NULL)
+    return;
+
+  g_queue_unlink (&app->prompts, link);
+  g_queue_push_head_link (&app->prompts, link);
+  update_window (app);
+  gtk_window_present (GTK_WINDOW (app->window));
 }
 
 static void
@@ -289,6 +318,12 @@ hg_application_startup (GApplication *application)
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions), app);
 
+  app->tray = hg_tray_new (application, g_application_get_dbus_connection (application));
+  hg_tray_bind_settings (app->tray);
+  g_signal_connect_object (app->tray, "show-prompt", G_CALLBACK (tray_show_prompt_cb), app, 0);
+  g_signal_connect_swapped (app->tray, "settings", G_CALLBACK (hg_settings_window_present), app);
+  g_signal_connect_swapped (app->tray, "quit", G_CALLBACK (g_application_quit), app);
+
   /* No window at login: the agent waits for proxies in the background. */
   g_application_hold (application);
   app->held = TRUE;
@@ -310,6 +345,7 @@ hg_application_shutdown (GApplication *application)
     g_object_unref (prompt);
   if (app->window != NULL)
     gtk_window_destroy (GTK_WINDOW (app->window));
+  g_clear_object (&app->tray);
 
   if (app->held)
     g_application_release (application);

@@ -16,7 +16,6 @@
 #include "hg-agent-session.h"
 #include "hg-history-entry.h"
 #include "hg-tray.h"
-#include "hg-agent-resources.h"
 
 #define DEADLINE_SECONDS 10
 
@@ -62,6 +61,13 @@ typedef struct {
   GPtrArray *shown;
   guint n_settings;
   guint n_quit;
+
+  GApplication *application;
+  guint notifications_own_id;
+  guint notifications_object_id;
+  gboolean notifications_owned;
+  GPtrArray *notifications;
+  GPtrArray *withdrawn;
 } Fixture;
 
 static gboolean
@@ -301,8 +307,6 @@ fixture_set_up (Fixture       *fixture,
 {
   g_autoptr(GError) error = NULL;
 
-  hg_agent_register_resource ();
-
   fixture->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (fixture->bus);
   fixture->agent_bus = connect_to_bus (fixture);
@@ -319,6 +323,8 @@ fixture_set_up (Fixture       *fixture,
   fixture->statuses = g_ptr_array_new_with_free_func (g_free);
   fixture->menu_updates = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   fixture->shown = g_ptr_array_new_with_free_func (g_free);
+  fixture->notifications = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  fixture->withdrawn = g_ptr_array_new_with_free_func (g_free);
 
   fixture->item_subscription =
     g_dbus_connection_signal_subscribe (fixture->host_bus, NULL, ITEM_INTERFACE, NULL,
@@ -358,6 +364,10 @@ fixture_tear_down (Fixture       *fixture,
   const char *name;
 
   g_clear_object (&fixture->tray);
+  g_clear_object (&fixture->application);
+  g_clear_handle_id (&fixture->notifications_own_id, g_bus_unown_name);
+  if (fixture->notifications_object_id != 0)
+    g_dbus_connection_unregister_object (fixture->host_bus, fixture->notifications_object_id);
   stop_watcher (fixture);
   g_dbus_connection_signal_unsubscribe (fixture->host_bus, fixture->item_subscription);
   g_dbus_connection_signal_unsubscribe (fixture->host_bus, fixture->menu_subscription);
@@ -391,6 +401,8 @@ fixture_tear_down (Fixture       *fixture,
   g_ptr_array_unref (fixture->statuses);
   g_ptr_array_unref (fixture->menu_updates);
   g_ptr_array_unref (fixture->shown);
+  g_ptr_array_unref (fixture->notifications);
+  g_ptr_array_unref (fixture->withdrawn);
 }
 
 /* Calling the tray as the host does. */
@@ -997,6 +1009,212 @@ test_pause_resumed_asks (Fixture       *fixture,
   g_assert_cmpuint (hg_tray_get_n_paused_denials (fixture->tray), ==, 0);
 }
 
+/* Notifications, while no tray host shows the icon. The host's
+ * connection plays the notification server that GApplication talks to
+ * when org.gtk.Notifications is on the bus. */
+
+static const char notifications_xml[] =
+  "<node>"
+  "  <interface name='org.gtk.Notifications'>"
+  "    <method name='AddNotification'>"
+  "      <arg name='app_id' type='s' direction='in'/>"
+  "      <arg name='id' type='s' direction='in'/>"
+  "      <arg name='notification' type='a{sv}' direction='in'/>"
+  "    </method>"
+  "    <method name='RemoveNotification'>"
+  "      <arg name='app_id' type='s' direction='in'/>"
+  "      <arg name='id' type='s' direction='in'/>"
+  "    </method>"
+  "  </interface>"
+  "</node>";
+
+#define TEST_APP_ID "io.github.hostgate.TrayTest"
+#define TEST_APP_PATH "/io/github/hostgate/TrayTest"
+
+static void
+notifications_method_cb (GDBusConnection       *connection,
+                         const char            *sender,
+                         const char            *object_path,
+                         const char            *interface_name,
+                         const char            *method_name,
+                         GVariant              *parameters,
+                         GDBusMethodInvocation *invocation,
+                         gpointer               user_data)
+{
+  Fixture *fixture = user_data;
+
+  if (g_str_equal (method_name, "AddNotification"))
+    g_ptr_array_add (fixture->notifications, g_variant_ref (parameters));
+  else
+    {
+      const char *id;
+
+      g_variant_get (parameters, "(&s&s)", NULL, &id);
+      g_ptr_array_add (fixture->withdrawn, g_strdup (id));
+    }
+
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static const GDBusInterfaceVTable notifications_vtable = {
+  notifications_method_cb, NULL, NULL, { 0 }
+};
+
+static void
+notifications_acquired_cb (GDBusConnection *connection,
+                           const char      *name,
+                           gpointer         user_data)
+{
+  Fixture *fixture = user_data;
+
+  fixture->notifications_owned = TRUE;
+}
+
+/* Starts the fake notification server and a registered application,
+ * then the tray with no watcher on the bus. */
+static void
+create_tray_with_notifications (Fixture *fixture)
+{
+  g_autoptr(GDBusNodeInfo) node = g_dbus_node_info_new_for_xml (notifications_xml, NULL);
+  g_autoptr(GError) error = NULL;
+
+  fixture->notifications_object_id =
+    g_dbus_connection_register_object (fixture->host_bus, "/org/gtk/Notifications",
+                                       node->interfaces[0], &notifications_vtable, fixture,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  fixture->notifications_own_id =
+    g_bus_own_name_on_connection (fixture->host_bus, "org.gtk.Notifications",
+                                  G_BUS_NAME_OWNER_FLAGS_NONE, notifications_acquired_cb, NULL,
+                                  fixture, NULL);
+  WAIT_FOR (fixture->notifications_owned);
+
+  fixture->application = g_application_new (TEST_APP_ID, G_APPLICATION_DEFAULT_FLAGS);
+  g_application_register (fixture->application, NULL, &error);
+  g_assert_no_error (error);
+
+  fixture->tray = hg_tray_new (fixture->application, fixture->agent_bus);
+  g_signal_connect (fixture->tray, "show-prompt", G_CALLBACK (show_prompt_cb), fixture);
+}
+
+static char *
+notification_string (GVariant   *call,
+                     const char *key)
+{
+  g_autoptr(GVariant) notification = g_variant_get_child_value (call, 2);
+  char *value = NULL;
+
+  g_variant_lookup (notification, key, "s", &value);
+  return value;
+}
+
+static void
+test_notify_without_watcher (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autofree char *title = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *action = NULL;
+  g_autoptr(GVariant) notification = NULL;
+  g_autoptr(GVariant) target = NULL;
+  const char *app_id;
+
+  create_tray_with_notifications (fixture);
+  add_prompt (fixture, "1", "example.com", 443);
+  WAIT_FOR (fixture->notifications->len == 1);
+
+  g_variant_get_child (fixture->notifications->pdata[0], 0, "&s", &app_id);
+  g_assert_cmpstr (app_id, ==, TEST_APP_ID);
+  title = notification_string (fixture->notifications->pdata[0], "title");
+  g_assert_cmpstr (title, ==, "Network access request");
+  body = notification_string (fixture->notifications->pdata[0], "body");
+  g_assert_cmpstr (body, ==, "build_job wants to connect to example.com:443");
+  action = notification_string (fixture->notifications->pdata[0], "default-action");
+  g_assert_cmpstr (action, ==, "app.show-prompt");
+  notification = g_variant_get_child_value (fixture->notifications->pdata[0], 2);
+  target = g_variant_lookup_value (notification, "default-action-target", G_VARIANT_TYPE_UINT32);
+  g_assert_nonnull (target);
+}
+
+static void
+test_notify_activate (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(GVariant) notification = NULL;
+  g_autoptr(GVariant) target = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  CallResult call = { NULL, NULL, FALSE };
+
+  create_tray_with_notifications (fixture);
+  add_prompt (fixture, "1", "example.com", 443);
+  add_prompt (fixture, "2", "example.org", 443);
+  WAIT_FOR (fixture->notifications->len == 2);
+  notification = g_variant_get_child_value (fixture->notifications->pdata[1], 2);
+  target = g_variant_lookup_value (notification, "default-action-target", G_VARIANT_TYPE_UINT32);
+  g_assert_nonnull (target);
+
+  /* The notification server activates the default action over D-Bus. */
+  g_dbus_connection_call (fixture->host_bus, TEST_APP_ID, TEST_APP_PATH, "org.gtk.Actions",
+                          "Activate",
+                          g_variant_new ("(s@av@a{sv})", "show-prompt",
+                                         g_variant_new_array (G_VARIANT_TYPE_VARIANT,
+                                                              (GVariant *[]) { g_variant_new_variant (target) }, 1),
+                                         g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
+                          NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, call_done_cb, &call);
+  WAIT_FOR (call.done);
+  g_assert_no_error (call.error);
+  reply = call.reply;
+
+  WAIT_FOR (fixture->shown->len == 1);
+  g_assert_cmpstr (fixture->shown->pdata[0], ==, "2");
+}
+
+static void
+test_notify_withdrawn (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  HgPrompt *prompt;
+  g_autofree char *id = NULL;
+
+  create_tray_with_notifications (fixture);
+  prompt = add_prompt (fixture, "1", "example.com", 443);
+  WAIT_FOR (fixture->notifications->len == 1);
+  g_variant_get_child (fixture->notifications->pdata[0], 1, "s", &id);
+
+  hg_tray_remove_prompt (fixture->tray, prompt);
+  WAIT_FOR (fixture->withdrawn->len == 1);
+  g_assert_cmpstr (fixture->withdrawn->pdata[0], ==, id);
+}
+
+static void
+test_notify_not_with_watcher (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  start_watcher (fixture);
+  create_tray_with_notifications (fixture);
+  WAIT_FOR (hg_tray_get_embedded (fixture->tray));
+
+  add_prompt (fixture, "1", "example.com", 443);
+  /* A round trip to the tray makes sure a notification would have
+   * arrived by now. */
+  g_free (get_item_string (fixture, "Status"));
+  g_assert_cmpuint (fixture->notifications->len, ==, 0);
+}
+
+static void
+test_notify_turned_off (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  create_tray_with_notifications (fixture);
+  hg_tray_set_notifications (fixture->tray, FALSE);
+
+  add_prompt (fixture, "1", "example.com", 443);
+  hg_tray_set_notifications (fixture->tray, TRUE);
+  WAIT_FOR (fixture->notifications->len == 1);
+  hg_tray_set_notifications (fixture->tray, FALSE);
+  WAIT_FOR (fixture->withdrawn->len == 1);
+}
+
 static void
 add_test (const char *path,
           void (*func) (Fixture *, gconstpointer))
@@ -1028,6 +1246,11 @@ main (int   argc,
   add_test ("/tray/activate/settings", test_activate_settings);
   add_test ("/tray/pause/denies", test_pause_denies);
   add_test ("/tray/pause/resumed-asks", test_pause_resumed_asks);
+  add_test ("/tray/notify/without-watcher", test_notify_without_watcher);
+  add_test ("/tray/notify/activate", test_notify_activate);
+  add_test ("/tray/notify/withdrawn", test_notify_withdrawn);
+  add_test ("/tray/notify/not-with-watcher", test_notify_not_with_watcher);
+  add_test ("/tray/notify/turned-off", test_notify_turned_off);
 
   return g_test_run ();
 }
