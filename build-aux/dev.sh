@@ -19,8 +19,8 @@ packages=(
   libglib2.0-dev libglib2.0-bin libsoup-3.0-dev libjson-glib-dev
   libgtk-4-dev libidn2-dev libpsl-dev
   gettext desktop-file-utils appstream
-  xvfb xauth xdotool
-  curl git python3
+  xvfb xauth xdotool dbus-bin libx11-6
+  curl git python3 python3-pip openssl bubblewrap socat iproute2
 )
 
 log () { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
