@@ -578,7 +578,7 @@ finish_import (ProfileImport *import)
   /* NOTE: the store has no call that writes a whole file, so only what
    * it can edit is imported. The message names what was left out. */
   if (profile->upstream_proxy != NULL || profile->upstream_bypass->len > 0 || profile->allow_loopback)
-    text = g_strdup_printf (_("Created the profile “%s” from “%s”. Its allow list, deny list and approval settings were imported; its upstream proxy and loopback settings were not, so set them in the file by hand if you need them."),
+    text = g_strdup_printf (_("Created the profile “%s” from “%s”. Its allow list, deny list and approval settings were imported, but not its upstream proxy and loopback settings. Set those in the new file by hand if you need them."),
                             profile->name, import->file_name);
   else
     text = g_strdup_printf (_("Created the profile “%s” from “%s”."), profile->name, import->file_name);

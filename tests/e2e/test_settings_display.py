@@ -102,6 +102,12 @@ def reset_button():
     return 410, 85
 
 
+def timeout_spin():
+    """Return the centre of the text of the Wait for an answer spin
+    button while `default` is shown and no message bar is open."""
+    return 461, 159
+
+
 def history_tab(window):
     """Return the centre of the History button of the page switcher in
     the header bar, the last of three buttons centred in the window."""
@@ -264,6 +270,35 @@ class ProfileTests(SettingsTestCase):
         ah.click(display, self.window, *reset_button())
         ah.key(display, "alt+r")
         wait_for(lambda: not os.path.exists(path), message=f"{path} removed")
+
+
+class ApprovalTests(SettingsTestCase):
+
+    def test_approval_settings_written(self):
+        """The timeout spin button and the approval drop-down write
+        approval_timeout_secs and approval_mode; a timeout over 300 s
+        becomes 300 s."""
+        path = self.agent.profile_path("default")
+
+        ah.click(display, self.window, *timeout_spin())
+        retype("900")
+        ah.key(display, "Tab")
+        wait_for(lambda: os.path.exists(path) and
+                 read_json(path)["network"]["approval_timeout_secs"] == 300,
+                 message=f"approval_timeout_secs 300 in {path}")
+        self.assertEqual(read_json(path)["network"]["approval_mode"], "off")
+
+        # Alt+H focuses the drop-down, Space opens its list, Down and
+        # Return pick Ask me.
+        ah.key(display, "alt+h")
+        ah.key(display, "space")
+        wait_for(lambda: len(ah.xdotool(display, "search", "--onlyvisible", "--class",
+                                        "hostgate-agent", check=False).split()) > 1,
+                 message="the drop-down's list")
+        ah.key(display, "Down", "Return")
+        wait_for(lambda: read_json(path)["network"]["approval_mode"] == "ask",
+                 message=f"approval_mode ask in {path}")
+        self.assertEqual(read_json(path)["network"]["approval_timeout_secs"], 300)
 
 
 class HistoryTests(SettingsTestCase):
