@@ -589,7 +589,7 @@ item_get_property_cb (GDBusConnection  *connection,
   if (g_str_equal (property_name, "Id"))
     return g_variant_new_string (APPLICATION_ID);
   if (g_str_equal (property_name, "Title"))
-    return g_variant_new_string (_("hostgate"));
+    return g_variant_new_string ("hostgate");
   if (g_str_equal (property_name, "Status"))
     return g_variant_new_string (tray->status);
   if (g_str_equal (property_name, "WindowId"))
@@ -600,7 +600,7 @@ item_get_property_cb (GDBusConnection  *connection,
     return g_variant_new_string (ATTENTION_ICON_NAME);
   if (g_str_equal (property_name, "ToolTip"))
     return g_variant_new ("(s@a(iiay)ss)", tray->icon_name, empty_pixmaps (),
-                          _("hostgate"), tray->tooltip);
+                          "hostgate", tray->tooltip);
   if (g_str_equal (property_name, "ItemIsMenu"))
     return g_variant_new_boolean (FALSE);
   if (g_str_equal (property_name, "Menu"))
