@@ -643,15 +643,16 @@ forward_cb (GObject      *source,
   g_autoptr(GBytes) pending = NULL;
   gboolean keep_alive = FALSE;
   gboolean started = FALSE;
+  guint status = 0;
   guint64 up = 0;
   guint64 down = 0;
 
   if (!hg_forwarder_forward_finish (hg_proxy_server_get_forwarder (client->server), result, &keep_alive, &pending,
-                                    &up, &down, &started, &error))
+                                    &up, &down, &started, &status, &error))
     {
       if (is_cancelled (error) || started)
         {
-          audit (client, "allow", 0, error->message, client->decision->pattern, up, down);
+          audit (client, "allow", status, error->message, client->decision->pattern, up, down);
           finish (client);
           return;
         }
@@ -661,9 +662,7 @@ forward_cb (GObject      *source,
       return;
     }
 
-  /* NOTE: the forwarder does not report the origin's status, so the
-   * record of a forwarded request has status 0. */
-  audit (client, "allow", 0, NULL, client->decision->pattern, up, down);
+  audit (client, "allow", status, NULL, client->decision->pattern, up, down);
 
   if (!keep_alive || client->shutting_down)
     {

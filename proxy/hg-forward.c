@@ -1573,6 +1573,7 @@ hg_forwarder_forward_finish (HgForwarder   *forwarder,
                              guint64       *bytes_up,
                              guint64       *bytes_down,
                              gboolean      *response_started,
+                             guint         *status,
                              GError       **error)
 {
   ForwardData *data;
@@ -1593,6 +1594,8 @@ hg_forwarder_forward_finish (HgForwarder   *forwarder,
     *bytes_down = data->bytes_down;
   if (response_started != NULL)
     *response_started = data->response_started;
+  if (status != NULL)
+    *status = data->response_started && data->message != NULL ? soup_message_get_status (data->message) : 0;
 
   return ok;
 }

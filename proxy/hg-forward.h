@@ -47,7 +47,8 @@ void         hg_forwarder_forward_upstream_async (HgForwarder         *forwarder
                                                   GCancellable        *cancellable,
                                                   GAsyncReadyCallback  callback,
                                                   gpointer             user_data);
-/* On error, the error is in HG_HTTP_ERROR with the status to respond
+/* *status is the origin's status code once the response started, else 0.
+ * On error, the error is in HG_HTTP_ERROR with the status to respond
  * with (400, 408, 413, 502, 504) unless *response_started, when the caller must
  * close the connection instead. *pending_out contains the bytes read past
  * the body. */
@@ -58,6 +59,7 @@ gboolean     hg_forwarder_forward_finish (HgForwarder         *forwarder,
                                           guint64             *bytes_up,
                                           guint64             *bytes_down,
                                           gboolean            *response_started,
+                                          guint               *status,
                                           GError             **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgForwarder, hg_forwarder_free)

@@ -523,6 +523,7 @@ typedef struct
   guint64 bytes_up;
   guint64 bytes_down;
   gboolean response_started;
+  guint status;
   GError *error;
 } Outcome;
 
@@ -544,7 +545,7 @@ forward_cb (GObject      *source,
   outcome->ok = hg_forwarder_forward_finish (outcome->forwarder, result, &outcome->keep_alive,
                                              &outcome->pending, &outcome->bytes_up,
                                              &outcome->bytes_down, &outcome->response_started,
-                                             &outcome->error);
+                                             &outcome->status, &outcome->error);
   outcome->done = TRUE;
 }
 
@@ -806,6 +807,7 @@ test_get_passes (void)
   g_assert_true (outcome.ok);
   g_assert_true (outcome.keep_alive);
   g_assert_true (outcome.response_started);
+  g_assert_cmpuint (outcome.status, ==, 200);
   g_assert_cmpuint (outcome.bytes_up, ==, 0);
   g_assert_cmpuint (outcome.bytes_down, ==, 13);
   g_assert_cmpuint (g_bytes_get_size (outcome.pending), ==, 0);

@@ -106,6 +106,13 @@ class ForwardTest(unittest.TestCase):
         self.assertEqual(result.stdout, GZIP_BODY)
         self.assertEqual(gzip.decompress(result.stdout), GZIP_TEXT)
 
+    def test_audit_records_origin_status(self):
+        result = self.proxy.curl(f"http://allowed.test:{self.port}/gzip")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        record = self.proxy.wait_audit(1)[-1]
+        self.assertEqual(record["decision"], "allow")
+        self.assertEqual(record["status"], 200)
+
     def test_post_with_expect_continue(self):
         body = bytes(range(256)) * 400
         path = os.path.join(self.proxy.dir, "body")
