@@ -24,6 +24,7 @@ typedef struct {
   char *header_timeout;
   char *idle_timeout;
   char *connect_timeout;
+  char *io_timeout;
   char *dns_timeout;
   char *max_body;
   char *max_connections;
@@ -56,6 +57,7 @@ raw_options_clear (RawOptions *raw)
   g_free (raw->header_timeout);
   g_free (raw->idle_timeout);
   g_free (raw->connect_timeout);
+  g_free (raw->io_timeout);
   g_free (raw->dns_timeout);
   g_free (raw->max_body);
   g_free (raw->max_connections);
@@ -259,6 +261,7 @@ parse_numbers (const RawOptions *raw,
     { "--header-timeout", raw->header_timeout, 1, MAX_TIMEOUT_SECS, &options->header_timeout_secs },
     { "--idle-timeout", raw->idle_timeout, 1, MAX_TIMEOUT_SECS, &options->idle_timeout_secs },
     { "--connect-timeout", raw->connect_timeout, 1, MAX_TIMEOUT_SECS, &options->connect_timeout_secs },
+    { "--io-timeout", raw->io_timeout, 1, MAX_TIMEOUT_SECS, &options->io_timeout_secs },
     { "--dns-timeout", raw->dns_timeout, 1, MAX_TIMEOUT_SECS, &options->dns_timeout_secs },
     { "--grace-period", raw->grace_period, 0, MAX_TIMEOUT_SECS, &options->grace_period_secs },
     { "--max-connections", raw->max_connections, 1, MAX_CONNECTIONS, &options->max_connections },
@@ -499,6 +502,8 @@ create_context (RawOptions *raw)
       N_("Seconds a tunnel may stay idle before it is closed (default: 600)"), N_("SECS") },
     { "connect-timeout", 0, 0, G_OPTION_ARG_STRING, &raw->connect_timeout,
       N_("Seconds allowed for connecting to a destination or the upstream proxy (default: 10)"), N_("SECS") },
+    { "io-timeout", 0, 0, G_OPTION_ARG_STRING, &raw->io_timeout,
+      N_("Seconds a plain HTTP exchange may wait for the origin or a stalled client, connecting included (default: 60)"), N_("SECS") },
     { "dns-timeout", 0, 0, G_OPTION_ARG_STRING, &raw->dns_timeout,
       N_("Seconds allowed for one name lookup (default: 5)"), N_("SECS") },
     { "max-body", 0, 0, G_OPTION_ARG_STRING, &raw->max_body,
@@ -607,6 +612,7 @@ hg_options_parse (int                 *argc,
   options->header_timeout_secs = HG_OPTIONS_DEFAULT_HEADER_TIMEOUT;
   options->idle_timeout_secs = HG_OPTIONS_DEFAULT_IDLE_TIMEOUT;
   options->connect_timeout_secs = HG_OPTIONS_DEFAULT_CONNECT_TIMEOUT;
+  options->io_timeout_secs = HG_OPTIONS_DEFAULT_IO_TIMEOUT;
   options->dns_timeout_secs = HG_OPTIONS_DEFAULT_DNS_TIMEOUT;
   options->max_body = HG_OPTIONS_DEFAULT_MAX_BODY;
   options->max_connections = HG_OPTIONS_DEFAULT_MAX_CONNECTIONS;

@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 #define HG_OPTIONS_DEFAULT_HEADER_TIMEOUT   10
 #define HG_OPTIONS_DEFAULT_IDLE_TIMEOUT     600
 #define HG_OPTIONS_DEFAULT_CONNECT_TIMEOUT  10
+#define HG_OPTIONS_DEFAULT_IO_TIMEOUT       60
 #define HG_OPTIONS_DEFAULT_DNS_TIMEOUT      5
 #define HG_OPTIONS_DEFAULT_MAX_BODY         (16 * 1024 * 1024)
 #define HG_OPTIONS_DEFAULT_MAX_CONNECTIONS  1024
@@ -32,6 +33,8 @@ G_BEGIN_DECLS
  * @idle_timeout_secs: time a tunnel may move no byte before it closes
  * @connect_timeout_secs: time allowed for connecting to an origin or the
  *   upstream proxy, and for the upstream's CONNECT reply
+ * @io_timeout_secs: time a plain HTTP exchange may wait for the origin
+ *   (connecting, each read and write) or for a stalled client
  * @dns_timeout_secs: time allowed for one name lookup
  * @max_body: the largest plain HTTP request body forwarded, in bytes
  * @max_connections: the most client connections served at once
@@ -67,6 +70,7 @@ typedef struct {
   guint header_timeout_secs;
   guint idle_timeout_secs;
   guint connect_timeout_secs;
+  guint io_timeout_secs;
   guint dns_timeout_secs;
   guint64 max_body;
   guint max_connections;

@@ -9,6 +9,7 @@
 #include "hg-client.h"
 
 #include <glib/gi18n.h>
+#include <sys/resource.h>
 
 /* Each refused host is logged at most once per this many seconds. */
 #define DENIAL_LOG_INTERVAL_SECS  60
@@ -19,6 +20,18 @@
 #define ABORT_TIMEOUT_SECS        2
 /* Pending connections the kernel queues before the proxy accepts them. */
 #define LISTEN_BACKLOG            512
+/* Connections over the limit still get a 503 response, which holds a
+ * descriptor for up to the lingering close. Past this many at once,
+ * further ones are closed as soon as they are accepted, so that a flood
+ * of connections cannot use up the process's descriptors. */
+#define OVER_LIMIT_MAX_RESPONDING 64
+/* Descriptors one connection may hold at once: the client and origin
+ * sockets and a pipe (two descriptors) per tunnel direction. */
+#define FDS_PER_CONNECTION        6
+/* Descriptors for everything else: the listener, the audit log, the
+ * agent connection and GLib's own, the tunnels' pool of up to 32 empty
+ * pipes, and the connections being answered with 503. */
+#define FDS_RESERVED              (64 + 2 * 32 + OVER_LIMIT_MAX_RESPONDING)
 
 struct _HgProxyServer
 {
@@ -154,7 +167,7 @@ hg_proxy_server_new (const HgOptions *options,
         return NULL;
     }
 
-  server->forwarder = hg_forwarder_new (options->max_body, options->connect_timeout_secs);
+  server->forwarder = hg_forwarder_new (options->max_body, options->io_timeout_secs);
   server->policy = hg_policy_new (options->allow, options->deny, options->allow_loopback);
   server->approver = hg_deny_approver_new ();
 
@@ -208,6 +221,14 @@ incoming_cb (GSocketService    *service,
     }
 
   over_limit = server->n_served >= server->options->max_connections;
+  if (over_limit &&
+      g_hash_table_size (server->clients) - server->n_served >= OVER_LIMIT_MAX_RESPONDING)
+    {
+      g_debug ("Closed a connection over the limit without a response: "
+               "%u connections are already being refused", OVER_LIMIT_MAX_RESPONDING);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
   if (!over_limit)
     server->n_served++;
 
@@ -216,6 +237,30 @@ incoming_cb (GSocketService    *service,
   hg_client_run_async (client, client_done_cb, g_object_ref (server));
 
   return TRUE;
+}
+
+/* Raises the soft limit on open descriptors to what --max-connections
+ * may need, within the hard limit. Running out would make every accept
+ * fail at once, and GSocketService then retries in a busy loop that logs
+ * a warning each time. */
+static void
+ensure_fd_limit (guint max_connections)
+{
+  struct rlimit limit;
+  rlim_t needed = (rlim_t) max_connections * FDS_PER_CONNECTION + FDS_RESERVED;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= needed)
+    return;
+
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : MIN (needed, limit.rlim_max);
+  if (setrlimit (RLIMIT_NOFILE, &limit) != 0 || getrlimit (RLIMIT_NOFILE, &limit) != 0)
+    return;
+
+  if (limit.rlim_cur < needed)
+    g_warning ("--max-connections %u may need %" G_GUINT64_FORMAT " file descriptors, "
+               "but the limit is %" G_GUINT64_FORMAT "; raise the hard limit "
+               "(ulimit -Hn) or lower --max-connections",
+               max_connections, (guint64) needed, (guint64) limit.rlim_cur);
 }
 
 /**
@@ -236,6 +281,7 @@ hg_proxy_server_start (HgProxyServer *server,
 
   g_return_val_if_fail (server->service == NULL, FALSE);
 
+  ensure_fd_limit (server->options->max_connections);
   server->service = g_socket_service_new ();
   /* GSocketListener's default backlog of 10 drops connections in a burst
    * long before the connection limit is reached. */

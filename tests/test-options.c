@@ -140,6 +140,7 @@ test_defaults (void)
   g_assert_cmpuint (options->header_timeout_secs, ==, 10);
   g_assert_cmpuint (options->idle_timeout_secs, ==, 600);
   g_assert_cmpuint (options->connect_timeout_secs, ==, 10);
+  g_assert_cmpuint (options->io_timeout_secs, ==, 60);
   g_assert_cmpuint (options->dns_timeout_secs, ==, 5);
   g_assert_cmpuint (options->max_body, ==, 16 * 1024 * 1024);
   g_assert_cmpuint (options->max_connections, ==, 1024);
@@ -245,6 +246,7 @@ typedef struct {
 static const BadCase bad_cases[] = {
   { "/options/invalid/header-timeout-zero", "--header-timeout", "0", "--header-timeout" },
   { "/options/invalid/idle-timeout-word", "--idle-timeout", "long", "--idle-timeout" },
+  { "/options/invalid/io-timeout-zero", "--io-timeout", "0", "--io-timeout" },
   { "/options/invalid/max-connections", "--max-connections", "0", "--max-connections" },
   { "/options/invalid/max-body", "--max-body", "lots", "--max-body" },
   { "/options/invalid/auth", "--auth", "maybe", "--auth" },
