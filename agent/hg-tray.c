@@ -1206,21 +1206,25 @@ hg_tray_dispose (GObject *object)
 {
   HgTray *tray = HG_TRAY (object);
 
+  /* Withdrawing the notifications before leaving the tray host keeps
+   * the waiting prompts from being announced once more on the way out. */
+  tray->notifications = FALSE;
+  sync_notifications (tray);
+  if (tray->settings != NULL)
+    {
+      g_settings_unbind (tray, "icon-visible");
+      g_settings_unbind (tray, "notifications");
+    }
   if (tray->connection != NULL)
     tray_unexport (tray);
-  if (tray->application != NULL && tray->notified != NULL)
-    {
-      tray->notifications = FALSE;
-      sync_notifications (tray);
-    }
   if (tray->application != NULL && G_IS_ACTION_MAP (tray->application))
     g_action_map_remove_action (G_ACTION_MAP (tray->application), SHOW_PROMPT_ACTION);
 
   g_clear_object (&tray->settings);
   g_clear_object (&tray->application);
   g_clear_object (&tray->connection);
-  if (tray->prompts != NULL)
-    g_list_store_remove_all (G_LIST_STORE (tray->prompts));
+  g_signal_handlers_disconnect_by_data (tray->prompts, tray);
+  g_list_store_remove_all (G_LIST_STORE (tray->prompts));
 
   G_OBJECT_CLASS (hg_tray_parent_class)->dispose (object);
 }

@@ -1186,6 +1186,22 @@ test_notify_withdrawn (Fixture       *fixture,
   g_assert_cmpstr (fixture->withdrawn->pdata[0], ==, id);
 }
 
+/* Calls the application over its own connection. A notification sent
+ * before the call travels the same way ahead of the reply, so once the
+ * reply is in, every such notification has arrived. */
+static void
+sync_with_application (Fixture *fixture)
+{
+  CallResult call = { NULL, NULL, FALSE };
+
+  g_dbus_connection_call (fixture->host_bus, TEST_APP_ID, TEST_APP_PATH, "org.gtk.Actions",
+                          "List", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                          call_done_cb, &call);
+  WAIT_FOR (call.done);
+  g_assert_no_error (call.error);
+  g_variant_unref (call.reply);
+}
+
 static void
 test_notify_not_with_watcher (Fixture       *fixture,
                               gconstpointer  data)
@@ -1195,10 +1211,88 @@ test_notify_not_with_watcher (Fixture       *fixture,
   WAIT_FOR (hg_tray_get_embedded (fixture->tray));
 
   add_prompt (fixture, "1", "example.com", 443);
-  /* A round trip to the tray makes sure a notification would have
-   * arrived by now. */
-  g_free (get_item_string (fixture, "Status"));
+  sync_with_application (fixture);
   g_assert_cmpuint (fixture->notifications->len, ==, 0);
+}
+
+static void
+test_notify_not_on_dispose (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  start_watcher (fixture);
+  create_tray_with_notifications (fixture);
+  WAIT_FOR (hg_tray_get_embedded (fixture->tray));
+  add_prompt (fixture, "1", "example.com", 443);
+
+  /* Leaving the tray host on the way out must not announce the
+   * waiting prompt. */
+  g_clear_object (&fixture->tray);
+  sync_with_application (fixture);
+  g_assert_cmpuint (fixture->notifications->len, ==, 0);
+}
+
+/* Settings. The schema comes from the build tree and the values live in
+ * memory, so the test changes nothing on this machine. */
+
+static GSettings *
+bind_test_settings (Fixture *fixture)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (source != NULL)
+    schema = g_settings_schema_source_lookup (source, APPLICATION_ID, TRUE);
+  if (schema == NULL)
+    return NULL;
+
+  hg_tray_bind_settings (fixture->tray);
+  return g_settings_new_full (schema, NULL, NULL);
+}
+
+static void
+test_settings_show_tray (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(GSettings) settings = NULL;
+  const char *name;
+
+  create_registered_tray (fixture);
+  settings = bind_test_settings (fixture);
+  if (settings == NULL)
+    {
+      g_test_skip ("the compiled settings schema is not in GSETTINGS_SCHEMA_DIR");
+      return;
+    }
+  name = hg_tray_get_bus_name (fixture->tray);
+
+  g_settings_set_boolean (settings, "show-tray", FALSE);
+  g_assert_false (hg_tray_get_icon_visible (fixture->tray));
+  WAIT_FOR (!name_has_owner (fixture, name));
+
+  g_settings_set_boolean (settings, "show-tray", TRUE);
+  WAIT_FOR (hg_tray_get_embedded (fixture->tray));
+  g_settings_reset (settings, "show-tray");
+}
+
+static void
+test_settings_notifications (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autoptr(GSettings) settings = NULL;
+
+  create_registered_tray (fixture);
+  settings = bind_test_settings (fixture);
+  if (settings == NULL)
+    {
+      g_test_skip ("the compiled settings schema is not in GSETTINGS_SCHEMA_DIR");
+      return;
+    }
+
+  g_assert_true (hg_tray_get_notifications (fixture->tray));
+  g_settings_set_boolean (settings, "notifications", FALSE);
+  g_assert_false (hg_tray_get_notifications (fixture->tray));
+  g_settings_reset (settings, "notifications");
+  g_assert_true (hg_tray_get_notifications (fixture->tray));
 }
 
 static void
@@ -1226,7 +1320,14 @@ int
 main (int   argc,
       char *argv[])
 {
+  g_autofree char *schema_dir = NULL;
+
   g_test_init (&argc, &argv, NULL);
+
+  /* Before any thread starts, since setenv is not thread-safe. */
+  schema_dir = g_test_build_filename (G_TEST_BUILT, "..", "data", NULL);
+  g_setenv ("GSETTINGS_SCHEMA_DIR", schema_dir, TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
 
   add_test ("/tray/register/watcher-first", test_register_watcher_first);
   add_test ("/tray/register/watcher-later", test_register_watcher_later);
@@ -1251,6 +1352,9 @@ main (int   argc,
   add_test ("/tray/notify/withdrawn", test_notify_withdrawn);
   add_test ("/tray/notify/not-with-watcher", test_notify_not_with_watcher);
   add_test ("/tray/notify/turned-off", test_notify_turned_off);
+  add_test ("/tray/notify/not-on-dispose", test_notify_not_on_dispose);
+  add_test ("/tray/settings/show-tray", test_settings_show_tray);
+  add_test ("/tray/settings/notifications", test_settings_notifications);
 
   return g_test_run ();
 }
