@@ -34,6 +34,10 @@
  * cannot read the profile; its `welcome` then carries an empty filter. */
 #define ERROR_CODE_INVALID_PROFILE "invalid-profile"
 
+/* Events kept while the connection is being set up, sent after `hello`;
+ * past this many the oldest are dropped. */
+#define MAX_QUEUED_EVENTS 64
+
 /* Ids of prompts that timed out or were withdrawn, remembered so that a
  * late Session or Always decision still applies. Oldest dropped first. */
 #define MAX_EXPIRED_PROMPTS 64
@@ -113,6 +117,7 @@ struct _HgAgentClient
   GHashTable *prompts_by_key;  /* "host port" → Prompt, owns the prompts */
   GHashTable *prompts_by_id;   /* id → Prompt */
   GQueue expired;              /* ExpiredPrompt */
+  GQueue queued_events;        /* HgMessage, while connecting */
   guint64 next_id;
 };
 
@@ -311,8 +316,10 @@ audit_record_cb (HgProxyServer       *server,
   g_autoptr(HgEvent) event = NULL;
   g_autoptr(GDateTime) now = NULL;
 
-  /* After `hello` the agent knows the session, even before `welcome`. */
-  if (self->state != STATE_READY && self->state != STATE_GREETING)
+  /* After `hello` the agent knows the session, even before `welcome`;
+   * events from before `hello` wait for it. */
+  if (self->state != STATE_READY && self->state != STATE_GREETING &&
+      self->state != STATE_CONNECTING)
     return;
 
   event = hg_event_new ();
@@ -329,7 +336,31 @@ audit_record_cb (HgProxyServer       *server,
   event->bytes_up = (gint64) MIN (record->bytes_up, (guint64) G_MAXINT64);
   event->bytes_down = (gint64) MIN (record->bytes_down, (guint64) G_MAXINT64);
   event->duration_ms = MAX (record->duration_ms, 0);
-  send_message (self, hg_message_new_event (event));
+
+  if (self->state != STATE_CONNECTING)
+    {
+      send_message (self, hg_message_new_event (event));
+      return;
+    }
+
+  g_queue_push_tail (&self->queued_events, hg_message_new_event (event));
+  if (g_queue_get_length (&self->queued_events) > MAX_QUEUED_EVENTS)
+    hg_message_free (g_queue_pop_head (&self->queued_events));
+}
+
+static void
+drop_queued_events (HgAgentClient *self)
+{
+  g_queue_clear_full (&self->queued_events, (GDestroyNotify) hg_message_free);
+}
+
+static void
+send_queued_events (HgAgentClient *self)
+{
+  HgMessage *message;
+
+  while ((message = g_queue_pop_head (&self->queued_events)) != NULL)
+    send_message (self, message);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1163,7 +1194,9 @@ connect_failed (HgAgentClient *self,
   else
     g_debug ("Cannot reach the approval agent at %s: %s", self->socket_path, detail);
 
+  self->state = STATE_DISCONNECTED;
   self->unavailable_reason = HG_AGENT_REASON_NOT_RUNNING;
+  drop_queued_events (self);
   fail_all_prompts (self, HG_AGENT_REASON_NOT_RUNNING);
   schedule_reconnect (self);
 }
@@ -1199,6 +1232,7 @@ connect_cb (GObject      *source,
   g_signal_connect (self->stream, "failed", G_CALLBACK (stream_failed_cb), self);
   self->state = STATE_GREETING;
   send_hello (self);
+  send_queued_events (self);
   self->welcome_timeout_id = g_timeout_add_seconds (HG_AGENT_WELCOME_TIMEOUT_SECS,
                                                     welcome_timeout_cb, self);
   read_next (self);
@@ -1358,6 +1392,7 @@ hg_agent_client_init (HgAgentClient *self)
   self->prompts_by_key = g_hash_table_new (g_str_hash, g_str_equal);
   self->prompts_by_id = g_hash_table_new (g_str_hash, g_str_equal);
   g_queue_init (&self->expired);
+  g_queue_init (&self->queued_events);
   self->cancellable = g_cancellable_new ();
   self->session_allow = hg_filter_new ();
   self->session_deny = hg_filter_new ();
@@ -1518,6 +1553,7 @@ hg_agent_client_stop (HgAgentClient *self)
   self->state = STATE_STOPPED;
   self->unavailable_reason = HG_AGENT_REASON_DISCONNECTED;
   forget_expired (self);
+  drop_queued_events (self);
   fail_all_prompts (self, HG_AGENT_REASON_DISCONNECTED);
 }
 

@@ -144,6 +144,58 @@ class SharedPromptTest(ApprovalTest):
         self.assert_tunnel(proxy, "b.test")
         self.assertEqual(len(self.agent.messages("ask")), 1)
 
+    def test_deny_session_blocks_later(self):
+        proxy = self.proxy(*self.pins("no.test"))
+        request = self.pending(proxy, "no.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.decide(ask, "deny", "session")
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("denied by the user for this session", response.reason)
+
+        response = proxy.request(proxy.connect_request(f"no.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("deny list", response.reason)
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+        self.assertEqual(self.echo.connections, 0)
+
+    def test_approve_always_then_filter(self):
+        proxy = self.proxy(*self.pins("al.test"))
+        request = self.pending(proxy, "al.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.decide(ask, "approve", "always")
+        self.agent.push_filter(allow=["al.test"])
+        self.assert_echo(request.sock, request.response())
+
+        self.wait_log(proxy, "Using revision 2")
+        self.assert_tunnel(proxy, "al.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+
+    def test_unknown_decision_ignored(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        connection = self.agent.connection()
+        for duration in ("once", "session"):
+            connection.send({"type": "decision", "id": "999", "verdict": "approve",
+                             "duration": duration, "pattern": "a.test"})
+        connection.send({"type": "ping", "id": "after"})
+        self.assertEqual(self.agent.wait_message("pong")["id"], "after")
+
+        request = self.pending(proxy, "a.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "a.test")
+        self.assertEqual(self.agent.messages("error"), [])
+        request.close()
+
+    def test_agent_too_many_prompts(self):
+        proxy = self.proxy(*self.pins("busy.test"))
+        request = self.pending(proxy, "busy.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.send({"type": "error", "code": "too-many-prompts", "message": "busy",
+                         "id": ask["id"]})
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("too many open prompts", response.reason)
+
     def test_pattern_not_covering_host(self):
         proxy = self.proxy(*self.pins("a.test", "b.test"))
         request = self.pending(proxy, "a.test")
@@ -270,6 +322,18 @@ class AddressCheckTest(ApprovalTest):
         response = request.response()
         self.assertEqual(response.status, 403, response)
         self.assertIn("169.254.169.254", response.reason)
+
+    def test_no_token_never_asks(self):
+        proxy = self.proxy(*self.pins("a.test"))
+        self.agent.connection()
+        raw = f"CONNECT a.test:{self.echo.port} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode()
+        response = proxy.request(raw)
+        self.assertEqual(response.status, 407, response)
+
+        request = self.pending(proxy, "b.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "b.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+        request.close()
 
     def test_denied_hosts_never_ask(self):
         proxy = self.proxy("--deny-domain", "bad.test", *self.pins("bad.test", "fine.test"))
