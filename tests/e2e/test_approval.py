@@ -570,6 +570,14 @@ class ConnectionTest(ApprovalTest):
         self.addCleanup(proxy.close)
         self.assertEqual(self.agent.wait_message("hello")["session"]["pid"], proxy.process.pid)
 
+    def test_socket_in_runtime_dir(self):
+        proxy = Proxy("--network-approval", "ask", start=False)
+        self.addCleanup(proxy.close)
+        agent = FakeAgent(path=os.path.join(proxy.dir, "hostgate", "agent.sock"))
+        self.addCleanup(agent.close)
+        proxy.start()
+        self.assertEqual(agent.wait_message("hello")["session"]["pid"], proxy.process.pid)
+
     def test_too_many_pending(self):
         proxy = self.proxy("--max-pending-approvals", "2", *self.pins("x1.test", "x2.test", "x3.test"))
         self.pending(proxy, "x1.test")
