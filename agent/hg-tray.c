@@ -935,7 +935,8 @@ register_item_cb (GObject      *source,
 
   if (reply == NULL)
     {
-      g_message ("The tray host refused the tray icon %s: %s", tray->bus_name, error->message);
+      g_message ("Could not register the tray icon %s with the tray host: %s", tray->bus_name,
+                 error->message);
       set_embedded (tray, FALSE);
       return;
     }
