@@ -32,9 +32,12 @@ main (int   argc,
 {
   g_autoptr(HgApplication) app = NULL;
   int status;
+  const char *localedir;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* Tests point this at the catalogues in the build tree. */
+  localedir = g_getenv ("HOSTGATE_LOCALEDIR");
+  bindtextdomain (GETTEXT_PACKAGE, localedir != NULL ? localedir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 

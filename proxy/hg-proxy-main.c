@@ -89,6 +89,7 @@ main (int   argc,
   Main main_data = { 0 };
   guint sigint_id;
   guint sigterm_id;
+  const char *localedir;
 
   /* A peer that closes while we write must give an error, not kill us. */
   signal (SIGPIPE, SIG_IGN);
@@ -98,7 +99,9 @@ main (int   argc,
   g_log_writer_default_set_use_stderr (TRUE);
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* Tests point this at the catalogues in the build tree. */
+  localedir = g_getenv ("HOSTGATE_LOCALEDIR");
+  bindtextdomain (GETTEXT_PACKAGE, localedir != NULL ? localedir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
