@@ -696,8 +696,9 @@ read_integer (JsonObject        *object,
     }
 
   {
-    g_autofree char *rule = g_strdup_printf (_("an integer from %" G_GINT64_FORMAT
-                                               " to %" G_GINT64_FORMAT), min, max);
+    /* Plain C formats, because xgettext cannot expand G_GINT64_FORMAT. */
+    g_autofree char *rule = g_strdup_printf (_("an integer from %lld to %lld"),
+                                             (long long) min, (long long) max);
 
     return field_fail (scope, name, rule, node, error);
   }
@@ -823,9 +824,8 @@ read_version (JsonObject        *object,
   if (number != HG_PROTOCOL_VERSION)
     {
       g_set_error (error, HG_MESSAGE_ERROR, HG_MESSAGE_ERROR_VERSION_MISMATCH,
-                   _("the peer speaks protocol version %" G_GINT64_FORMAT
-                     " but this program speaks version %d; update both to the same release"),
-                   number, HG_PROTOCOL_VERSION);
+                   _("the peer speaks protocol version %lld but this program speaks version %d; update both to the same release"),
+                   (long long) number, HG_PROTOCOL_VERSION);
       return FALSE;
     }
 
