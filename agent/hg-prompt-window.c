@@ -12,7 +12,7 @@
 #include <glib/gi18n.h>
 
 #include "hg-agent-session.h"
-#include "hg-agent-resources.h"
+#include "hg-resources.h"
 #include "hg-prompt-window.h"
 
 enum {
@@ -256,8 +256,7 @@ hg_prompt_window_class_init (HgPromptWindowClass *klass)
   widget_class->map = hg_prompt_window_map;
   window_class->close_request = hg_prompt_window_close_request;
 
-  /* Registered here, so the resource is in place wherever the window is used. */
-  hg_agent_register_resource ();
+  hg_agent_ensure_resources ();
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/hostgate/Agent/hg-prompt-window.ui");
   gtk_widget_class_bind_template_child (widget_class, HgPromptWindow, session_label);

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hg-agent-resources.h"
+#include "hg-resources.h"
 #include "hg-agent-session.h"
 #include "hg-tray.h"
 
@@ -886,12 +886,7 @@ lookup_interface (const char *file,
   node = g_hash_table_lookup (nodes, path);
   if (node == NULL)
     {
-      /* The agent registers its resources by hand. Registering them a
-       * second time while the first is still pending would corrupt
-       * GLib's list, and a lookup completes any pending registration,
-       * so check first. */
-      if (!g_resources_get_info (path, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL, NULL, NULL))
-        hg_agent_register_resource ();
+      hg_agent_ensure_resources ();
 
       bytes = g_resources_lookup_data (path, G_RESOURCE_LOOKUP_FLAGS_NONE, &error);
       if (bytes != NULL)
