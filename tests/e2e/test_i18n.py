@@ -1,0 +1,56 @@
+"""hostgate-proxy in German: the built catalogue from the build tree
+(HOSTGATE_LOCALEDIR, which meson sets) with LANGUAGE=de.
+
+Only the C.UTF-8 locale needs to exist: glibc (2.36 on Debian 12)
+ignores LANGUAGE only in the C and POSIX locales, so no German locale
+has to be generated."""
+
+import os
+import subprocess
+import unittest
+
+import hgtest
+from hgtest import TIMEOUT
+
+GERMAN = {"LANGUAGE": "de", "LC_ALL": "C.UTF-8"}
+
+
+def run_proxy(*args, env=None):
+    """Run the proxy with args and return the finished process."""
+    environment = dict(os.environ)
+    environment.pop("HOSTGATE_PROXY_TOKEN", None)
+    environment.update(env or {})
+    return subprocess.run([hgtest.PROXY_PATH, *args], capture_output=True, text=True,
+                          env=environment, timeout=TIMEOUT)
+
+
+class ProxyGermanTest(unittest.TestCase):
+    def setUp(self):
+        if not os.environ.get("HOSTGATE_LOCALEDIR"):
+            self.skipTest("HOSTGATE_LOCALEDIR is not set")
+
+    def test_help_option_description(self):
+        result = run_proxy("--help", env=GERMAN)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Ein filternder HTTP- und CONNECT-Proxy für eine Sandbox.", result.stdout)
+        self.assertIn("Maximale Größe eines einfachen HTTP-Anfragekörpers in Bytes", result.stdout)
+        self.assertIn("--max-body=BYTES", result.stdout)
+
+    def test_help_english_without_language(self):
+        result = run_proxy("--help", env={"LANGUAGE": "", "LC_ALL": "C.UTF-8"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Largest plain HTTP request body in bytes", result.stdout)
+
+    def test_invalid_size_error(self):
+        result = run_proxy("--auth", "off", "--max-body", "lots", env=GERMAN)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("--max-body: Ungültige Größe „lots“", result.stderr)
+
+    def test_unexpected_argument_error(self):
+        result = run_proxy("--auth", "off", "stray", env=GERMAN)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Unerwartetes Argument „stray“", result.stderr)
+
+
+if __name__ == "__main__":
+    hgtest.main()

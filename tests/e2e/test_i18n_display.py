@@ -1,0 +1,107 @@
+"""hostgate-agent in German on a virtual display, with the catalogue
+from the build tree (HOSTGATE_LOCALEDIR, which meson sets) and
+LANGUAGE=de in the C.UTF-8 locale.
+
+The window titles are read with xdotool. Button labels cannot be read
+without an accessibility bus, so the prompt's buttons are checked through
+their mnemonics, which come from the translated labels: Alt+V presses
+„_Verweigern“ and Alt+E presses „_Erlauben“."""
+
+import os
+import subprocess
+import unittest
+
+import agentharness as ah
+import hgtest
+from fakeproxy import FakeProxy
+from hgtest import TIMEOUT, wait_for
+
+APPLICATION_ID = "io.github.hostgate.Agent"
+GERMAN = {"LANGUAGE": "de", "LC_ALL": "C.UTF-8"}
+PROMPT_TITLE = "Anfrage nach Netzwerkzugriff"
+SETTINGS_TITLE = "Hostgate-Einstellungen"
+
+display = None
+
+
+def setUpModule():
+    global display
+    display = ah.Display()
+
+
+def tearDownModule():
+    if display is not None:
+        display.close()
+
+
+def bus_address(agent):
+    """Return the session bus address dbus-run-session gave the agent."""
+    pid = wait_for(agent.agent_pid, message="the agent's process")
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        for item in f.read().split(b"\0"):
+            if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
+                return item.split(b"=", 1)[1].decode()
+    raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
+
+
+class AgentGermanTest(unittest.TestCase):
+    def setUp(self):
+        if not os.environ.get("HOSTGATE_LOCALEDIR"):
+            self.skipTest("HOSTGATE_LOCALEDIR is not set")
+        # unittest runs cleanups in reverse order, so these waits run
+        # after the agent has stopped.
+        self.addCleanup(ah.wait_no_window, display, SETTINGS_TITLE)
+        self.addCleanup(ah.wait_no_window, display, PROMPT_TITLE)
+        self.agent = ah.Agent(display, env=GERMAN)
+        self.addCleanup(self.agent.close)
+
+    def ask(self, host):
+        """Connect a fake proxy, ask about host; return (proxy, id, window)."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello(label="i18n test")
+        ask_id = proxy.ask(host)
+        window = ah.find_window(display, PROMPT_TITLE)
+        ah.wait_guard()
+        ah.focus(display, window)
+        return proxy, ask_id, window
+
+    def test_prompt_title(self):
+        proxy, ask_id, window = self.ask("title.example")
+        self.assertEqual(ah.xdotool(display, "getwindowname", window).strip(), PROMPT_TITLE)
+        self.assertEqual(ah.list_windows(display, ah.PROMPT_TITLE), [])
+        proxy.cancel(ask_id)
+
+    def test_prompt_deny_mnemonic(self):
+        proxy, ask_id, window = self.ask("deny.example")
+        ah.key(display, "alt+v")
+        decision = proxy.expect("decision", id=ask_id)
+        self.assertEqual(decision["verdict"], "deny")
+        self.assertEqual(decision["duration"], "once")
+
+    def test_prompt_approve_mnemonic(self):
+        proxy, ask_id, window = self.ask("approve.example")
+        ah.key(display, "alt+e")
+        decision = proxy.expect("decision", id=ask_id)
+        self.assertEqual(decision["verdict"], "approve")
+        self.assertEqual(decision["duration"], "once")
+
+    def test_settings_title(self):
+        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus_address(self.agent),
+                   DISPLAY=display.name)
+        result = subprocess.run(["gapplication", "action", APPLICATION_ID, "settings"],
+                                capture_output=True, env=env, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
+        window = ah.find_window(display, SETTINGS_TITLE)
+        self.assertEqual(ah.xdotool(display, "getwindowname", window).strip(), SETTINGS_TITLE)
+
+    def test_agent_help(self):
+        env = dict(os.environ, **GERMAN)
+        result = subprocess.run([ah.AGENT_PATH, "--help"], capture_output=True, text=True,
+                                env=env, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Version ausgeben und beenden", result.stdout)
+
+
+if __name__ == "__main__":
+    ah.main()
