@@ -67,13 +67,41 @@ def read_port_file(path):
     return int(text.rsplit(":", 1)[-1])
 
 
-def rss_kib(pid):
-    """Resident memory of PID and its threads, in KiB."""
+def proc_status(pid, field):
+    """A number from /proc/PID/status, such as VmRSS in KiB or Threads."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid):
+    """Resident memory of PID and its threads, in KiB."""
+    return proc_status(pid, "VmRSS")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of PID, all threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listen_overflows():
+    """The machine's count of connections dropped by full accept queues."""
+    with open("/proc/net/netstat") as netstat:
+        lines = netstat.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table.get("ListenOverflows", 0))
+    return 0
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def kernel_memory_kib():
@@ -169,7 +197,7 @@ class Bench:
 
     # Each proxy, started fresh, returns its process and port.
     def start_hostgate(self, name):
-        port_file = os.path.join(self.tmp, "hostgate.port")
+        port_file = os.path.join(self.tmp, f"{name}.port")
         if os.path.exists(port_file):
             os.unlink(port_file)
         argv = [os.path.join(self.build, "proxy", "hostgate-proxy"),
@@ -178,10 +206,15 @@ class Bench:
                 "--resolve", f"{HOST}:{self.origin_port}:127.0.0.1",
                 "--max-connections", "20000",
                 "--audit-log", os.path.join(self.tmp, "hostgate-audit.log")]
-        proc = self.procs.start(argv, stdout=subprocess.DEVNULL,
-                                stderr=open(os.path.join(self.tmp, "hostgate.err"), "a"))
+        env = dict(os.environ)
+        if name == "hostgate-copy":
+            env["HOSTGATE_TUNNEL_NO_SPLICE"] = "1"
+        proc = self.procs.start(argv, stdout=subprocess.DEVNULL, env=env,
+                                stderr=open(os.path.join(self.tmp, f"{name}.err"), "a"))
         port = wait_for(lambda: proc.poll() is None and read_port_file(port_file), 10,
                         "hostgate-proxy listening")
+        if name == "hostgate-copy":
+            argv = ["env", "HOSTGATE_TUNNEL_NO_SPLICE=1"] + argv
         return proc, port, argv
 
     def start_tinyproxy(self, name):
@@ -254,7 +287,8 @@ shutdown_lifetime 1 seconds
         return proc, port, argv
 
     def start_proxy(self, name):
-        proc, port, argv = getattr(self, f"start_{name}")(name)
+        starter = "start_hostgate" if name == "hostgate-copy" else f"start_{name}"
+        proc, port, argv = getattr(self, starter)(name)
         self.proxies[name] = {"proc": proc, "port": port}
         self.commands.setdefault("proxies", {})[name] = self.symbolic(argv)
         return proc, port
@@ -267,6 +301,10 @@ shutdown_lifetime 1 seconds
     def start_all_proxies(self):
         for name in PROXIES:
             self.start_proxy(name)
+
+    def proxy_cpu(self, target):
+        info = self.proxies.get(target)
+        return cpu_seconds(info["proc"].pid) if info else 0.0
 
     def proxy_args(self, target):
         return [] if target == "direct" else ["-x", f"http://127.0.0.1:{self.proxies[target]['port']}"]
@@ -282,20 +320,35 @@ shutdown_lifetime 1 seconds
         return argv + [url]
 
     def figure_throughput(self):
+        # A second hostgate-proxy copies through a buffer instead of
+        # splicing, to tell what splice(2) brings on this machine.
+        self.start_proxy("hostgate-copy")
+        targets = TARGETS + ["hostgate-copy"]
         size = self.args.bytes
-        results = {t: [] for t in TARGETS}
+        results = {t: [] for t in targets}
+        cpu = {t: [] for t in targets[1:]}
+        client_cpu = {t: [] for t in targets}
+        origin_cpu = {t: [] for t in targets}
+        gib = size / 2**30
         for round_ in range(self.args.rounds):
-            for target in TARGETS:
+            for target in targets:
                 argv = self.throughput_command(target, size)
                 self.commands.setdefault("throughput", {})[target] = self.symbolic(argv)
+                before = (self.proxy_cpu(target), children_cpu_seconds(), cpu_seconds(self.origin.pid))
                 out = subprocess.run(argv, capture_output=True, text=True, timeout=330)
                 if out.returncode != 0:
                     log(f"throughput {target}: curl failed: {out.stderr.strip()}")
                     continue
                 results[target].append(float(out.stdout))
+                client_cpu[target].append((children_cpu_seconds() - before[1]) / gib)
+                origin_cpu[target].append((cpu_seconds(self.origin.pid) - before[2]) / gib)
+                if target in cpu:
+                    cpu[target].append((self.proxy_cpu(target) - before[0]) / gib)
             log(f"throughput round {round_ + 1}: "
-                + ", ".join(f"{t} {results[t][-1] / 1e9:.2f} GB/s" for t in TARGETS if results[t]))
-        return {"bytes": size, "bytes_per_second": results}
+                + ", ".join(f"{t} {results[t][-1] / 1e9:.2f} GB/s" for t in targets if results[t]))
+        self.stop_proxy("hostgate-copy")
+        return {"bytes": size, "bytes_per_second": results, "proxy_cpu_seconds_per_gib": cpu,
+                "client_cpu_seconds_per_gib": client_cpu, "origin_cpu_seconds_per_gib": origin_cpu}
 
     # Figures 2 and 3.
     def load_command(self, target, mode, clients, requests, seconds):
@@ -319,7 +372,13 @@ shutdown_lifetime 1 seconds
             for target in TARGETS:
                 argv = self.load_command(target, mode, 64, requests, seconds)
                 self.commands.setdefault(key, {})[target] = self.symbolic(argv)
-                results[target].append(self.run_load(argv, seconds))
+                before = self.proxy_cpu(target)
+                overflows = listen_overflows()
+                result = self.run_load(argv, seconds)
+                result["proxy_cpu_us_per_request"] = \
+                    (self.proxy_cpu(target) - before) * 1e6 / max(result["completed"], 1)
+                result["listen_overflows"] = listen_overflows() - overflows
+                results[target].append(result)
             log(f"{key} round {round_ + 1}: "
                 + ", ".join(f"{t} {results[t][-1]['rps']:.0f}/s p99 {results[t][-1]['p99_us']} µs"
                             + (f" ({results[t][-1]['errors']} errors)" if results[t][-1]['errors'] else "")
@@ -352,6 +411,7 @@ shutdown_lifetime 1 seconds
             rss_after = rss_kib(proc.pid)
             kernel_after = kernel_memory_kib()
             fds = count_fds(proc.pid)
+            threads = proc_status(proc.pid, "Threads")
             load.stdin.write("done\n")
             load.stdin.flush()
             held = json.loads(load.stdout.readline())
@@ -366,6 +426,7 @@ shutdown_lifetime 1 seconds
                 "kernel_tcp_buffer_bytes_per_tunnel":
                     (kernel_after["tcp_buffers"] - kernel_before["tcp_buffers"]) * 1024 / n,
                 "fds": fds,
+                "threads": threads,
             }
             log(f"idle {name}: {opened['open']} tunnels, "
                 f"{results[name]['user_bytes_per_tunnel'] / 1024:.1f} KiB user memory each")
@@ -381,6 +442,65 @@ shutdown_lifetime 1 seconds
         log(f"filter: {result['entries']} entries loaded in {result['load_seconds']:.2f} s, "
             f"lookup {result['lookup_exact_hit']['median_ns']:.0f} ns")
         return result
+
+    # Figure 6: the same proxy answers a statically allowed host and a
+    # host its agent approved for the session, one request at a time.
+    def figure_approval(self):
+        sys.path.insert(0, os.path.join(self.args.srcdir, "tests", "e2e"))
+        import fakeagent
+
+        session_hosts = ["first.session.test", "next.session.test"]
+        port_file = os.path.join(self.tmp, "approval.port")
+        agent = fakeagent.FakeAgent(approval_mode="ask")
+        argv = [os.path.join(self.build, "proxy", "hostgate-proxy"),
+                "--listen", "127.0.0.1:0", "--port-file", port_file, "--auth", "off",
+                "--allow-domain", HOST, "--allow-loopback", "--network-approval", "ask",
+                "--agent-socket", agent.path, "--max-connections", "20000",
+                "--audit-log", os.path.join(self.tmp, "approval-audit.log")]
+        for name in [HOST] + session_hosts:
+            argv += ["--resolve", f"{name}:{self.origin_port}:127.0.0.1"]
+        proc = None
+        try:
+            proc = self.procs.start(argv, stdout=subprocess.DEVNULL,
+                                    stderr=open(os.path.join(self.tmp, "approval.err"), "a"))
+            port = wait_for(lambda: proc.poll() is None and read_port_file(port_file), 10,
+                            "hostgate-proxy listening")
+            agent.connection(timeout=10)
+            self.proxies["approval"] = {"proc": proc, "port": port}
+            self.commands.setdefault("proxies", {})["hostgate (approval)"] = \
+                self.symbolic(argv).replace(agent.path, "$AGENT_SOCKET")
+
+            # The first request asks; the answer covers the whole domain
+            # for the session, so the next host is answered from the
+            # session filter without asking.
+            def load_argv(host, requests):
+                return [self.tool("hg-bench-load"), "--mode", "connect", "--proxy", f"127.0.0.1:{port}",
+                        "--host", f"{host}:{self.origin_port}", "--clients", "1",
+                        "--requests", str(requests), "--max-seconds", str(self.args.seconds)]
+
+            first = subprocess.Popen(load_argv(session_hosts[0], 1), stdout=subprocess.PIPE, text=True)
+            ask = agent.wait_message("ask", timeout=10)
+            agent.decide(ask, "approve", "session", "*.session.test")
+            opened = json.loads(first.communicate(timeout=30)[0].splitlines()[-1])
+            if opened["completed"] != 1:
+                raise RuntimeError(f"the approved request failed: {opened}")
+
+            runs = {"static": [], "session": []}
+            hosts = {"static": HOST, "session": session_hosts[1]}
+            for round_ in range(self.args.rounds):
+                for kind, host in hosts.items():
+                    command = load_argv(host, self.args.approval_requests)
+                    self.commands.setdefault("approval", {})[kind] = self.symbolic(command)
+                    runs[kind].append(self.run_load(command, self.args.seconds))
+                log(f"approval round {round_ + 1}: " + ", ".join(
+                    f"{k} p50 {runs[k][-1]['p50_us']} µs" for k in runs))
+            return {"measured": True, "clients": 1, "requests": self.args.approval_requests,
+                    "asks": len(agent.messages("ask")), "runs": runs}
+        finally:
+            self.proxies.pop("approval", None)
+            if proc is not None:
+                self.procs.stop(proc)
+            agent.close()
 
     def run(self):
         figures = self.args.only.split(",") if self.args.only else \
@@ -404,9 +524,10 @@ shutdown_lifetime 1 seconds
         if "filter" in figures:
             results["figures"]["filter"] = self.figure_filter()
         if "approval" in figures:
-            results["figures"]["approval"] = {"measured": False}
+            results["figures"]["approval"] = self.figure_approval()
 
         results["commands"] = self.commands
+        results["load_end"] = open("/proc/loadavg").read().split()[0]
         results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         return results
 
@@ -441,8 +562,9 @@ def machine():
         "curl": " ".join(first_line(["curl", "--version"]).split()[:2]),
         "tinyproxy": first_line(["tinyproxy", "-v"]),
         "squid": first_line(["squid", "-v"]),
-        "hostgate": first_line(["git", "-C", os.path.dirname(__file__), "log", "-1",
+        "hostgate": first_line(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "log", "-1",
                                 "--format=%h %s"]),
+        "load_start": open("/proc/loadavg").read().split()[0],
     }
 
 
@@ -454,7 +576,19 @@ def main():
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--only", help="comma-separated figures: throughput,connect,keepalive,idle,filter,approval")
     parser.add_argument("--doc", help="Markdown file to write (default: SRCDIR/docs/benchmarks.md)")
+    parser.add_argument("--render", metavar="JSON",
+                        help="only rewrite the doc from the results in JSON, running nothing")
     args = parser.parse_args()
+    doc = args.doc or os.path.join(args.srcdir, "docs", "benchmarks.md")
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+
+    if args.render:
+        with open(args.render) as source:
+            results = json.load(source)
+        with open(doc, "w") as out:
+            out.write(benchdoc.render(results, notes))
+        log(f"wrote {doc}")
+        return
 
     args.command = "tests/bench/run.sh" + (" --quick" if args.quick else "")
     if args.rounds is None:
@@ -465,7 +599,7 @@ def main():
     args.seconds = 5 if args.quick else 12
     args.tunnels = 1000 if args.quick else 10000
     args.entries = 100000 if args.quick else 1000000
-    doc = args.doc or os.path.join(args.srcdir, "docs", "benchmarks.md")
+    args.approval_requests = 300 if args.quick else 2000
 
     bench = Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -478,7 +612,7 @@ def main():
     with open(json_path, "w") as out:
         json.dump(results, out, indent=2)
     with open(doc, "w") as out:
-        out.write(benchdoc.render(results, os.path.join(os.path.dirname(__file__), "notes.md")))
+        out.write(benchdoc.render(results, notes))
     log(f"wrote {json_path} and {doc}")
 
 

@@ -10,8 +10,8 @@
  *   direct), a GET with `Connection: close`, reads to the end and closes.
  * - keepalive: each client keeps its connection and sends GETs one after
  *   another, in absolute form through a proxy, in origin form directly.
- * - idle: opens --tunnels tunnels, sends one GET through each, prints a
- *   line, holds them open until standard input is closed or has a line.
+ * - idle: opens --requests tunnels, sends one GET through each, prints a
+ *   line, keeps them open until standard input is closed or has a line.
  *
  * Every run is bounded by a request count and a wall-clock cap. The result
  * is one JSON object per line on standard output.
@@ -108,7 +108,8 @@ send_all (int         fd,
           const char *data,
           gsize       len)
 {
-  /* Requests are a few hundred bytes: a fresh socket takes them at once. */
+  /* Requests are a few hundred bytes, which a fresh socket accepts in one
+   * call. */
   while (len > 0)
     {
       ssize_t sent = send (fd, data, len, MSG_NOSIGNAL);
@@ -344,10 +345,10 @@ client_fail (Load   *load,
       return;
     }
 
-  /* A server may close a kept-alive connection instead of answering the
-   * next request (tinyproxy always does, without saying so): like curl,
-   * send the request again on a new connection; its latency includes the
-   * reconnection. */
+  /* A server may close a kept-alive connection instead of responding to
+   * the next request, as tinyproxy does after every response without
+   * sending `Connection: close`. Like curl, send the request again on a
+   * new connection. Its latency includes the reconnection. */
   if (load->mode == MODE_KEEPALIVE && client->state == STATE_RESPONSE
       && client->served > 0 && client->head_len == 0)
     {
@@ -495,7 +496,7 @@ run_loop (Load *load)
       for (int i = 0; i < n; i++)
         client_event (load, events[i].data.ptr, events[i].events);
 
-      /* Idle mode opens tunnels a few at a time, so the proxy sees a ramp
+      /* Idle mode opens tunnels a few at a time, so the proxy gets a ramp
        * rather than thousands of simultaneous handshakes. */
       while (load->mode == MODE_IDLE && load->active - load->idle < load->clients
              && may_start (load))
@@ -503,7 +504,7 @@ run_loop (Load *load)
     }
 }
 
-/* Holds the idle tunnels until standard input has a line or is closed,
+/* Keeps the idle tunnels open until standard input has a line or is closed,
  * or @hold_secs pass, counting the tunnels the proxy closes meanwhile. */
 static void
 hold_idle (Load *load,

@@ -2,8 +2,8 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
- * One thread, epoll, keep-alive. `GET /bytes/N` answers N bytes sent from
- * a static 1 MiB buffer, any other path a short body. The server must not
+ * One thread, epoll, keep-alive. `GET /bytes/N` responds with N bytes sent
+ * from a static 1 MiB buffer, any other path with a short body. The server must not
  * be what limits a benchmark, so it does no allocation per request and no
  * copying beyond the kernel's.
  */
@@ -72,6 +72,29 @@ conn_watch (Conn    *conn,
   epoll_ctl (epoll_fd, EPOLL_CTL_MOD, conn->fd, &ev);
 }
 
+/* Returns TRUE if the head has `Connection: close`, in any case. */
+static gboolean
+head_wants_close (const char *head,
+                  gsize       len)
+{
+  static const char name[] = "\r\nconnection:";
+  static const char value[] = "close";
+
+  for (gsize i = 0; i + sizeof name - 1 < len; i++)
+    {
+      gsize at = i + sizeof name - 1;
+
+      if (g_ascii_strncasecmp (head + i, name, sizeof name - 1) != 0)
+        continue;
+      while (at < len && head[at] == ' ')
+        at++;
+      if (at + sizeof value - 1 <= len
+          && g_ascii_strncasecmp (head + at, value, sizeof value - 1) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* Parses the request head at the start of conn->in and sets up the
  * response. Returns the head's length, 0 when it is incomplete, or -1 when
  * the request is not understood. */
@@ -79,7 +102,6 @@ static gssize
 conn_parse_request (Conn *conn)
 {
   const char *end, *target, *space, *path, *line_end;
-  g_autofree char *lower = NULL;
   guint64 size = 0;
   gboolean is_bytes = FALSE;
   gsize head_len;
@@ -112,8 +134,7 @@ conn_parse_request (Conn *conn)
       is_bytes = TRUE;
     }
 
-  lower = g_ascii_strdown (conn->in, head_len);
-  conn->close_after = strstr (lower, "\r\nconnection: close") != NULL
+  conn->close_after = head_wants_close (conn->in, head_len)
                       || strncmp (space + 1, "HTTP/1.0", 8) == 0;
 
   conn->body = is_bytes ? NULL : small_body;

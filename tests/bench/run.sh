@@ -2,13 +2,16 @@
 # Benchmark hostgate-proxy against tinyproxy, squid and no proxy at all.
 #
 #   tests/bench/run.sh [--quick] [--rounds N] [--only FIGURES] [--build DIR]
-#                      [--doc FILE]
+#                      [--doc FILE] [--render JSON]
 #
 # Installs tinyproxy and squid from Debian when missing (their system
 # services are kept stopped), builds the tools in DIR (default: build/),
 # runs every figure on 127.0.0.1 and writes DIR/bench.json and the doc
-# (default: docs/benchmarks.md). The full run takes about ten minutes on
-# two cores; --quick uses smaller counts and takes about two.
+# (default: docs/benchmarks.md). The full run takes about eight minutes on
+# two cores; --quick uses smaller counts and takes about two. FIGURES is a
+# comma-separated subset of throughput,connect,keepalive,idle,filter,
+# approval. --render JSON only rewrites the doc from an earlier bench.json,
+# for instance after editing tests/bench/notes.md.
 #
 # Benchmarks are run by hand on a quiet machine, never in CI.
 set -euo pipefail
