@@ -134,7 +134,7 @@ update_buttons (HgPatternList *list)
   gtk_widget_set_sensitive (GTK_WIDGET (list->edit_button), has_selection && !list->busy);
   gtk_widget_set_sensitive (GTK_WIDGET (list->remove_button), has_selection && !list->busy);
   gtk_widget_set_sensitive (GTK_WIDGET (list->import_button), !list->busy && list->profile != NULL);
-  gtk_button_set_label (list->add_button, list->editing != NULL ? _("_Save") : _("_Add"));
+  gtk_button_set_label (list->add_button, list->editing != NULL ? _("Save") : _("Add"));
 }
 
 static void
@@ -683,7 +683,7 @@ hg_pattern_list_get_property (GObject    *object,
   switch (prop_id)
     {
     case PROP_TITLE:
-      g_value_set_string (value, gtk_label_get_text (list->title_label));
+      g_value_set_string (value, gtk_label_get_label (list->title_label));
       break;
     case PROP_DESCRIPTION:
       g_value_set_string (value, gtk_label_get_text (list->description_label));
@@ -707,7 +707,7 @@ hg_pattern_list_set_property (GObject      *object,
   switch (prop_id)
     {
     case PROP_TITLE:
-      gtk_label_set_text (list->title_label, g_value_get_string (value));
+      gtk_label_set_text_with_mnemonic (list->title_label, g_value_get_string (value));
       break;
     case PROP_DESCRIPTION:
       gtk_label_set_text (list->description_label, g_value_get_string (value));
@@ -732,6 +732,12 @@ hg_pattern_list_class_init (HgPatternListClass *klass)
   object_class->get_property = hg_pattern_list_get_property;
   object_class->set_property = hg_pattern_list_set_property;
 
+  /**
+   * HgPatternList:title:
+   *
+   * The heading of the list; an underlined letter, marked with `_`,
+   * moves the focus to the add field.
+   */
   properties[PROP_TITLE] =
     g_param_spec_string ("title", NULL, NULL, NULL,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);

@@ -46,6 +46,7 @@ struct _HgSettingsWindow
   GtkLabel *rename_error;
   GtkButton *delete_button;
   GtkLabel *path_label;
+  GtkWidget *approval_box;
   GtkDropDown *approval_dropdown;
   GtkSpinButton *timeout_spin;
   HgPatternList *allow_list;
@@ -221,10 +222,18 @@ load_profile (HgSettingsWindow *self)
   hg_pattern_list_set_profile (self->deny_list, self->store, self->profile);
   gtk_widget_set_sensitive (GTK_WIDGET (self->rename_button), g_strcmp0 (self->profile, "default") != 0);
   gtk_button_set_label (GTK_BUTTON (self->delete_button),
-                        g_strcmp0 (self->profile, "default") == 0 ? _("_Reset…") : _("_Delete…"));
+                        g_strcmp0 (self->profile, "default") == 0 ? _("Rese_t…") : _("_Delete…"));
 
   profile = hg_profile_store_load (self->store, self->profile, &error);
   update_path_label (self, profile);
+
+  /* The built-in default has no file to delete. A file that cannot be
+   * read can still be deleted, which is how a broken `default` is reset. */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->delete_button), profile == NULL || profile->path != NULL);
+
+  /* Values of a profile that cannot be read would be guesses. */
+  gtk_widget_set_sensitive (self->approval_box, profile != NULL);
+
   if (profile == NULL)
     {
       g_autofree char *text = g_strdup_printf (_("The profile “%s” cannot be read, so it is shown empty and changes to it are refused until the file is fixed. %s"),
@@ -514,6 +523,7 @@ delete_clicked_cb (HgSettingsWindow *self)
     gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s",
                                               _("Its file is removed. Proxies that use it keep their current filter until they restart, and then fail to start until the profile exists again."));
 
+  gtk_window_set_title (GTK_WINDOW (dialog), is_default ? _("Reset Profile") : _("Delete Profile"));
   gtk_dialog_add_button (GTK_DIALOG (dialog), _("_Cancel"), GTK_RESPONSE_CANCEL);
   button = gtk_dialog_add_button (GTK_DIALOG (dialog), is_default ? _("_Reset") : _("_Delete"),
                                   GTK_RESPONSE_ACCEPT);
@@ -1376,6 +1386,7 @@ hg_settings_window_class_init (HgSettingsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, rename_error);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, delete_button);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, path_label);
+  gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, approval_box);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, approval_dropdown);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, timeout_spin);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, allow_list);
