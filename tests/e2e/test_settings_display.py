@@ -69,11 +69,10 @@ def focus_deny_field():
 
 def allow_add_button(window):
     """Return the centre of the allow list's Add button, at the right end
-    of the left column: the page has an 18 px margin, the two lists share
+    of the left column. The page has an 18 px margin, the two lists share
     its width with 18 px between them, and the button is about 58 px
-    wide. The add row is the last of the list, its centre 40 px above
-    the window's bottom edge. Only while no message shows under the
-    field is the button there."""
+    wide. The add row is the last row of the list, centred 40 px above
+    the window's bottom edge while no message shows under the field."""
     width, height = ah.window_size(display, window)
     return width // 2 - 9 - 29, height - 40
 
@@ -235,7 +234,8 @@ class ProfileTests(SettingsTestCase):
         self.assertNotIn("Editing profile", self.agent.stderr())
 
     def test_reset_default_removes_file(self):
-        """Reset… on `default` asks first; confirming removes the file."""
+        """Reset… on `default` shows a confirmation first, and confirming
+        removes the file."""
         path = self.agent.profile_path("default")
 
         ah.key(display, "alt+t")
