@@ -105,7 +105,7 @@ class AgentFaultTest(FaultTest):
         proxy = self.approval_proxy(agent, "--approval-timeout", "5", names=["silent.test"])
         pid = proxy.process.pid
         agent.connection()
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         start = time.monotonic()
         requests = [self.pending(proxy, "silent.test:443") for _ in range(3)]
         ask = agent.wait_message("ask")
@@ -160,7 +160,7 @@ class OriginFaultTest(FaultTest):
         proxy = self.proxy("--allow-loopback", "--allow-domain", "reset.test",
                            "--resolve", f"reset.test:{port}:127.0.0.1")
         pid = proxy.process.pid
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         sock, response = proxy.open_tunnel(f"reset.test:{port}")
         with sock:
             self.assertEqual(response.status, 200)
@@ -191,7 +191,7 @@ class OriginFaultTest(FaultTest):
         proxy = self.proxy("--allow-loopback", "--allow-domain", "full.test", "--connect-timeout", "2",
                            "--resolve", f"full.test:{port}:127.0.0.1")
         pid = proxy.process.pid
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         start = time.monotonic()
         response = proxy.request(proxy.connect_request(f"full.test:{port}"))
         elapsed = time.monotonic() - start
@@ -209,7 +209,7 @@ class OriginFaultTest(FaultTest):
         proxy = self.proxy("--allow-loopback", "--allow-domain", "closed.test",
                            "--resolve", f"closed.test:{port}:127.0.0.1")
         pid = proxy.process.pid
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         start = time.monotonic()
         response = proxy.request(proxy.connect_request(f"closed.test:{port}"))
         self.assertEqual(response.status, 502, response)
@@ -243,7 +243,7 @@ def dns_blackhole_child():
     proxy = Proxy("--allow-domain", "blackhole.test", "--dns-timeout", str(DNS_TIMEOUT), debug=True)
     try:
         pid = proxy.process.pid
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         start = time.monotonic()
         response = proxy.request(proxy.connect_request("blackhole.test:443"))
         result["elapsed"] = time.monotonic() - start

@@ -4,6 +4,7 @@ descriptor checks. Everything runs on 127.0.0.1; every loop is bounded
 in count and time. Measured numbers are printed as TAP diagnostics."""
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -48,7 +49,7 @@ class ConcurrentTunnelTest(ReliabilityTest):
                            "--allow-domain", "origin.test",
                            "--resolve", f"origin.test:{load.port}:127.0.0.1")
         pid = proxy.process.pid
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         peak = {}
         load.on_all_open = lambda: peak.update(fds=proctools.fd_count(pid),
                                                rss=proctools.rss_kib(pid))
@@ -136,7 +137,7 @@ class ConnectionLimitTest(ReliabilityTest):
                            "--allow-loopback", "--allow-domain", "t.test",
                            "--resolve", f"t.test:{echo.port}:127.0.0.1")
         pid = proxy.process.pid
-        baseline = proctools.fd_count_except_pipes(pid)
+        baseline = proctools.fd_count_except_caches(pid)
         idle = [proxy.connect() for _ in range(limit)]
         self.addCleanup(lambda: [sock.close() for sock in idle])
         hgtest.wait_for(lambda: proctools.fd_count(pid) >= baseline + limit,
@@ -166,6 +167,84 @@ class ConnectionLimitTest(ReliabilityTest):
                        f"{recovery * 1000:.0f} ms after the idle ones closed")
 
 
+class LimitedProxy(Proxy):
+    """A proxy started under prlimit with fd_limit ("SOFT:HARD", or one
+    number for both) as its limit of open descriptors."""
+
+    def __init__(self, fd_limit, *args, **kwargs):
+        self.fd_limit = fd_limit
+        super().__init__(*args, **kwargs)
+
+    def command(self):
+        limit = self.fd_limit if isinstance(self.fd_limit, str) else f"{self.fd_limit}:{self.fd_limit}"
+        return [PRLIMIT, f"--nofile={limit}", "--"] + super().command()
+
+
+PRLIMIT = shutil.which("prlimit")
+
+
+class ConnectionFloodTest(ReliabilityTest):
+    def test_flood_keeps_descriptors(self):
+        if PRLIMIT is None:
+            self.skipTest("prlimit is not installed")
+        fd_limit = 256
+        flood = 1000
+        proxy = LimitedProxy(fd_limit, "--max-connections", "10")
+        self.addCleanup(proxy.close)
+        pid = proxy.process.pid
+        sockets = []
+        self.addCleanup(lambda: [sock.close() for sock in sockets])
+        peak = 0
+        for _ in range(flood):
+            sockets.append(proxy.connect())
+            peak = max(peak, proctools.fd_count(pid))
+
+        statuses = {}
+        for sock in sockets[10:]:
+            sock.settimeout(5)
+            data = hgtest.recv_all(sock)
+            status = data.split(b" ", 2)[1].decode() if data else "closed"
+            statuses[status] = statuses.get(status, 0) + 1
+        for sock in sockets:
+            sock.close()
+
+        self.assertLess(peak, fd_limit)
+        self.assertEqual(set(statuses) - {"503", "closed"}, set())
+        self.assertGreaterEqual(statuses.get("503", 0), 64)
+        self.assertNotIn("Too many open files", proxy.stderr())
+        self.assertNotIn("file descriptors", proxy.stderr())
+        response = proxy.request(proxy.connect_request("after.test:443"))
+        self.assertEqual(response.status, 403)
+        proctools.note(f"{flood} connections against a limit of 10 and {fd_limit} descriptors: "
+                       f"{statuses}, proxy descriptors at most {peak}")
+
+
+class DescriptorLimitTest(ReliabilityTest):
+    def soft_limit(self, pid):
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return int(line.split()[3])
+        raise AssertionError("no open files line in /proc/PID/limits")
+
+    def test_soft_limit_raised(self):
+        if PRLIMIT is None:
+            self.skipTest("prlimit is not installed")
+        proxy = LimitedProxy("64:20000", "--max-connections", "1024")
+        self.addCleanup(proxy.close)
+        # 1,024 connections of up to 6 descriptors, and 192 for the rest.
+        self.assertEqual(self.soft_limit(proxy.process.pid), 1024 * 6 + 192)
+
+    def test_low_hard_limit_warns(self):
+        if PRLIMIT is None:
+            self.skipTest("prlimit is not installed")
+        proxy = LimitedProxy(256, "--max-connections", "1024")
+        self.addCleanup(proxy.close)
+        self.assertEqual(self.soft_limit(proxy.process.pid), 256)
+        self.assertIn("--max-connections 1024 may need 6336 file descriptors, but the limit is 256",
+                      proxy.stderr())
+
+
 class SoakTest(ReliabilityTest):
     """Mixed traffic for SOAK_SECS seconds from a few threads: allowed
     tunnels, forwarded plain HTTP, denied hosts, malformed heads and
@@ -176,8 +255,10 @@ class SoakTest(ReliabilityTest):
         self.addCleanup(echo.close)
         origin = HttpOrigin()
         self.addCleanup(origin.close)
+        # A short I/O timeout closes the forwarder's idle pooled
+        # connections to the origin within the final descriptor check.
         proxy = self.proxy("--allow-loopback", "--allow-domain", "ok.test",
-                           "--deny-domain", "bad.test",
+                           "--deny-domain", "bad.test", "--io-timeout", "3",
                            "--resolve", "ok.test:*:127.0.0.1", audit=False)
         pid = proxy.process.pid
         deadline = time.monotonic() + SOAK_SECS
@@ -234,7 +315,7 @@ class SoakTest(ReliabilityTest):
                     rss.append(proctools.rss_kib(pid))
                 time.sleep(0.5)
 
-        baseline_fds = proctools.fd_count_except_pipes(pid)
+        baseline_fds = proctools.fd_count_except_caches(pid)
         threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(6)]
         threads.append(threading.Thread(target=sampler, daemon=True))
         for thread in threads:
