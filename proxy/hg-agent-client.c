@@ -809,31 +809,59 @@ decide_from_lists (HgAgentClient *self,
   return NULL;
 }
 
+/* Answers the open questions that the lists now decide, after a Session
+ * or Always answer or a new filter: approving `*.example.com` settles
+ * the questions about its other subdomains too. The agent is told that
+ * nobody waits on those any more, so it closes their prompts. Answering
+ * may run the waiters' callbacks, so each prompt is looked up again. */
+static void
+settle_open_questions (HgAgentClient *self)
+{
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->prompts_by_key);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (keys, g_strdup (key));
+
+  for (guint i = 0; i < keys->len; i++)
+    {
+      Prompt *prompt = g_hash_table_lookup (self->prompts_by_key, g_ptr_array_index (keys, i));
+      HgApproval *answer;
+
+      if (prompt == NULL)
+        continue;
+      answer = decide_from_lists (self, prompt->target);
+      if (answer == NULL)
+        continue;
+
+      g_message ("The lists now decide %s port %u, question %s",
+                 prompt->target->name, prompt->target->port, prompt->id);
+      send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
+      remember_expired (self, prompt);
+      record_step (self, prompt->target, prompt->kind, "approval-cancelled",
+                   "decided by the lists", answer->pattern, prompt_age_ms (prompt));
+      prompt_finish (prompt, answer);
+    }
+}
+
 /* Sends the questions that waited for `welcome`, unless its filter has
  * decided them meanwhile. */
 static void
 send_unsent_asks (HgAgentClient *self)
 {
-  g_autoptr(GList) prompts = g_hash_table_get_values (self->prompts_by_key);
+  g_autoptr(GList) prompts = NULL;
 
+  settle_open_questions (self);
+
+  prompts = g_hash_table_get_values (self->prompts_by_key);
   for (GList *link = prompts; link != NULL; link = link->next)
     {
       Prompt *prompt = link->data;
-      HgApproval *answer;
 
-      if (prompt->sent)
-        continue;
-
-      answer = decide_from_lists (self, prompt->target);
-      if (answer == NULL)
-        {
-          send_ask (self, prompt);
-          continue;
-        }
-
-      record_step (self, prompt->target, prompt->kind, "approval-cancelled",
-                   "decided by the lists before asking", answer->pattern, prompt_age_ms (prompt));
-      prompt_finish (prompt, answer);
+      if (!prompt->sent)
+        send_ask (self, prompt);
     }
 }
 
@@ -898,6 +926,7 @@ apply_late_decision (HgAgentClient   *self,
   record_step (self, expired->target, expired->kind,
                verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
                duration_text (message->decision.duration), entries[0], 0);
+  settle_open_questions (self);
 }
 
 static void
@@ -940,6 +969,8 @@ handle_decision (HgAgentClient   *self,
                reason, entries[0], prompt_age_ms (prompt));
   prompt_finish (prompt, hg_approval_new (verdict, duration, entries[0],
                                           verdict == HG_VERDICT_DENY ? reason : NULL));
+  if (duration != HG_DURATION_ONCE)
+    settle_open_questions (self);
 }
 
 static void
@@ -1017,7 +1048,10 @@ handle_message (HgAgentClient   *self,
       break;
     case HG_MESSAGE_TYPE_FILTER:
       if (ready)
-        apply_filter (self, message->filter);
+        {
+          apply_filter (self, message->filter);
+          settle_open_questions (self);
+        }
       else
         reply_not_allowed (self, message);
       break;

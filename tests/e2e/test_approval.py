@@ -196,6 +196,31 @@ class SharedPromptTest(ApprovalTest):
         self.assertEqual(response.status, 403, response)
         self.assertIn("too many open prompts", response.reason)
 
+    def test_wildcard_answer_settles_others(self):
+        proxy = self.proxy(*self.pins("a.w.test", "b.w.test"))
+        first = self.pending(proxy, "a.w.test")
+        ask_a = self.agent.wait_message("ask")
+        second = self.pending(proxy, "b.w.test")
+        ask_b = self.agent.wait_message("ask", count=2)
+
+        self.agent.decide(ask_a, "approve", "session", "*.w.test")
+        self.assert_echo(first.sock, first.response())
+        self.assert_echo(second.sock, second.response())
+        cancel = self.agent.wait_message("cancel")
+        self.assertEqual(cancel["id"], ask_b["id"])
+        self.assertEqual(cancel["reason"], "client-gone")
+        self.assertEqual(len(self.agent.messages("cancel")), 1)
+
+    def test_filter_push_settles_open(self):
+        proxy = self.proxy(*self.pins("f.test"))
+        request = self.pending(proxy, "f.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.push_filter(allow=["f.test"])
+
+        self.assert_echo(request.sock, request.response())
+        cancel = self.agent.wait_message("cancel")
+        self.assertEqual(cancel["id"], ask["id"])
+
     def test_pattern_not_covering_host(self):
         proxy = self.proxy(*self.pins("a.test", "b.test"))
         request = self.pending(proxy, "a.test")
