@@ -316,8 +316,8 @@ audit_record_cb (HgProxyServer       *server,
   g_autoptr(HgEvent) event = NULL;
   g_autoptr(GDateTime) now = NULL;
 
-  /* After `hello` the agent knows the session, even before `welcome`;
-   * events from before `hello` wait for it. */
+  /* Events may go out once `hello` has opened the session, even before
+   * `welcome`. Events from before `hello` are queued until then. */
   if (self->state != STATE_READY && self->state != STATE_GREETING &&
       self->state != STATE_CONNECTING)
     return;
@@ -811,8 +811,8 @@ decide_from_lists (HgAgentClient *self,
 
 /* Answers the open questions that the lists now decide, after a Session
  * or Always answer or a new filter: approving `*.example.com` settles
- * the questions about its other subdomains too. The agent is told that
- * nobody waits on those any more, so it closes their prompts. Answering
+ * the questions about its other subdomains too. The agent gets `cancel`
+ * for those, because no request waits on them any more. Answering
  * may run the waiters' callbacks, so each prompt is looked up again. */
 static void
 settle_open_questions (HgAgentClient *self)
