@@ -14,6 +14,7 @@
 
 #include "hg-pattern-list-io.h"
 #include "hg-pattern-list.h"
+#include "hg-resources.h"
 
 /* A plain list larger than this is not imported. It is far more than a
  * person's block list, and the store's duplicate check would be slow. */
@@ -755,6 +756,7 @@ hg_pattern_list_class_init (HgPatternListClass *klass)
                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
+  hg_agent_ensure_resources ();
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/hostgate/Agent/hg-pattern-list.ui");
   gtk_widget_class_bind_template_child (widget_class, HgPatternList, title_label);

@@ -16,7 +16,7 @@
 #include "hg-agent-session.h"
 #include "hg-history-entry.h"
 #include "hg-pattern-list.h"
-#include "hg-prompt-window.h"
+#include "hg-resources.h"
 #include "hg-settings-window.h"
 
 #define DEFAULT_PROFILE_RESOURCE "/io/github/hostgate/protocol/profiles/default.json"
@@ -1362,10 +1362,7 @@ hg_settings_window_class_init (HgSettingsWindowClass *klass)
   widget_class->map = hg_settings_window_map;
   widget_class->unmap = hg_settings_window_unmap;
 
-  /* NOTE: the class of the prompt window registers the agent's GResource,
-   * which must happen only once because a second registration corrupts
-   * GLib's list of resources. So that class is created here first. */
-  g_type_class_unref (g_type_class_ref (HG_TYPE_PROMPT_WINDOW));
+  hg_agent_ensure_resources ();
   g_type_ensure (HG_TYPE_PATTERN_LIST);
 
   gtk_widget_class_set_template_from_resource (widget_class,
