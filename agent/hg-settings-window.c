@@ -1107,7 +1107,7 @@ history_duration_text (gpointer item)
   if (event->duration_ms < 0)
     return g_strdup ("—");
   if (event->duration_ms < 1000)
-    return g_strdup_printf (_("%" G_GINT64_FORMAT " ms"), event->duration_ms);
+    return g_strdup_printf (_("%lld ms"), (long long) event->duration_ms);
 
   return g_strdup_printf (_("%.1f s"), event->duration_ms / 1000.0);
 }
