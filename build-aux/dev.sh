@@ -65,7 +65,7 @@ run_tests () {
   meson test -C build --no-rebuild --print-errorlogs --suite unit --suite e2e || status=1
 
   log "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS=suppressions=$srcdir/tests/lsan.supp \
     meson test -C build-asan --no-rebuild --print-errorlogs --suite unit || status=1
 

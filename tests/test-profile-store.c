@@ -495,7 +495,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_test_init (&argc, &argv, NULL);
 
 #define ADD(path, func) \
   g_test_add ("/profile-store/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
