@@ -14,8 +14,11 @@ G_BEGIN_DECLS
  * @method: (nullable): the request method, %NULL when no head was read
  * @host: (nullable): the normalised target host
  * @port: the target port, 0 when unknown
- * @decision: `allow`, `deny` (refused by the policy) or `error` (not
- *   decided: malformed, unauthenticated, timed out, upstream or DNS failure)
+ * @decision: `allow`, `deny` (refused by the policy), `error` (not
+ *   decided: malformed, unauthenticated, timed out, upstream or DNS
+ *   failure), or a step of interactive approval: `approval-requested`,
+ *   `approval-granted`, `approval-denied`, `approval-timed-out`,
+ *   `approval-cancelled`, `approval-failed`
  * @status: the HTTP status answered (200 for an established tunnel)
  * @reason: (nullable): why, as sent to the client
  * @pattern: (nullable): the list entry that decided, when one did

@@ -121,6 +121,15 @@ main (int   argc,
       return EXIT_SUCCESS;
     }
 
+  /* Catch the signals before the address is announced: a parent may send
+   * one as soon as it reads the port file, and the default action would
+   * kill the proxy without a clean shutdown. The handlers run only once
+   * the loop runs, when the server exists. */
+  loop = g_main_loop_new (NULL, FALSE);
+  main_data.loop = loop;
+  sigint_id = g_unix_signal_add (SIGINT, signal_cb, &main_data);
+  sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &main_data);
+
   server = hg_proxy_server_new (options, &error);
   if (server == NULL || !hg_proxy_server_start (server, &error) ||
       !announce_address (server, options, &error))
@@ -136,12 +145,7 @@ main (int   argc,
       hg_agent_client_start (agent);
     }
 
-  loop = g_main_loop_new (NULL, FALSE);
-  main_data.loop = loop;
   main_data.server = server;
-  sigint_id = g_unix_signal_add (SIGINT, signal_cb, &main_data);
-  sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &main_data);
-
   g_main_loop_run (loop);
 
   g_source_remove (sigint_id);
