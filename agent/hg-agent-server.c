@@ -460,6 +460,11 @@ hg_agent_server_push_profile (HgAgentServer *server,
         g_ptr_array_add (targets, session);
     }
 
+  /* A deleted or renamed profile nobody uses needs no push and no
+   * warning. */
+  if (targets->len == 0)
+    return;
+
   profile = hg_profile_store_load (server->store, name, &error);
   if (profile == NULL)
     {
@@ -469,9 +474,6 @@ hg_agent_server_push_profile (HgAgentServer *server,
         hg_agent_session_set_profile_error (targets->pdata[i], error);
       return;
     }
-
-  if (targets->len == 0)
-    return;
 
   filter = hg_agent_filter_from_profile (profile, name,
                                          hg_profile_store_get_revision (server->store, name));

@@ -70,6 +70,7 @@ typedef enum {
   EDIT_CREATE,
   EDIT_DELETE,
   EDIT_RENAME,
+  EDIT_IMPORT,
 } EditKind;
 
 typedef struct {
@@ -80,6 +81,7 @@ typedef struct {
   GStrv entries;
   HgApprovalMode mode;
   guint timeout_secs;
+  GBytes *contents;
 
   /* Filled in by the worker: the names whose files changed and the
    * checksum of each new content (NULL for a deleted file). */
@@ -93,6 +95,7 @@ edit_free (Edit *edit)
   g_free (edit->name);
   g_free (edit->new_name);
   g_strfreev (edit->entries);
+  g_clear_pointer (&edit->contents, g_bytes_unref);
   g_clear_pointer (&edit->changed_names, g_ptr_array_unref);
   g_clear_pointer (&edit->changed_checksums, g_ptr_array_unref);
   g_free (edit);
@@ -365,27 +368,6 @@ array_remove_entry (JsonArray     *array,
   return removed;
 }
 
-static gboolean
-array_contains_entry (JsonArray     *array,
-                      HgProfileList  list,
-                      const char    *canonical)
-{
-  for (guint i = 0; i < json_array_get_length (array); i++)
-    {
-      const char *text = json_array_get_string_element (array, i);
-      g_autofree char *existing = NULL;
-
-      if (text == NULL)
-        continue;
-
-      existing = canonical_entry (text, list, NULL);
-      if (g_strcmp0 (text, canonical) == 0 || g_strcmp0 (existing, canonical) == 0)
-        return TRUE;
-    }
-
-  return FALSE;
-}
-
 /* The keys that hold @list. Deny entries may also sit under nono's
  * `reject_domain`, which is read as an alias. */
 static const char * const *
@@ -397,23 +379,35 @@ list_keys (HgProfileList list)
   return list == HG_PROFILE_LIST_DENY ? deny_keys : allow_keys;
 }
 
-static gboolean
-list_contains (JsonObject    *network,
-               HgProfileList  list,
-               const char    *canonical)
+/* Returns the canonical form of every entry of @list, so that adding
+ * many entries costs one parse per existing entry, not one per pair. */
+static GHashTable *
+list_canonical_set (JsonObject    *network,
+                    HgProfileList  list)
 {
   const char * const *keys = list_keys (list);
+  GHashTable *set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   for (guint i = 0; keys[i] != NULL; i++)
     {
       JsonNode *node = json_object_get_member (network, keys[i]);
+      JsonArray *array;
 
-      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node) &&
-          array_contains_entry (json_node_get_array (node), list, canonical))
-        return TRUE;
+      if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+        continue;
+
+      array = json_node_get_array (node);
+      for (guint j = 0; j < json_array_get_length (array); j++)
+        {
+          const char *text = json_array_get_string_element (array, j);
+          char *existing = text != NULL ? canonical_entry (text, list, NULL) : NULL;
+
+          if (existing != NULL)
+            g_hash_table_add (set, existing);
+        }
     }
 
-  return FALSE;
+  return set;
 }
 
 static gboolean
@@ -446,6 +440,8 @@ apply_add (JsonObject   *network,
 {
   HgProfileList other = edit->list == HG_PROFILE_LIST_DENY ? HG_PROFILE_LIST_ALLOW : HG_PROFILE_LIST_DENY;
   JsonArray *array = ensure_array_member (network, list_keys (edit->list)[0]);
+  g_autoptr(GHashTable) present = list_canonical_set (network, edit->list);
+  g_autoptr(GHashTable) present_other = list_canonical_set (network, other);
 
   for (guint i = 0; edit->entries[i] != NULL; i++)
     {
@@ -454,13 +450,14 @@ apply_add (JsonObject   *network,
       if (canonical == NULL)
         return FALSE;
 
-      if (list_remove (network, other, canonical))
+      if (g_hash_table_remove (present_other, canonical) && list_remove (network, other, canonical))
         *changed = TRUE;
 
-      if (list_contains (network, edit->list, canonical))
+      if (g_hash_table_contains (present, canonical))
         continue;
 
       json_array_add_string_element (array, canonical);
+      g_hash_table_add (present, g_steal_pointer (&canonical));
       *changed = TRUE;
     }
 
@@ -594,6 +591,37 @@ create_profile (HgProfileStore  *store,
   return TRUE;
 }
 
+/* Writes a whole profile file as given, after the same validation the
+ * proxy applies when it loads it, so unknown keys and every setting
+ * survive an import. */
+static gboolean
+import_profile (HgProfileStore  *store,
+                Edit            *edit,
+                GError         **error)
+{
+  g_autofree char *path = profile_path (store, edit->name);
+  g_autoptr(HgProfile) profile = NULL;
+  gsize length = 0;
+  const char *data = g_bytes_get_data (edit->contents, &length);
+
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                   _("A profile named “%s” already exists"), edit->name);
+      return FALSE;
+    }
+
+  profile = hg_profile_load_data (data, length, path, error);
+  if (profile == NULL)
+    return FALSE;
+
+  if (!write_atomically (path, data, length, error))
+    return FALSE;
+
+  note_changed (edit, edit->name, data, length);
+  return TRUE;
+}
+
 static gboolean
 delete_profile (HgProfileStore  *store,
                 Edit            *edit,
@@ -675,6 +703,9 @@ edit_thread (GTask        *task,
       break;
     case EDIT_RENAME:
       ok = rename_profile (store, edit, &error);
+      break;
+    case EDIT_IMPORT:
+      ok = import_profile (store, edit, &error);
       break;
     default:
       ok = rewrite_profile (store, edit, edit->name, &error);
@@ -929,6 +960,33 @@ hg_profile_store_rename_async (HgProfileStore      *store,
 
   edit = edit_new (EDIT_RENAME, name);
   edit->new_name = g_strdup (new_name);
+  run_edit (store, edit, cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_import_async:
+ * @contents: the profile file, at most %HG_PROFILE_MAX_SIZE bytes
+ *
+ * Creates profile @name from a whole profile file, byte for byte, so
+ * every key survives. The contents must load as a valid profile, and
+ * the import fails with %G_IO_ERROR_EXISTS if profile @name exists.
+ */
+void
+hg_profile_store_import_async (HgProfileStore      *store,
+                               const char          *name,
+                               GBytes              *contents,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  Edit *edit;
+
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (contents != NULL);
+
+  edit = edit_new (EDIT_IMPORT, name);
+  edit->contents = g_bytes_ref (contents);
   run_edit (store, edit, cancellable, callback, user_data);
 }
 

@@ -63,6 +63,12 @@ void            hg_profile_store_rename_async      (HgProfileStore      *store,
                                                     GCancellable        *cancellable,
                                                     GAsyncReadyCallback  callback,
                                                     gpointer             user_data);
+void            hg_profile_store_import_async      (HgProfileStore      *store,
+                                                    const char          *name,
+                                                    GBytes              *contents,
+                                                    GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
 gboolean        hg_profile_store_edit_finish       (HgProfileStore      *store,
                                                     GAsyncResult        *result,
                                                     GError             **error);

@@ -538,134 +538,44 @@ delete_clicked_cb (HgSettingsWindow *self)
 
 /* Profiles page: importing and exporting profile files */
 
-typedef enum {
-  IMPORT_CREATE,
-  IMPORT_ALLOW,
-  IMPORT_DENY,
-  IMPORT_APPROVAL,
-  IMPORT_DONE,
-} ImportStep;
-
 typedef struct {
   HgSettingsWindow *self;
-  HgProfile *profile;
+  char *name;
   char *file_name;
-  ImportStep step;
 } ProfileImport;
 
 static void
 profile_import_free (ProfileImport *import)
 {
-  g_clear_pointer (&import->profile, hg_profile_free);
+  g_free (import->name);
   g_free (import->file_name);
   g_free (import);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ProfileImport, profile_import_free)
 
-static GStrv
-strv_from_array (GPtrArray *array)
-{
-  GStrv strv = g_new0 (char *, array->len + 1);
-
-  for (guint i = 0; i < array->len; i++)
-    strv[i] = g_strdup (array->pdata[i]);
-
-  return strv;
-}
-
-static void import_step_cb (GObject      *object,
-                            GAsyncResult *result,
-                            gpointer      user_data);
-
 static void
-finish_import (ProfileImport *import)
-{
-  HgSettingsWindow *self = import->self;
-  HgProfile *profile = import->profile;
-  g_autofree char *text = NULL;
-
-  /* NOTE: the store has no call that writes a whole file, so only what
-   * it can edit is imported. The message names what was left out. */
-  if (profile->upstream_proxy != NULL || profile->upstream_bypass->len > 0 || profile->allow_loopback)
-    text = g_strdup_printf (_("Created the profile “%s” from “%s”. Its allow list, deny list and approval settings were imported, but not its upstream proxy and loopback settings. Set those in the new file by hand if you need them."),
-                            profile->name, import->file_name);
-  else
-    text = g_strdup_printf (_("Created the profile “%s” from “%s”."), profile->name, import->file_name);
-
-  show_info (self, GTK_MESSAGE_INFO, text);
-  select_profile (self, profile->name);
-}
-
-/* Runs the next store edit of an import, skipping those with nothing to
- * write. Takes ownership of @import. */
-static void
-run_import_step (ProfileImport *import_in)
-{
-  g_autoptr(ProfileImport) import = import_in;
-  HgSettingsWindow *self = import->self;
-  HgProfile *profile = import->profile;
-  g_auto(GStrv) entries = NULL;
-  HgProfileList list;
-
-  while (import->step == IMPORT_ALLOW && profile->allow->len == 0)
-    import->step++;
-  while (import->step == IMPORT_DENY && profile->deny->len == 0)
-    import->step++;
-  if (import->step == IMPORT_APPROVAL && !profile->approval_mode_set && !profile->approval_timeout_set)
-    import->step++;
-
-  switch (import->step)
-    {
-    case IMPORT_CREATE:
-      import->step++;
-      hg_profile_store_create_async (self->store, profile->name, self->cancellable,
-                                     import_step_cb, g_steal_pointer (&import));
-      break;
-    case IMPORT_ALLOW:
-    case IMPORT_DENY:
-      list = import->step == IMPORT_ALLOW ? HG_PROFILE_LIST_ALLOW : HG_PROFILE_LIST_DENY;
-      entries = strv_from_array (list == HG_PROFILE_LIST_ALLOW ? profile->allow : profile->deny);
-      import->step++;
-      hg_profile_store_add_entries_async (self->store, profile->name, list,
-                                          (const char * const *) entries, self->cancellable,
-                                          import_step_cb, g_steal_pointer (&import));
-      break;
-    case IMPORT_APPROVAL:
-      import->step++;
-      hg_profile_store_set_approval_async (self->store, profile->name,
-                                           profile->approval_mode_set ? profile->approval_mode : HG_APPROVAL_OFF,
-                                           profile->approval_timeout_set ? profile->approval_timeout_secs
-                                                                         : HG_APPROVAL_TIMEOUT_DEFAULT,
-                                           self->cancellable, import_step_cb, g_steal_pointer (&import));
-      break;
-    case IMPORT_DONE:
-    default:
-      finish_import (import);
-      break;
-    }
-}
-
-static void
-import_step_cb (GObject      *object,
-                GAsyncResult *result,
-                gpointer      user_data)
+profile_imported_cb (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
 {
   g_autoptr(ProfileImport) import = user_data;
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
 
-  if (hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error))
+  if (!hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error))
     {
-      run_import_step (g_steal_pointer (&import));
+      if (is_cancelled (error))
+        return;
+
+      text = g_strdup_printf (_("Could not import “%s”: %s"), import->file_name, error->message);
+      show_info (import->self, GTK_MESSAGE_ERROR, text);
       return;
     }
 
-  if (is_cancelled (error))
-    return;
-
-  text = g_strdup_printf (_("Could not import “%s”: %s"), import->file_name, error->message);
-  show_info (import->self, GTK_MESSAGE_ERROR, text);
+  text = g_strdup_printf (_("Created the profile “%s” from “%s”."), import->name, import->file_name);
+  show_info (import->self, GTK_MESSAGE_INFO, text);
+  select_profile (import->self, import->name);
 }
 
 static gboolean
@@ -687,6 +597,7 @@ profile_loaded_cb (GObject      *object,
   g_autofree char *file_name = g_file_get_parse_name (G_FILE (object));
   g_autofree char *problem = NULL;
   g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(GBytes) bytes = NULL;
   HgSettingsWindow *self;
   ProfileImport *import;
   gsize length = 0;
@@ -710,19 +621,22 @@ profile_loaded_cb (GObject      *object,
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_EXISTS, _("%s. Rename or delete that profile first, or change “meta.name” in the file."),
                  problem);
 
-  if (error != NULL)
+  if (error != NULL || profile == NULL)
     {
-      g_autofree char *text = g_strdup_printf (_("Could not import “%s”: %s"), file_name, error->message);
+      g_autofree char *text = g_strdup_printf (_("Could not import “%s”: %s"), file_name,
+                                               error != NULL ? error->message : "");
       show_info (self, GTK_MESSAGE_ERROR, text);
       return;
     }
 
+  /* The store writes the file byte for byte, so every key survives. */
+  bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
   import = g_new0 (ProfileImport, 1);
   import->self = self;
-  import->profile = g_steal_pointer (&profile);
+  import->name = g_strdup (profile->name);
   import->file_name = g_steal_pointer (&file_name);
-  import->step = IMPORT_CREATE;
-  run_import_step (import);
+  hg_profile_store_import_async (self->store, import->name, bytes, self->cancellable,
+                                 profile_imported_cb, import);
 }
 
 static void

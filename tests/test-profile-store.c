@@ -406,6 +406,89 @@ test_invalid_name (Fixture       *fixture,
   g_clear_error (&r.error);
 }
 
+static gboolean
+import_profile (Fixture     *fixture,
+                const char  *name,
+                const char  *contents,
+                GError     **error)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (contents, strlen (contents));
+  Result r = { 0 };
+
+  hg_profile_store_import_async (fixture->store, name, bytes, NULL, edit_cb, &r);
+  wait_until (&r.done);
+  if (r.error != NULL)
+    g_propagate_error (error, r.error);
+  return r.ok;
+}
+
+static void
+test_import_keeps_every_key (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  const char *contents = "{\"meta\": {\"name\": \"corp\"}, \"filesystem\": {\"x\": 1},\n"
+                         " \"network\": {\"allow_domain\": [\"a.example\"],"
+                         " \"upstream_proxy\": \"proxy.example:3128\", \"allow_loopback\": true}}\n";
+  g_autoptr(GError) error = NULL;
+  g_autofree char *written = NULL;
+
+  g_assert_true (import_profile (fixture, "corp", contents, &error));
+  g_assert_no_error (error);
+
+  written = read_profile (fixture, "corp");
+  g_assert_cmpstr (written, ==, contents);
+}
+
+static void
+test_import_invalid_rejected (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (import_profile (fixture, "bad", "{\"network\": {\"deny_domain\": [\"*\"]}}", &error));
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE);
+  g_assert_null (read_profile (fixture, "bad"));
+}
+
+static void
+test_import_existing_refused (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  const char *original = "{\"network\": {\"allow_domain\": [\"a.example\"]}}\n";
+  g_autoptr(GError) error = NULL;
+  g_autofree char *after = NULL;
+
+  write_profile (fixture, "work", original);
+
+  g_assert_false (import_profile (fixture, "work", "{}", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+
+  after = read_profile (fixture, "work");
+  g_assert_cmpstr (after, ==, original);
+}
+
+static void
+test_add_many_entries (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  enum { N_ENTRIES = 5000 };
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < N_ENTRIES; i++)
+    g_ptr_array_add (entries, g_strdup_printf ("host%u.example", i % (N_ENTRIES / 2)));
+  g_ptr_array_add (entries, NULL);
+
+  g_assert_true (add_entries (fixture, "default", HG_PROFILE_LIST_ALLOW,
+                              (const char * const *) entries->pdata, &error));
+  g_assert_no_error (error);
+
+  profile = hg_profile_store_load (fixture->store, "default", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (profile->allow->len, ==, N_ENTRIES / 2);
+}
+
 static void
 test_set_approval (Fixture       *fixture,
                    gconstpointer  data)
@@ -509,6 +592,10 @@ main (int   argc,
   ADD ("add/allow-removes-deny", test_allow_removes_deny);
   ADD ("add/concurrent", test_concurrent_adds);
   ADD ("add/widened", test_widened_entries);
+  ADD ("add/many-entries", test_add_many_entries);
+  ADD ("import/keeps-every-key", test_import_keeps_every_key);
+  ADD ("import/invalid", test_import_invalid_rejected);
+  ADD ("import/existing", test_import_existing_refused);
   ADD ("profile/create-rename-delete", test_create_rename_delete);
   ADD ("profile/rename-default", test_rename_default);
   ADD ("profile/invalid-name", test_invalid_name);
