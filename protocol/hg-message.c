@@ -738,6 +738,27 @@ read_enum (JsonObject          *object,
   return field_fail (scope, name, rule->str, node, error);
 }
 
+/* Read an optional boolean field. An absent field leaves *@value
+ * unchanged. */
+static gboolean
+read_boolean (JsonObject        *object,
+              const FieldScope  *scope,
+              const char        *name,
+              gboolean          *value,
+              GError           **error)
+{
+  JsonNode *node = lookup_field (object, name, FALSE);
+
+  if (node == NULL)
+    return TRUE;
+
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return field_fail (scope, name, _("true or false"), node, error);
+
+  *value = json_node_get_boolean (node);
+  return TRUE;
+}
+
 static gboolean
 read_object (JsonObject        *object,
              const FieldScope  *scope,
@@ -921,7 +942,10 @@ parse_filter (JsonObject  *object,
   const FieldScope scope = { "filter", "" };
 
   message->filter = parse_filter_update (object, &scope, error);
-  return message->filter != NULL;
+  if (message->filter == NULL)
+    return FALSE;
+
+  return read_boolean (object, &scope, "forget_session", &message->filter->forget_session, error);
 }
 
 /* The host of an `ask` is a bare host: a name, an IPv4 address, or an
@@ -1465,6 +1489,11 @@ add_fields (JsonBuilder     *builder,
 
     case HG_MESSAGE_TYPE_FILTER:
       add_filter_update (builder, message->filter);
+      if (message->filter->forget_session)
+        {
+          json_builder_set_member_name (builder, "forget_session");
+          json_builder_add_boolean_value (builder, TRUE);
+        }
       break;
 
     case HG_MESSAGE_TYPE_EVENT:
@@ -1645,12 +1674,16 @@ hg_filter_update_new (const char         *profile,
 HgFilterUpdate *
 hg_filter_update_copy (const HgFilterUpdate *filter)
 {
+  HgFilterUpdate *copy;
+
   g_return_val_if_fail (filter != NULL, NULL);
 
-  return hg_filter_update_new (filter->profile, filter->revision,
+  copy = hg_filter_update_new (filter->profile, filter->revision,
                                (const char * const *) filter->allow,
                                (const char * const *) filter->deny,
                                filter->approval_mode, filter->approval_timeout_secs);
+  copy->forget_session = filter->forget_session;
+  return copy;
 }
 
 /**

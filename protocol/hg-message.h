@@ -133,6 +133,9 @@ typedef struct {
  * @approval_mode: `off` or `ask`
  * @approval_timeout_secs: from %HG_APPROVAL_TIMEOUT_MIN to
  *   %HG_APPROVAL_TIMEOUT_MAX
+ * @forget_session: `forget_session` of a `filter` message: the proxy
+ *   drops its session allow and deny entries before it applies the
+ *   lists. Never read from or written to a `welcome`.
  *
  * The content of a `filter` message and of the `filter` object of a
  * `welcome`. It replaces the proxy's whole profile filter.
@@ -144,6 +147,7 @@ typedef struct {
   GStrv deny;
   HgApprovalMode approval_mode;
   guint approval_timeout_secs;
+  gboolean forget_session;
 } HgFilterUpdate;
 
 /**

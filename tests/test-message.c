@@ -46,6 +46,7 @@ assert_filters_equal (const HgFilterUpdate *actual,
   assert_strv_equal (actual->deny, expected->deny);
   g_assert_cmpint (actual->approval_mode, ==, expected->approval_mode);
   g_assert_cmpuint (actual->approval_timeout_secs, ==, expected->approval_timeout_secs);
+  g_assert_cmpint (actual->forget_session, ==, expected->forget_session);
 }
 
 static void
@@ -239,6 +240,81 @@ test_round_trip_filter_empty (void)
   g_autoptr(HgMessage) message = hg_message_new_filter (filter);
 
   assert_round_trip (message);
+}
+
+static void
+test_round_trip_filter_forget (void)
+{
+  g_autoptr(HgFilterUpdate) filter = sample_filter ();
+  g_autoptr(HgFilterUpdate) copy = NULL;
+  g_autoptr(HgMessage) message = NULL;
+  g_autofree char *line = NULL;
+
+  filter->forget_session = TRUE;
+  copy = hg_filter_update_copy (filter);
+  g_assert_true (copy->forget_session);
+
+  message = hg_message_new_filter (filter);
+  g_assert_true (message->filter->forget_session);
+  line = hg_message_serialize (message);
+  assert_contains (line, "\"forget_session\":true");
+  assert_round_trip (message);
+}
+
+/* The member is left out unless it is true, and a `welcome` never
+ * carries it. */
+static void
+test_serialize_forget_default (void)
+{
+  g_autoptr(HgFilterUpdate) filter = sample_filter ();
+  g_autoptr(HgMessage) plain = hg_message_new_filter (filter);
+  g_autoptr(HgMessage) welcome = NULL;
+  g_autofree char *plain_line = hg_message_serialize (plain);
+  g_autofree char *welcome_line = NULL;
+
+  g_assert_null (strstr (plain_line, "forget_session"));
+
+  filter->forget_session = TRUE;
+  welcome = hg_message_new_welcome (filter);
+  welcome_line = hg_message_serialize (welcome);
+  g_assert_null (strstr (welcome_line, "forget_session"));
+}
+
+static void
+test_parse_forget_absent (void)
+{
+  static const char * const lines[] = {
+    "{\"type\":\"filter\",\"profile\":\"p\",\"revision\":1,\"allow\":[],\"deny\":[],"
+    "\"approval_mode\":\"ask\",\"approval_timeout_secs\":60}",
+    "{\"type\":\"filter\",\"profile\":\"p\",\"revision\":1,\"allow\":[],\"deny\":[],"
+    "\"approval_mode\":\"ask\",\"approval_timeout_secs\":60,\"forget_session\":null}",
+    "{\"type\":\"filter\",\"profile\":\"p\",\"revision\":1,\"allow\":[],\"deny\":[],"
+    "\"approval_mode\":\"ask\",\"approval_timeout_secs\":60,\"forget_session\":false}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (lines); i++)
+    {
+      g_autoptr(HgMessage) message = NULL;
+      g_autoptr(GError) error = NULL;
+
+      message = parse_string (lines[i], &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (message->filter);
+      g_assert_false (message->filter->forget_session);
+    }
+}
+
+static void
+test_parse_forget_true (void)
+{
+  g_autoptr(HgMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  message = parse_string ("{\"type\":\"filter\",\"profile\":\"p\",\"revision\":1,\"allow\":[],"
+                          "\"deny\":[],\"approval_mode\":\"ask\",\"approval_timeout_secs\":60,"
+                          "\"forget_session\":true}", &error);
+  g_assert_no_error (error);
+  g_assert_true (message->filter->forget_session);
 }
 
 static void
@@ -569,6 +645,15 @@ static const InvalidCase invalid_cases[] = {
     "\"approval_timeout_secs\":4}", FALSE, "\"approval_timeout_secs\"", "from 5 to 300" },
   { "filter/timeout-high", FILTER_HEAD "\"allow\":[],\"deny\":[],\"approval_mode\":\"ask\","
     "\"approval_timeout_secs\":301}", FALSE, "\"approval_timeout_secs\"", "got 301" },
+  { "filter/forget-string", FILTER_HEAD "\"allow\":[],\"deny\":[],\"approval_mode\":\"ask\","
+    "\"approval_timeout_secs\":60,\"forget_session\":\"true\"}", FALSE,
+    "field \"forget_session\" of \"filter\" must be true or false", "got \"true\"" },
+  { "filter/forget-integer", FILTER_HEAD "\"allow\":[],\"deny\":[],\"approval_mode\":\"ask\","
+    "\"approval_timeout_secs\":60,\"forget_session\":1}", FALSE,
+    "field \"forget_session\" of \"filter\"", "got 1" },
+  { "filter/forget-array", FILTER_HEAD "\"allow\":[],\"deny\":[],\"approval_mode\":\"ask\","
+    "\"approval_timeout_secs\":60,\"forget_session\":[true]}", FALSE,
+    "field \"forget_session\" of \"filter\"", "true or false" },
   { "filter/revision-negative", "{\"type\":\"filter\",\"profile\":\"p\",\"revision\":-1,\"allow\":[],\"deny\":[],"
     "\"approval_mode\":\"ask\",\"approval_timeout_secs\":60}", FALSE, "\"revision\"", "got -1" },
   { "filter/profile-empty", "{\"type\":\"filter\",\"profile\":\"\",\"revision\":1,\"allow\":[],\"deny\":[],"
@@ -805,6 +890,7 @@ main (int   argc,
   g_test_add_func ("/message/round-trip/cancel", test_round_trip_cancel);
   g_test_add_func ("/message/round-trip/filter", test_round_trip_filter);
   g_test_add_func ("/message/round-trip/filter-empty", test_round_trip_filter_empty);
+  g_test_add_func ("/message/round-trip/filter-forget", test_round_trip_filter_forget);
   g_test_add_func ("/message/round-trip/event", test_round_trip_event);
   g_test_add_func ("/message/round-trip/event-empty", test_round_trip_event_empty);
   g_test_add_func ("/message/round-trip/ping-pong", test_round_trip_ping_pong);
@@ -813,6 +899,7 @@ main (int   argc,
   g_test_add_func ("/message/serialize/escapes-newlines", test_serialize_escapes_newlines);
   g_test_add_func ("/message/serialize/invalid-utf8", test_serialize_invalid_utf8);
   g_test_add_func ("/message/serialize/unknown", test_serialize_unknown);
+  g_test_add_func ("/message/serialize/forget-default", test_serialize_forget_default);
 
   for (guint i = 0; i < G_N_ELEMENTS (valid_cases); i++)
     {
@@ -831,6 +918,8 @@ main (int   argc,
   g_test_add_func ("/message/parse/fields", test_parse_fields);
   g_test_add_func ("/message/parse/unknown-type", test_parse_unknown_type);
   g_test_add_func ("/message/parse/null-optional", test_parse_null_optional);
+  g_test_add_func ("/message/parse/forget-absent", test_parse_forget_absent);
+  g_test_add_func ("/message/parse/forget-true", test_parse_forget_true);
   g_test_add_func ("/message/parse/nul-byte", test_parse_nul_byte);
   g_test_add_func ("/message/parse/not-terminated", test_parse_not_terminated);
   g_test_add_func ("/message/parse/depth", test_parse_depth);
