@@ -34,6 +34,9 @@ struct _HgApplication
 
   guint sigterm_id;
   guint sigint_id;
+
+  /* Whether the agent's own start has been activated already. */
+  gboolean activated;
 };
 
 G_DEFINE_FINAL_TYPE (HgApplication, hg_application, GTK_TYPE_APPLICATION)
@@ -359,9 +362,18 @@ hg_application_activate (GApplication *application)
 {
   HgApplication *app = HG_APPLICATION (application);
 
-  /* Launching the agent again brings a waiting prompt to the front. */
+  gboolean own_start = !app->activated &&
+                       !(g_application_get_flags (application) & G_APPLICATION_IS_SERVICE);
+
+  app->activated = TRUE;
+
+  /* Launching the agent again brings a waiting prompt to the front, or
+   * Settings when nothing waits, so a click on the launcher always shows
+   * something. Its own first start stays in the background. */
   if (app->window != NULL)
     gtk_window_present (GTK_WINDOW (app->window));
+  else if (!own_start)
+    hg_settings_window_present (app);
 }
 
 static int

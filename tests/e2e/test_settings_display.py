@@ -313,5 +313,20 @@ class HistoryTests(SettingsTestCase):
         self.assertFalse(os.path.exists(self.agent.profile_path("default")))
 
 
+class LaunchTests(unittest.TestCase):
+
+    def test_second_launch_opens_settings(self):
+        """The agent's own start shows no window; launching it again, as
+        a click on its launcher does, brings up Settings."""
+        with ah.Agent(display) as agent:
+            self.assertEqual(ah.list_windows(display, SETTINGS_TITLE), [])
+
+            env = dict(agent.environment(), DBUS_SESSION_BUS_ADDRESS=bus_address(agent))
+            result = subprocess.run([ah.AGENT_PATH], capture_output=True, env=env, timeout=TIMEOUT)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            ah.find_window(display, SETTINGS_TITLE)
+        ah.wait_no_window(display, SETTINGS_TITLE)
+
+
 if __name__ == "__main__":
     ah.main()
