@@ -417,6 +417,34 @@ class RealAgentTest(unittest.TestCase):
                        f"{len(refused)} refused with too-many-prompts, new session answered in "
                        f"{elapsed * 1000:.0f} ms")
 
+    def test_proxy_storm_agent_responsive(self):
+        proctools.raise_fd_limit(8192)
+        proxy = Proxy("--network-approval", "ask", "--agent-socket", self.agent.socket_path,
+                      "--max-connections", str(STORM_HOSTS + 100))
+        self.addCleanup(proxy.close)
+        hgtest.wait_for(lambda: "Using revision" in proxy.stderr(), message="the agent's welcome")
+        sockets = [proxy.connect() for _ in range(STORM_HOSTS)]
+        self.addCleanup(lambda: [sock.close() for sock in sockets])
+        start = time.monotonic()
+        for n, sock in enumerate(sockets):
+            sock.sendall(proxy.connect_request(f"storm{n}.example:443"))
+
+        refused = 0
+        for sock in sockets[32:]:
+            response = hgtest.read_response(sock)
+            self.assertEqual(response.status, 403, response)
+            self.assertEqual(response.reason, "too many pending approvals")
+            refused += 1
+        storm = time.monotonic() - start
+        elapsed = self.assert_responsive()
+        ah.find_window(self.display)
+        self.assertIsNone(self.agent.process.poll())
+        for sock in sockets:
+            sock.close()
+        ah.wait_no_window(self.display)
+        proctools.note(f"proxy and agent: {refused} of {STORM_HOSTS} refused in {storm:.2f} s, "
+                       f"32 prompts open; a new session answered in {elapsed * 1000:.0f} ms")
+
     def test_mangled_lines_survived(self):
         rng = random.Random(int(os.environ.get("HOSTGATE_MANGLE_SEED", "1")))
         templates = [
