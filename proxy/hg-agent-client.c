@@ -430,7 +430,10 @@ build_list (HgFilter           *base,
 }
 
 /* Replaces the profile part of the lists, and the approval settings that
- * no flag or environment variable fixed. */
+ * no flag or environment variable fixed. With `forget_session` it also
+ * empties the session lists. The single update_policy() call publishes
+ * both changes at once, and requests already checked keep the policy
+ * they hold a reference to. */
 static void
 apply_filter (HgAgentClient        *self,
               const HgFilterUpdate *update)
@@ -471,6 +474,16 @@ apply_filter (HgAgentClient        *self,
   self->profile_deny = g_steal_pointer (&deny);
   self->have_revision = TRUE;
   self->revision = update->revision;
+
+  if (update->forget_session)
+    {
+      g_clear_pointer (&self->session_allow, hg_filter_unref);
+      g_clear_pointer (&self->session_deny, hg_filter_unref);
+      self->session_allow = hg_filter_new ();
+      self->session_deny = hg_filter_new ();
+      g_message ("The agent asked to forget the session decisions; "
+                 "hosts with a Session answer will be asked about again");
+    }
 
   if (!self->options->approval_mode_fixed)
     self->mode = update->approval_mode;

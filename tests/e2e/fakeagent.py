@@ -225,8 +225,11 @@ class FakeAgent:
         self.send({"type": "decision", "id": ask["id"], "verdict": verdict, "duration": duration,
                    "pattern": pattern if pattern is not None else ask["host"]})
 
-    def push_filter(self, allow=None, deny=None, approval_mode=None, timeout_secs=None):
-        """Change the filter, raise the revision and push it."""
+    def push_filter(self, allow=None, deny=None, approval_mode=None, timeout_secs=None,
+                    forget_session=False, bump_revision=True):
+        """Change the filter, raise the revision unless bump_revision is
+        false, and push it. forget_session=True adds the member that makes
+        the proxy drop its session allow and deny entries."""
         if allow is not None:
             self.allow = list(allow)
         if deny is not None:
@@ -235,8 +238,11 @@ class FakeAgent:
             self.approval_mode = approval_mode
         if timeout_secs is not None:
             self.timeout_secs = timeout_secs
-        self.revision += 1
+        if bump_revision:
+            self.revision += 1
         connection = self.connection()
         message = {"type": "filter"}
         message.update(self.filter_object(connection.hello["session"]["profile"]))
+        if forget_session:
+            message["forget_session"] = True
         connection.send(message)

@@ -464,6 +464,79 @@ class FilterPushTest(ApprovalTest):
         request.close()
 
 
+class ForgetSessionTest(ApprovalTest):
+    def session_answer(self, proxy, name, verdict):
+        request = self.pending(proxy, name)
+        ask = self.agent.wait_message("ask", lambda m: m["host"] == name)
+        self.agent.decide(ask, verdict, "session")
+        response = request.response()
+        self.assertEqual(response.status, 200 if verdict == "approve" else 403, response)
+        request.close()
+
+    def asks_for(self, name):
+        return [m for m in self.agent.messages("ask") if m["host"] == name]
+
+    def test_forget_asks_again(self):
+        proxy = self.proxy(*self.pins("yes.test", "no.test"))
+        self.agent.connection()
+        self.session_answer(proxy, "yes.test", "approve")
+        self.session_answer(proxy, "no.test", "deny")
+        self.assert_tunnel(proxy, "yes.test")
+
+        self.agent.push_filter(forget_session=True, bump_revision=False)
+        self.wait_log(proxy, "forget the session decisions")
+
+        for name in ("yes.test", "no.test"):
+            request = self.pending(proxy, name)
+            ask = self.agent.wait_message("ask", lambda m, name=name: m["host"] == name, count=2)
+            self.assertEqual(len(self.asks_for(name)), 2)
+            self.agent.decide(ask, "approve", "once")
+            self.assert_echo(request.sock, request.response())
+
+    def test_forget_applies_pushed_lists(self):
+        proxy = self.proxy(*self.pins("old.test", "new.test"))
+        self.agent.connection()
+        self.session_answer(proxy, "old.test", "approve")
+
+        self.agent.push_filter(allow=["new.test"], forget_session=True)
+        self.wait_log(proxy, "Using revision 2")
+        self.assert_tunnel(proxy, "new.test")
+        self.assertEqual(self.asks_for("new.test"), [])
+
+        request = self.pending(proxy, "old.test")
+        self.agent.wait_message("ask", lambda m: m["host"] == "old.test", count=2)
+        request.close()
+
+    def test_push_without_flag_keeps_session(self):
+        proxy = self.proxy(*self.pins("yes.test", "no.test"))
+        self.agent.connection()
+        self.session_answer(proxy, "yes.test", "approve")
+        self.session_answer(proxy, "no.test", "deny")
+
+        self.agent.push_filter(allow=["other.test"])
+        self.wait_log(proxy, "Using revision 2")
+        self.assert_tunnel(proxy, "yes.test")
+        response = proxy.request(proxy.connect_request(f"no.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("deny list", response.reason)
+        self.assertEqual(len(self.asks_for("yes.test")), 1)
+        self.assertEqual(len(self.asks_for("no.test")), 1)
+        self.assertNotIn("forget the session decisions", proxy.stderr())
+
+    def test_forget_for_other_profile_ignored(self):
+        proxy = self.proxy(*self.pins("yes.test"), debug=True)
+        connection = self.agent.connection()
+        self.session_answer(proxy, "yes.test", "approve")
+
+        message = {"type": "filter", "forget_session": True}
+        message.update(self.agent.filter_object())
+        message["profile"] = "elsewhere"
+        connection.send(message)
+        self.wait_log(proxy, "Ignoring the filter of profile “elsewhere”")
+        self.assert_tunnel(proxy, "yes.test")
+        self.assertEqual(len(self.asks_for("yes.test")), 1)
+
+
 class ConnectionTest(ApprovalTest):
     def test_no_agent_then_reconnect(self):
         folder = tempfile.TemporaryDirectory(prefix="hostgate-noagent-")
