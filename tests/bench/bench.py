@@ -186,7 +186,8 @@ class Bench:
     def symbolic(self, argv):
         text = shlex.join(str(a) for a in argv)
         for name, info in self.proxies.items():
-            text = text.replace(f"127.0.0.1:{info['port']}", f"127.0.0.1:${name.upper()}_PORT")
+            variable = name.upper().replace("-", "_")
+            text = text.replace(f"127.0.0.1:{info['port']}", f"127.0.0.1:${variable}_PORT")
         text = text.replace(f":{self.origin_port}", ":$ORIGIN_PORT")
         return text.replace(self.tmp, "$TMP").replace(self.build, "build")
 

@@ -133,14 +133,14 @@ def section_throughput(results):
     return out
 
 
-def load_table(fig):
+def load_table(fig, overflows):
     runs = fig["runs"]
     d_rps = med([r["rps"] for r in runs["direct"]])
     d_p50 = med([r["p50_us"] for r in runs["direct"]])
     d_p99 = med([r["p99_us"] for r in runs["direct"]])
     out = "| path | median req/s | min | max | × direct | p50 µs | × direct | p99 µs | × direct | " \
-          "proxy CPU µs / request | accept queue overflows | errors |\n"
-    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+          "proxy CPU µs / request | " + ("accept queue overflows | " if overflows else "") + "errors |\n"
+    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if overflows else "") + "---:|\n"
     for t in TARGETS:
         rps = [r["rps"] for r in runs[t]]
         p50 = med([r["p50_us"] for r in runs[t]])
@@ -150,11 +150,14 @@ def load_table(fig):
                f"{fmt(ratio(med(rps), d_rps))} | {fmt(p50, 0)} | {fmt(ratio(p50, d_p50), 1)} | " \
                f"{fmt(p99, 0)} | {fmt(ratio(p99, d_p99), 1)} | " \
                f"{'–' if t == 'direct' else fmt(med([r.get('proxy_cpu_us_per_request', float('nan')) for r in runs[t]]), 0)} | " \
-               f"{sum(r.get('listen_overflows', 0) for r in runs[t]):,} | {errors} |\n"
-    out += "\nLatencies are the medians of the rounds' p50 and p99. Accept queue overflows: " \
-           "`ListenOverflows` of `/proc/net/netstat`, summed over the rounds; each one " \
-           "is a dropped SYN that the client sends again a second later.\n"
-    return out
+               + (f"{sum(r.get('listen_overflows', 0) for r in runs[t]):,} | " if overflows else "") \
+               + f"{errors} |\n"
+    out += "\nLatencies are the medians of the rounds' p50 and p99."
+    if overflows:
+        out += " Accept queue overflows: `ListenOverflows` of `/proc/net/netstat`, summed over " \
+               "the rounds. The counter covers the whole machine, other work included; each " \
+               "overflow is a dropped SYN that the client sends again a second later."
+    return out + "\n"
 
 
 def section_connect(results):
@@ -168,7 +171,7 @@ def section_connect(results):
           "sends `CONNECT`, a small `GET` with `Connection: close` through the tunnel, reads " \
           "to the end of stream and closes. Direct: connect, `GET`, read, close. Latency " \
           "is from `connect()` to the end of stream.\n\n"
-    out += load_table(fig)
+    out += load_table(fig, overflows=True)
     hg = med([r["rps"] for r in runs["hostgate"]])
     tp = med([r["rps"] for r in runs["tinyproxy"]])
     sq = med([r["rps"] for r in runs["squid"]])
@@ -194,7 +197,7 @@ def section_keepalive(results):
           "through the proxy, origin-form `GET /` directly. A proxy that closes the " \
           "connection after each response (tinyproxy) is reconnected, as curl does, and the " \
           "request's latency includes the reconnection.\n\n"
-    out += load_table(fig)
+    out += load_table(fig, overflows=False)
     reconnects = {t: sum(r["reconnects"] for r in runs[t]) for t in TARGETS}
     out += "\nReconnections in all rounds: " + \
         ", ".join(f"{LABELS[t]} {reconnects[t]:,}" for t in TARGETS) + ".\n\n"
@@ -257,8 +260,8 @@ def section_filter(results):
     out = "## 5. Filter\n\n" \
           f"A deny list of {fig['entries']:,} entries, half exact names " \
           "(`host17.exact-17.example`) and half wildcards (`*.zone17.wild-17.test`), " \
-          "loaded with `hg_filter_add()` (parsing included), then looked up in " \
-          f"{fig['batches']} batches of {fig['batch_size']:,} lookups each: the table gives " \
+          "loaded with `hg_filter_add()` (parsing included). It is then looked up in " \
+          f"{fig['batches']} batches of {fig['batch_size']:,} lookups each. The table gives " \
           "the median batch, per lookup, and the fastest and slowest batch, on the " \
           "monotonic clock, and the median batch in CPU time of the thread, which leaves " \
           "out the time other processes held the CPU. There is no proxy in this figure, " \
@@ -305,8 +308,9 @@ def section_approval(results):
 
     runs = fig["runs"]
     out += NOTES.get("approval-method", "") + "\n\n"
+    asks = "once" if fig["asks"] == 1 else f"{fig['asks']} times"
     out += f"One client, {fig['requests']:,} requests per round; the agent was asked " \
-           f"{fig['asks']} time(s) in the whole figure.\n\n"
+           f"{asks} in the whole figure.\n\n"
     out += "| request answered by | median req/s | p50 µs | min | max | p99 µs |\n" \
            "|---|---:|---:|---:|---:|---:|\n"
     labels = {"static": "the allow list (`--allow-domain`)",

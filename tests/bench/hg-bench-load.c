@@ -84,6 +84,7 @@ typedef struct {
   guint32 *latencies;
   guint64  n_latencies;
   int      epoll_fd;
+  GHashTable *all_clients;    /* every open Client, freed at exit */
   char     scratch[READ_SIZE];
 } Load;
 
@@ -99,6 +100,7 @@ client_free (Load   *load,
 {
   epoll_ctl (load->epoll_fd, EPOLL_CTL_DEL, client->fd, NULL);
   close (client->fd);
+  g_hash_table_remove (load->all_clients, client);
   g_free (client);
   load->active--;
 }
@@ -161,6 +163,7 @@ client_start (Load *load)
   client->state = STATE_CONNECTING;
   client->started = now_us ();
   load->active++;
+  g_hash_table_add (load->all_clients, client);
 
   ev.events = EPOLLOUT | EPOLLIN;
   ev.data.ptr = client;
@@ -570,11 +573,11 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *mode = g_strdup ("connect");
+  g_autofree char *mode = NULL;
   g_autofree char *proxy = NULL;
   g_autofree char *origin = NULL;
   g_autofree char *host = NULL;
-  g_autofree char *path = g_strdup ("/");
+  g_autofree char *path = NULL;
   int clients = 64, requests = 1000, max_seconds = 60, hold_seconds = 120;
   GOptionEntry entries[] = {
     { "mode", 0, 0, G_OPTION_ARG_STRING, &mode, "connect, keepalive or idle (default: connect)", "MODE" },
@@ -600,6 +603,13 @@ main (int   argc,
       g_printerr ("%s\n", error->message);
       return 2;
     }
+
+  /* GOption replaces a default without freeing it, so defaults are set
+   * after parsing. */
+  if (mode == NULL)
+    mode = g_strdup ("connect");
+  if (path == NULL)
+    path = g_strdup ("/");
 
   if (g_strcmp0 (mode, "connect") == 0)
     load.mode = MODE_CONNECT;
@@ -644,6 +654,7 @@ main (int   argc,
   load.requests = requests;
   load.latencies = g_new (guint32, requests);
   load.epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+  load.all_clients = g_hash_table_new (NULL, NULL);
 
   start = now_us ();
   load.deadline = start + (gint64) max_seconds * G_USEC_PER_SEC;
@@ -658,6 +669,17 @@ main (int   argc,
       print_result (&load, "held", now_us () - start);
     }
 
+  while (g_hash_table_size (load.all_clients) > 0)
+    {
+      GHashTableIter iter;
+      gpointer client;
+
+      g_hash_table_iter_init (&iter, load.all_clients);
+      g_hash_table_iter_next (&iter, &client, NULL);
+      client_free (&load, client);
+    }
+  g_hash_table_unref (load.all_clients);
+  close (load.epoll_fd);
   g_free (load.latencies);
   g_free (load.connect_request);
   g_free (load.get_request);

@@ -47,6 +47,7 @@ typedef struct {
 
 static char big_buffer[BODY_CHUNK];
 static int epoll_fd = -1;
+static GHashTable *all_conns;    /* every open Conn, freed at exit */
 static volatile sig_atomic_t stop_requested;
 
 static void
@@ -60,6 +61,7 @@ conn_close (Conn *conn)
 {
   epoll_ctl (epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
   close (conn->fd);
+  g_hash_table_remove (all_conns, conn);
   g_free (conn);
 }
 
@@ -310,7 +312,9 @@ accept_all (int listen_fd)
         {
           close (fd);
           g_free (conn);
+          continue;
         }
+      g_hash_table_add (all_conns, conn);
     }
 }
 
@@ -364,7 +368,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *address = g_strdup ("127.0.0.1");
+  g_autofree char *address = NULL;
   g_autofree char *port_file = NULL;
   int port = 0;
   GOptionEntry entries[] = {
@@ -385,6 +389,9 @@ main (int   argc,
       g_printerr ("%s\n", error->message);
       return 2;
     }
+  /* GOption replaces a default without freeing it. */
+  if (address == NULL)
+    address = g_strdup ("127.0.0.1");
   if (port < 0 || port > 65535)
     {
       g_printerr ("Invalid port %d: expected 0 to 65535\n", port);
@@ -404,6 +411,7 @@ main (int   argc,
     }
 
   epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+  all_conns = g_hash_table_new (NULL, NULL);
   ev.events = EPOLLIN;
   ev.data.ptr = NULL;
   epoll_ctl (epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
@@ -427,5 +435,17 @@ main (int   argc,
         }
     }
 
+  while (g_hash_table_size (all_conns) > 0)
+    {
+      GHashTableIter iter;
+      gpointer conn;
+
+      g_hash_table_iter_init (&iter, all_conns);
+      g_hash_table_iter_next (&iter, &conn, NULL);
+      conn_close (conn);
+    }
+  g_hash_table_unref (all_conns);
+  close (listen_fd);
+  close (epoll_fd);
   return 0;
 }
