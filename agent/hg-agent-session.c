@@ -732,6 +732,61 @@ hg_agent_session_send_filter (HgAgentSession       *session,
 }
 
 /**
+ * hg_agent_session_forget_decisions:
+ * @error: return location for a #GError
+ *
+ * Makes the session's proxy drop the Session answers it holds: sends it
+ * the current filter of its profile with `forget_session` set, so later
+ * requests to those hosts are asked about again. The revision is the
+ * store's current one, not a new one, because the profile itself did
+ * not change; the proxy applies a filter whose revision equals its own.
+ * Only this session gets the message.
+ *
+ * Returns: %TRUE when the message was queued; %FALSE with @error set
+ *   when the session has closed, has not sent `hello` yet, or its
+ *   profile cannot be read (then nothing is sent, because an empty
+ *   filter would replace the lists the proxy uses)
+ */
+gboolean
+hg_agent_session_forget_decisions (HgAgentSession  *session,
+                                   GError         **error)
+{
+  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(HgFilterUpdate) filter = NULL;
+  const char *name;
+
+  g_return_val_if_fail (HG_IS_AGENT_SESSION (session), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (session->closed)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                           _("The proxy has disconnected, so it has no Session answers left to forget."));
+      return FALSE;
+    }
+  if (session->info == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                           _("The proxy has not sent hello yet; try again once it shows a profile."));
+      return FALSE;
+    }
+
+  name = session->info->profile;
+  profile = hg_profile_store_load (session->store, name, error);
+  if (profile == NULL)
+    {
+      g_prefix_error (error, _("Could not send profile “%s” with the request to forget: "), name);
+      return FALSE;
+    }
+
+  filter = hg_agent_filter_from_profile (profile, name, hg_profile_store_get_revision (session->store, name));
+  filter->forget_session = TRUE;
+  hg_agent_session_send_filter (session, filter);
+  g_message ("Session %s: asked the proxy to forget its Session answers", describe (session));
+  return TRUE;
+}
+
+/**
  * hg_agent_session_answer:
  * @prompt: a prompt of this session
  * @pattern: the `pattern` of the decision

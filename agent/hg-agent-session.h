@@ -37,6 +37,8 @@ GPtrArray           *hg_agent_session_list_prompts   (HgAgentSession     *sessio
 
 void                 hg_agent_session_send_filter    (HgAgentSession     *session,
                                                       const HgFilterUpdate *filter);
+gboolean             hg_agent_session_forget_decisions (HgAgentSession *session,
+                                                        GError        **error);
 void                 hg_agent_session_set_profile_error (HgAgentSession  *session,
                                                          const GError    *error);
 void                 hg_agent_session_answer         (HgAgentSession     *session,

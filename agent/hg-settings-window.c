@@ -52,6 +52,7 @@ struct _HgSettingsWindow
   HgPatternList *allow_list;
   HgPatternList *deny_list;
   GtkColumnView *sessions_view;
+  GtkButton *forget_button;
   GtkColumnView *history_view;
   GtkLabel *history_label;
   GtkLabel *history_status;
@@ -60,6 +61,7 @@ struct _HgSettingsWindow
   HgAgentServer *server;
   GtkStringList *profile_names;
   GListStore *sessions;
+  GtkSingleSelection *sessions_selection;
 
   /* The profile shown; always one of the store's names. */
   char *profile;
@@ -896,14 +898,48 @@ session_command_text (gpointer item)
   return g_strdup (info != NULL && info->command != NULL ? info->command : "");
 }
 
+/* The button needs a session that has sent `hello`, because the agent
+ * sends the filter of the profile named there. */
+static void
+update_forget_button (HgSettingsWindow *self)
+{
+  HgAgentSession *session = gtk_single_selection_get_selected_item (self->sessions_selection);
+  gboolean usable = session != NULL &&
+                    !hg_agent_session_is_closed (session) &&
+                    hg_agent_session_get_info (session) != NULL;
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self->forget_button), usable);
+}
+
+static void
+forget_clicked_cb (HgSettingsWindow *self)
+{
+  HgAgentSession *session = gtk_single_selection_get_selected_item (self->sessions_selection);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  if (session == NULL)
+    return;
+
+  if (!hg_agent_session_forget_decisions (session, &error))
+    {
+      show_info (self, GTK_MESSAGE_ERROR, error->message);
+      return;
+    }
+
+  text = g_strdup_printf (_("Asked session “%s” to forget its Session answers. It will ask again about those hosts."),
+                          hg_agent_session_get_label (session));
+  show_info (self, GTK_MESSAGE_INFO, text);
+}
+
 static void
 setup_sessions_view (HgSettingsWindow *self)
 {
-  g_autoptr(GtkNoSelection) selection = NULL;
-
   self->sessions = g_list_store_new (HG_TYPE_AGENT_SESSION);
-  selection = gtk_no_selection_new (G_LIST_MODEL (g_object_ref (self->sessions)));
-  gtk_column_view_set_model (self->sessions_view, GTK_SELECTION_MODEL (selection));
+  self->sessions_selection = gtk_single_selection_new (G_LIST_MODEL (g_object_ref (self->sessions)));
+  gtk_column_view_set_model (self->sessions_view, GTK_SELECTION_MODEL (self->sessions_selection));
+  g_signal_connect_swapped (self->sessions_selection, "notify::selected-item",
+                            G_CALLBACK (update_forget_button), self);
 
   add_text_column (self->sessions_view, _("Session"), session_label_text, FALSE);
   add_text_column (self->sessions_view, _("Profile"), session_profile_text, FALSE);
@@ -913,17 +949,30 @@ setup_sessions_view (HgSettingsWindow *self)
   add_text_column (self->sessions_view, _("Command"), session_command_text, TRUE);
 }
 
+/* Reads the session list again and keeps the selected session selected
+ * while it is still connected. */
 static void
 refresh_sessions (HgSettingsWindow *self)
 {
   g_autoptr(GPtrArray) sessions = NULL;
+  g_autoptr(HgAgentSession) selected = NULL;
+  HgAgentSession *current;
+  guint position;
 
   if (self->server == NULL)
     return;
 
+  current = gtk_single_selection_get_selected_item (self->sessions_selection);
+  if (current != NULL)
+    selected = g_object_ref (current);
+
   sessions = hg_agent_server_list_sessions (self->server);
   g_list_store_splice (self->sessions, 0, g_list_model_get_n_items (G_LIST_MODEL (self->sessions)),
                        sessions->pdata, sessions->len);
+  if (selected != NULL && g_list_store_find (self->sessions, selected, &position))
+    gtk_single_selection_set_selected (self->sessions_selection, position);
+
+  update_forget_button (self);
 }
 
 static gboolean
@@ -1244,7 +1293,10 @@ hg_settings_window_dispose (GObject *object)
     gtk_window_destroy (self->confirm_dialog);
   self->confirm_dialog = NULL;
 
+  if (self->sessions_selection != NULL)
+    g_signal_handlers_disconnect_by_data (self->sessions_selection, self);
   gtk_widget_dispose_template (GTK_WIDGET (self), HG_TYPE_SETTINGS_WINDOW);
+  g_clear_object (&self->sessions_selection);
   g_clear_object (&self->sessions);
   g_clear_object (&self->profile_names);
   g_clear_object (&self->store);
@@ -1303,10 +1355,12 @@ hg_settings_window_class_init (HgSettingsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, allow_list);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, deny_list);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, sessions_view);
+  gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, forget_button);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, history_view);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, history_label);
   gtk_widget_class_bind_template_child (widget_class, HgSettingsWindow, history_status);
   gtk_widget_class_bind_template_callback (widget_class, info_bar_response_cb);
+  gtk_widget_class_bind_template_callback (widget_class, forget_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, new_popover_show_cb);
   gtk_widget_class_bind_template_callback (widget_class, new_name_changed_cb);
   gtk_widget_class_bind_template_callback (widget_class, create_clicked_cb);

@@ -350,6 +350,8 @@ class AlwaysTest(AgentTestCase):
             self.assertEqual(pushed["profile"], "work")
             self.assertEqual(pushed["allow"], ["api.example", "new.example"])
             self.assertGreater(pushed["revision"], welcome["revision"])
+            # A profile change leaves the proxies' Session answers alone.
+            self.assertNotIn("forget_session", pushed)
         other.expect_nothing("filter")
         self.assertEqual(self.agent.read_profile("work")["network"]["allow_domain"],
                          ["api.example", "new.example"])
@@ -387,6 +389,7 @@ class AlwaysTest(AgentTestCase):
             pushed = proxy.expect("filter")
             self.assertEqual(pushed["allow"], ["edited.example"])
             self.assertEqual(pushed["approval_mode"], "off")
+            self.assertNotIn("forget_session", pushed)
         other.expect_nothing("filter")
 
     def test_broken_edit_not_pushed(self):

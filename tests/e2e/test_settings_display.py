@@ -90,6 +90,13 @@ def history_tab(window):
     return width // 2 + 132, 26
 
 
+def sessions_tab(window):
+    """Return the centre of the Sessions button of the page switcher, the
+    middle of three buttons centred in the header bar."""
+    width, height = ah.window_size(display, window)
+    return width // 2, 26
+
+
 def newest_allow_always(window):
     """Return the centre of Allow Always in the newest history row. At
     the window's default width the page's description takes two lines,
@@ -311,6 +318,51 @@ class HistoryTests(SettingsTestCase):
 
         self.wait_allow(["api.example", "github.com"], name="work")
         self.assertFalse(os.path.exists(self.agent.profile_path("default")))
+
+
+class SessionsTests(SettingsTestCase):
+
+    def profiles(self):
+        return {"work": json.dumps({"network": {"allow_domain": ["api.example"],
+                                                "approval_mode": "ask"}})}
+
+    def connect(self, label):
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        welcome = proxy.hello("work", label=label)
+        return proxy, welcome
+
+    def test_forget_button_sends_filter(self):
+        """Forget Session Decisions, reached with Alt+F on the Sessions
+        page, sends the selected proxy its profile's filter with
+        forget_session at the same revision, and only to that proxy."""
+        first, welcome = self.connect("first sandbox")
+        second, _ = self.connect("second sandbox")
+        self.wait_log(f"Session {second.session_id}")
+
+        ah.click(display, self.window, *sessions_tab(self.window))
+        # The first session is selected by default. The button turns
+        # sensitive when the page next reads the session list after
+        # `hello`, within two seconds, so Alt+F is pressed until the
+        # agent logs the request.
+        wait_for(lambda: self.forget_logged() or self.press_forget(), interval=0.5,
+                 message="the agent's log of the forget request")
+
+        message = first.expect("filter")
+        self.assertIs(message["forget_session"], True)
+        self.assertEqual(message["profile"], "work")
+        self.assertEqual(message["revision"], welcome["revision"])
+        self.assertEqual(message["allow"], ["api.example"])
+        self.assertEqual(message["approval_mode"], "ask")
+        self.assertIn(f"Session {first.session_id}: asked the proxy to forget", self.agent.stderr())
+        second.expect_nothing("filter")
+
+    def forget_logged(self):
+        return "asked the proxy to forget" in self.agent.stderr()
+
+    def press_forget(self):
+        ah.key(display, "alt+f")
+        return False
 
 
 class LaunchTests(unittest.TestCase):
