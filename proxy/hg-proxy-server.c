@@ -543,8 +543,10 @@ hg_proxy_server_shutdown_async (HgProxyServer       *server,
 
   g_message ("Waiting up to %u s for open connections to finish (%u open)",
              server->options->grace_period_secs, g_hash_table_size (server->clients));
-  server->shutdown_timeout_id = g_timeout_add_seconds (server->options->grace_period_secs,
-                                                       shutdown_timeout_cb, server);
+  /* Not g_timeout_add_seconds(): it may fire up to a quarter second
+   * early, which would cut the promised grace period short. */
+  server->shutdown_timeout_id = g_timeout_add (server->options->grace_period_secs * 1000,
+                                               shutdown_timeout_cb, server);
 }
 
 gboolean

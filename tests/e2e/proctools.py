@@ -96,6 +96,13 @@ def uses_asan(pid):
         return "libasan" in f.read()
 
 
+def slowdown(pid):
+    """Return the factor by which time limits of a test grow for process
+    pid: 4 under AddressSanitizer, which slows a program down about
+    that much, else 1."""
+    return 4 if uses_asan(pid) else 1
+
+
 def raise_fd_limit(wanted):
     """Raise this process's soft RLIMIT_NOFILE to wanted (or the hard
     limit, if lower); children such as the proxy inherit it. Returns the
