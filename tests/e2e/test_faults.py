@@ -19,6 +19,7 @@ import threading
 import time
 import unittest
 
+import agentharness as ah
 import hgtest
 import proctools
 from fakeagent import FakeAgent
@@ -136,6 +137,72 @@ class AgentFaultTest(FaultTest):
         self.assertEqual(agent.messages("ask"), [])
         proctools.note(f"agent without welcome: denied after {elapsed:.1f} s with "
                        f"“{response.reason}”")
+
+
+class RealAgentFaultTest(FaultTest):
+    """The built hostgate-agent on a private Xvfb display, killed and
+    started again under a running proxy."""
+
+    display = None
+    missing = None
+
+    @classmethod
+    def setUpClass(cls):
+        # Skipped per test in setUp, so that TAP counts every test.
+        cls.missing = ah.missing_display_tools()
+        if cls.missing is None:
+            cls.display = ah.Display()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.display is not None:
+            cls.display.close()
+
+    def setUp(self):
+        if self.missing is not None:
+            self.skipTest(self.missing)
+
+    def test_agent_sigkill_and_restart(self):
+        echo = EchoServer()
+        self.addCleanup(echo.close)
+        agent = ah.Agent(self.display)
+        self.addCleanup(agent.close)
+        hosts = [f"k{n}.test" for n in range(5)]
+        pins = []
+        for name in hosts + ["again.test"]:
+            pins += ["--resolve", f"{name}:*:127.0.0.1"]
+        proxy = self.proxy("--network-approval", "ask", "--agent-socket", agent.socket_path,
+                           "--allow-loopback", *pins)
+        hgtest.wait_for(lambda: "Using revision" in proxy.stderr(), message="the agent's welcome")
+        requests = [self.pending(proxy, f"{host}:{echo.port}") for host in hosts]
+        ah.find_window(self.display)
+
+        start = time.monotonic()
+        os.kill(agent.agent_pid(), signal.SIGKILL)
+        for request in requests:
+            response = request.response()
+            self.assertEqual(response.status, 403, response)
+            self.assertIn("approval agent disconnected", response.reason)
+        denied = time.monotonic() - start
+        self.assertLess(denied, 1.0)
+        agent.process.wait(hgtest.TIMEOUT)
+        # The killed agent left its socket file behind.
+        self.assertTrue(agent.listening())
+
+        restarted = ah.Agent(self.display, tmp=agent.tmp)
+        self.addCleanup(restarted.close)
+        hgtest.wait_for(lambda: proxy.stderr().count("Using revision") >= 2, timeout=40,
+                        message="the proxy's reconnection")
+        reconnected = time.monotonic() - start
+        request = self.pending(proxy, f"again.test:{echo.port}")
+        window = ah.find_window(self.display)
+        ah.wait_guard()
+        ah.click_button(self.display, window, "approve")
+        response = request.response()
+        self.assertEqual(response.status, 200, response)
+        proctools.note(f"real agent SIGKILLed: 5 waiters denied in {denied * 1000:.0f} ms; the "
+                       f"restarted agent replaced the stale socket and the proxy was back "
+                       f"{reconnected:.1f} s after the kill")
 
 
 class OriginFaultTest(FaultTest):
