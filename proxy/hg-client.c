@@ -60,7 +60,9 @@ struct _HgClient
   gboolean reading_head;
   guint timeout_id;
   guint n_requests;
-  char read_buffer[READ_CHUNK];
+  /* Allocated while the client's requests are read, and freed once the
+   * connection becomes a tunnel, so an idle tunnel does not keep it. */
+  char *read_buffer;
   char *response;                  /* kept until its write completes */
   gsize linger_bytes;
 
@@ -123,6 +125,15 @@ hg_client_dispose (GObject *object)
   G_OBJECT_CLASS (hg_client_parent_class)->dispose (object);
 }
 
+static char *
+ensure_read_buffer (HgClient *client)
+{
+  if (client->read_buffer == NULL)
+    client->read_buffer = g_malloc (READ_CHUNK);
+
+  return client->read_buffer;
+}
+
 static void
 hg_client_finalize (GObject *object)
 {
@@ -130,6 +141,7 @@ hg_client_finalize (GObject *object)
 
   g_free (client->peer);
   g_free (client->response);
+  g_free (client->read_buffer);
   g_clear_pointer (&client->buffer, g_byte_array_unref);
 
   G_OBJECT_CLASS (hg_client_parent_class)->finalize (object);
@@ -261,7 +273,7 @@ linger_read_cb (GObject      *source,
       return;
     }
 
-  g_input_stream_read_async (G_INPUT_STREAM (source), client->read_buffer, READ_CHUNK,
+  g_input_stream_read_async (G_INPUT_STREAM (source), ensure_read_buffer (client), READ_CHUNK,
                              G_PRIORITY_DEFAULT, client->read_cancellable,
                              linger_read_cb, g_object_ref (client));
 }
@@ -294,7 +306,7 @@ linger (HgClient *client)
   client->timeout_id = g_timeout_add_seconds (LINGER_TIMEOUT_SECS, linger_timeout_cb, client);
   client->linger_bytes = 0;
 
-  g_input_stream_read_async (input, client->read_buffer, READ_CHUNK,
+  g_input_stream_read_async (input, ensure_read_buffer (client), READ_CHUNK,
                              G_PRIORITY_DEFAULT, client->read_cancellable,
                              linger_read_cb, g_object_ref (client));
 }
@@ -458,7 +470,7 @@ read_head (HgClient *client)
   g_clear_object (&client->read_cancellable);
   client->read_cancellable = g_cancellable_new ();
   client->reading_head = TRUE;
-  g_input_stream_read_async (input, client->read_buffer, READ_CHUNK,
+  g_input_stream_read_async (input, ensure_read_buffer (client), READ_CHUNK,
                              G_PRIORITY_DEFAULT, client->read_cancellable,
                              head_read_cb, g_object_ref (client));
 }
@@ -590,6 +602,13 @@ established_written_cb (GObject      *source,
     }
 
   client_pending = take_pending (client);
+
+  /* A tunnel reads no more requests: drop the read buffers, which would
+   * otherwise stay allocated for the tunnel's whole life. */
+  g_clear_pointer (&client->read_buffer, g_free);
+  g_byte_array_unref (client->buffer);
+  client->buffer = g_byte_array_new ();
+
   client->tunnel = hg_tunnel_new (client->connection, client->origin, client_pending,
                                   client->origin_pending, client->options->idle_timeout_secs);
   hg_tunnel_run_async (client->tunnel, client->cancellable, tunnel_cb, g_object_ref (client));
@@ -913,7 +932,7 @@ watch_cb (GSocket      *socket,
   g_autoptr(GError) error = NULL;
   gssize n;
 
-  n = g_socket_receive_with_blocking (socket, client->read_buffer, READ_CHUNK, FALSE, NULL, &error);
+  n = g_socket_receive_with_blocking (socket, ensure_read_buffer (client), READ_CHUNK, FALSE, NULL, &error);
   if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     return G_SOURCE_CONTINUE;
 

@@ -9,6 +9,8 @@
 #include "hg-client.h"
 
 #include <glib/gi18n.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 
 /* Each refused host is logged at most once per this many seconds. */
@@ -219,6 +221,11 @@ incoming_cb (GSocketService    *service,
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
+
+  /* The proxy writes a response head and its body in separate sends;
+   * with Nagle's algorithm the body waits for the client's delayed ACK. */
+  if (g_socket_get_family (g_socket_connection_get_socket (connection)) != G_SOCKET_FAMILY_UNIX)
+    g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   over_limit = server->n_served >= server->options->max_connections;
   if (over_limit &&
