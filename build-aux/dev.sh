@@ -59,7 +59,7 @@ run_tests () {
 
   setup_build build
   setup_build build-asan -Dsanitize=true
-  CC=clang setup_build build-fuzz -Dfuzzing=true -Dagent=disabled
+  CC=clang setup_build build-fuzz -Dfuzzing=true
 
   log "unit and end-to-end tests"
   meson test -C build --no-rebuild --print-errorlogs --suite unit --suite e2e || status=1
