@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +46,11 @@ typedef struct {
   int exit_status;
   int ruleset_fd;
   guint signal_source;
+
+  /* The descriptor limit before the proxy raised it for its own
+   * connections; the command gets this one back. */
+  struct rlimit original_nofile;
+  gboolean have_original_nofile;
 } Run;
 
 static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP };
@@ -240,6 +246,9 @@ child_setup (gpointer user_data)
 {
   Run *run = user_data;
   static const char message[] = "hostgate-proxy: could not confine the command with Landlock\n";
+
+  if (run->have_original_nofile)
+    setrlimit (RLIMIT_NOFILE, &run->original_nofile);
 
   if (run->ruleset_fd < 0)
     return;
@@ -508,6 +517,8 @@ hg_run_main (int                  argc,
 
   if (options->label == NULL)
     options->label = g_path_get_basename (command[0]);
+
+  run.have_original_nofile = getrlimit (RLIMIT_NOFILE, &run.original_nofile) == 0;
 
   server = hg_proxy_server_new (options, &error);
   if (server == NULL || !hg_proxy_server_start (server, &error))

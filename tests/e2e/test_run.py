@@ -3,6 +3,7 @@
 import ctypes
 import json
 import os
+import resource
 import pty
 import select
 import shlex
@@ -116,6 +117,14 @@ class RunTest(unittest.TestCase):
         first = run(*shell('echo "$HTTP_PROXY"'))
         second = run(*shell('echo "$HTTP_PROXY"'))
         self.assertNotEqual(first.stdout, second.stdout)
+
+    def test_child_keeps_descriptor_limit(self):
+        """The proxy raises its own descriptor limit for its connections;
+        the command must get the limit run was started with."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        result = run(*shell("ulimit -n"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(int(result.stdout), soft)
 
     def test_exit_status_passes(self):
         result = run(*shell("exit 7"))
