@@ -83,10 +83,11 @@ def read_terminal(master, pid, until=None, timeout=hgtest.TIMEOUT):
     return output
 
 
-def run(*args, env=None, timeout=hgtest.TIMEOUT):
+def run(*args, env=None, timeout=hgtest.TIMEOUT, preexec_fn=None):
     """Run `hostgate-proxy run ARGS…` to completion and return the result."""
     command = [hgtest.PROXY_PATH, "run", *args]
-    return subprocess.run(command, env=env, capture_output=True, timeout=timeout)
+    return subprocess.run(command, env=env, capture_output=True, timeout=timeout,
+                          preexec_fn=preexec_fn)
 
 
 def shell(script):
@@ -122,9 +123,14 @@ class RunTest(unittest.TestCase):
         """The proxy raises its own descriptor limit for its connections;
         the command must get the limit run was started with."""
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        result = run(*shell("ulimit -n"))
+        start_limit = min(soft, 256)
+
+        def lower_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (start_limit, hard))
+
+        result = run(*shell("ulimit -n"), preexec_fn=lower_limit)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(int(result.stdout), soft)
+        self.assertEqual(int(result.stdout), start_limit)
 
     def test_exit_status_passes(self):
         result = run(*shell("exit 7"))
