@@ -187,6 +187,49 @@ class AddTests(SettingsTestCase):
         self.assertEqual(read_json(path)["network"]["allow_domain"], [])
 
 
+class PushTests(SettingsTestCase):
+    """An entry added in the window reaches a connected proxy as a
+    `filter` message. An invalid entry reaches neither disk nor proxy."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(self.proxy.close)
+        self.welcome = self.proxy.hello("default")
+        ah.focus(display, self.window)
+
+    def test_added_entry_sent_to_proxy(self):
+        focus_allow_field()
+        retype("*.example.com")
+        ah.click(display, self.window, *allow_add_button(self.window))
+
+        self.wait_allow(["*.example.com"])
+        message = self.proxy.expect("filter")
+        self.assertEqual(message["profile"], "default")
+        self.assertIn("*.example.com", message["allow"])
+        self.assertNotEqual(message["revision"], self.welcome["revision"])
+
+    def test_invalid_entry_not_sent(self):
+        """The check for absence waits a bounded time. The valid entry
+        typed next must be the only one pushed, because the agent
+        handles the field's input in order."""
+        path = self.agent.profile_path("default")
+
+        focus_allow_field()
+        retype("bad..example.com")
+        ah.key(display, "Return")
+
+        self.proxy.expect_nothing("filter")
+        self.assertFalse(os.path.exists(path))
+
+        retype("good.example.com")
+        ah.key(display, "Return")
+
+        self.wait_allow(["good.example.com"])
+        self.assertEqual(self.proxy.expect("filter")["allow"], ["good.example.com"])
+        self.proxy.expect_nothing("filter")
+
+
 class BrokenProfileTests(SettingsTestCase):
     """A profile file with a syntax error is never rewritten, and the
     text typed is kept so it can be added once the file is fixed."""
