@@ -8,12 +8,15 @@
  * machine copies through a buffer that likewise exists only while bytes
  * are queued.
  *
- * All watches of a tunnel live in one GSource: the two socket descriptors
- * are added with g_source_add_unix_fd() and their conditions changed in
- * place, and the idle timeout is the same source's ready time. A
- * descriptor is watched for input only while its direction has room and
- * for output only while its direction has bytes queued, which is the
- * back-pressure between the two sides.
+ * All tunnels of a main context share one GSource, the poller, which
+ * owns an epoll descriptor and is the only thing GLib polls for them. A
+ * tunnel registers its two sockets with epoll (level-triggered) and
+ * changes their conditions with EPOLL_CTL_MOD, so a main-loop iteration
+ * costs in proportion to the sockets that are ready, not to the tunnels
+ * that are open. A socket is watched for input only while its direction
+ * has room and for output only while its direction has bytes queued,
+ * which is the back-pressure between the two sides. Idle deadlines sit in
+ * one sorted queue whose first entry is the poller's ready time.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -25,6 +28,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <glib/gi18n.h>
@@ -47,6 +51,16 @@
 /* Empty pipes kept for reuse across all tunnels of the process. */
 #define PIPE_POOL_MAX 32
 
+/* Ready sockets taken from epoll in one dispatch. More wait for the next
+ * main-loop iteration, so other sources get their turn. */
+#define EVENT_BATCH 256
+
+/* A socket its owner closes under a running tunnel leaves the epoll set
+ * silently, so the poller checks this many tunnels for one every
+ * SWEEP_INTERVAL microseconds, in turn. */
+#define SWEEP_BATCH 256
+#define SWEEP_INTERVAL G_USEC_PER_SEC
+
 typedef struct
 {
   GBytes  *pending;         /* sent before any byte read from the socket */
@@ -62,6 +76,17 @@ typedef struct
   guint    copy_only : 1;   /* splice() is disabled or unsupported */
 } HgTunnelDirection;
 
+typedef struct _HgTunnelPoller HgTunnelPoller;
+
+/* One socket of a tunnel; its address is the data of its epoll event. */
+typedef struct
+{
+  HgTunnel     *tunnel;
+  int           fd;
+  GIOCondition  events;     /* conditions registered with epoll, or 0 */
+  GIOCondition  revents;    /* conditions reported in the current batch */
+} HgTunnelWatch;
+
 struct _HgTunnel
 {
   GSocketConnection   *client;
@@ -72,11 +97,14 @@ struct _HgTunnel
   HgTunnelDirection    up;
   HgTunnelDirection    down;
 
-  GSource             *source;
-  gpointer             client_tag;
-  gpointer             origin_tag;
-  GIOCondition         client_events;
-  GIOCondition         origin_events;
+  HgTunnelPoller      *poller;          /* set while running */
+  HgTunnelWatch        client_watch;
+  HgTunnelWatch        origin_watch;
+  GList                poller_link;     /* in the poller's tunnels */
+  GList                cancel_link;     /* in the poller's cancelled */
+  gboolean             cancel_queued;   /* guarded by the poller's mutex */
+  GSequenceIter       *idle_iter;       /* in the poller's idle queue */
+  gint64               idle_check_at;
 
   guint                idle_timeout_secs;
   gint64               last_activity;
@@ -89,13 +117,21 @@ struct _HgTunnel
   guint                started : 1;
   guint                running : 1;
   guint                closed : 1;
+  guint                in_batch : 1;
 };
 
-typedef struct
+struct _HgTunnelPoller
 {
-  GSource   source;
-  HgTunnel *tunnel;
-} HgTunnelSource;
+  GSource       source;
+  GMainContext *context;
+  int           epoll_fd;
+  GQueue        tunnels;      /* running tunnels, in the sweep's order */
+  GSequence    *idle_queue;   /* tunnels with an idle timeout, by check time */
+  gint64        next_sweep;
+  gboolean      dispatching;
+  GMutex        mutex;        /* guards cancelled and the ready time */
+  GQueue        cancelled;    /* tunnels whose cancellable fired */
+};
 
 typedef enum
 {
@@ -111,6 +147,10 @@ static gboolean splice_enabled;
 G_LOCK_DEFINE_STATIC (pipe_pool);
 static int pipe_pool[PIPE_POOL_MAX][2];
 static guint pipe_pool_length;
+
+/* One poller per main context that runs tunnels. */
+G_LOCK_DEFINE_STATIC (pollers);
+static GSList *pollers;
 
 /**
  * hg_tunnel_set_use_splice:
@@ -521,37 +561,66 @@ direction_pump (HgTunnelDirection  *direction,
   return TRUE;
 }
 
-static void
-hg_tunnel_watch_fd (HgTunnel      *tunnel,
-                    int            fd,
-                    gpointer      *tag,
-                    GIOCondition  *events,
-                    GIOCondition   needed)
+static GIOCondition
+condition_from_epoll (guint32 events)
 {
-  if (needed == *events)
-    return;
+  GIOCondition condition = 0;
 
-  /* A descriptor watched for no condition would still wake the loop on
-   * POLLHUP, so it is removed instead. */
-  if (needed == 0)
-    {
-      g_source_remove_unix_fd (tunnel->source, *tag);
-      *tag = NULL;
-    }
-  else if (*tag == NULL)
-    {
-      *tag = g_source_add_unix_fd (tunnel->source, fd, needed);
-    }
-  else
-    {
-      g_source_modify_unix_fd (tunnel->source, *tag, needed);
-    }
+  if (events & EPOLLIN)
+    condition |= G_IO_IN;
+  if (events & EPOLLOUT)
+    condition |= G_IO_OUT;
+  if (events & EPOLLHUP)
+    condition |= G_IO_HUP;
+  if (events & EPOLLERR)
+    condition |= G_IO_ERR;
 
-  *events = needed;
+  return condition;
 }
 
-static void
-hg_tunnel_update_watches (HgTunnel *tunnel)
+/* Registers, changes or removes the conditions epoll watches on one
+ * socket. A socket watched for no condition would still wake the loop on
+ * a hang-up, so it is removed instead. */
+static gboolean
+hg_tunnel_watch_fd (HgTunnel       *tunnel,
+                    HgTunnelWatch  *watch,
+                    GIOCondition    needed,
+                    GError        **error)
+{
+  struct epoll_event event = { 0, };
+  int op;
+
+  if (needed == watch->events)
+    return TRUE;
+
+  if (needed == 0)
+    op = EPOLL_CTL_DEL;
+  else if (watch->events == 0)
+    op = EPOLL_CTL_ADD;
+  else
+    op = EPOLL_CTL_MOD;
+
+  event.events = ((needed & G_IO_IN) ? EPOLLIN : 0)
+                 | ((needed & G_IO_OUT) ? EPOLLOUT : 0);
+  event.data.ptr = watch;
+
+  if (epoll_ctl (tunnel->poller->epoll_fd, op, watch->fd, &event) < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   _("Could not watch a tunnel socket: %s"),
+                   g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  watch->events = needed;
+  return TRUE;
+}
+
+static gboolean
+hg_tunnel_update_watches (HgTunnel  *tunnel,
+                          GError   **error)
 {
   GIOCondition client_needed = 0;
   GIOCondition origin_needed = 0;
@@ -565,10 +634,34 @@ hg_tunnel_update_watches (HgTunnel *tunnel)
   if (direction_has_output (&tunnel->up))
     origin_needed |= G_IO_OUT;
 
-  hg_tunnel_watch_fd (tunnel, tunnel->client_fd, &tunnel->client_tag,
-                      &tunnel->client_events, client_needed);
-  hg_tunnel_watch_fd (tunnel, tunnel->origin_fd, &tunnel->origin_tag,
-                      &tunnel->origin_events, origin_needed);
+  return hg_tunnel_watch_fd (tunnel, &tunnel->client_watch, client_needed, error)
+         && hg_tunnel_watch_fd (tunnel, &tunnel->origin_watch, origin_needed, error);
+}
+
+/* Removes a socket from the epoll set. A socket that its owner closed has
+ * left the set already, and its descriptor number may now belong to
+ * another socket, so it is left alone.
+ * NOTE: epoll drops a registration only when the last descriptor of the
+ * socket closes; a copy held elsewhere, such as in a child between fork
+ * and exec, would keep it, with its pointer to the tunnel, a while longer. */
+static void
+hg_tunnel_unwatch (HgTunnel          *tunnel,
+                   HgTunnelWatch     *watch,
+                   GSocketConnection *connection)
+{
+  if (watch->events != 0
+      && !g_socket_is_closed (g_socket_connection_get_socket (connection)))
+    epoll_ctl (tunnel->poller->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
+
+  watch->events = 0;
+  watch->revents = 0;
+}
+
+static gboolean
+hg_tunnel_socket_closed (HgTunnel *tunnel)
+{
+  return g_socket_is_closed (g_socket_connection_get_socket (tunnel->client))
+         || g_socket_is_closed (g_socket_connection_get_socket (tunnel->origin));
 }
 
 static void
@@ -584,34 +677,140 @@ close_connection (GSocketConnection *connection)
     }
 }
 
+static gint
+idle_compare (gconstpointer a,
+              gconstpointer b,
+              gpointer      user_data)
+{
+  const HgTunnel *tunnel_a = a;
+  const HgTunnel *tunnel_b = b;
+
+  return (tunnel_a->idle_check_at > tunnel_b->idle_check_at)
+         - (tunnel_a->idle_check_at < tunnel_b->idle_check_at);
+}
+
+static void
+hg_tunnel_idle_arm (HgTunnel *tunnel,
+                    gint64    check_at)
+{
+  tunnel->idle_check_at = check_at;
+  tunnel->idle_iter = g_sequence_insert_sorted (tunnel->poller->idle_queue,
+                                                tunnel, idle_compare, NULL);
+}
+
+/* Sets the poller's ready time to its next timer, or to now while a
+ * cancellation waits. The lock orders this against the cancelled
+ * handler, which may run in another thread and sets it to now. */
+static void
+hg_tunnel_poller_update_ready_time (HgTunnelPoller *poller)
+{
+  gint64 ready_time = poller->next_sweep;
+  GSequenceIter *first = g_sequence_get_begin_iter (poller->idle_queue);
+
+  if (!g_sequence_iter_is_end (first))
+    {
+      HgTunnel *tunnel = g_sequence_get (first);
+
+      ready_time = MIN (ready_time, tunnel->idle_check_at);
+    }
+
+  g_mutex_lock (&poller->mutex);
+  if (!g_queue_is_empty (&poller->cancelled))
+    ready_time = 0;
+  g_source_set_ready_time (&poller->source, ready_time);
+  g_mutex_unlock (&poller->mutex);
+}
+
+static void
+hg_tunnel_poller_finalize (GSource *source)
+{
+  HgTunnelPoller *poller = (HgTunnelPoller *) source;
+
+  close (poller->epoll_fd);
+  g_sequence_free (poller->idle_queue);
+  g_mutex_clear (&poller->mutex);
+}
+
+/* Drops the poller once its last tunnel ended, so a main context that is
+ * no longer used keeps no source and no descriptor. */
+static void
+hg_tunnel_poller_release_if_unused (HgTunnelPoller *poller)
+{
+  if (poller->dispatching || !g_queue_is_empty (&poller->tunnels))
+    return;
+
+  G_LOCK (pollers);
+  pollers = g_slist_remove (pollers, poller);
+  G_UNLOCK (pollers);
+
+  g_source_destroy (&poller->source);
+  g_source_unref (&poller->source);
+}
+
+static void
+hg_tunnel_poller_add (HgTunnelPoller *poller,
+                      HgTunnel       *tunnel)
+{
+  tunnel->poller = poller;
+  tunnel->poller_link.data = tunnel;
+  tunnel->cancel_link.data = tunnel;
+  g_queue_push_tail_link (&poller->tunnels, &tunnel->poller_link);
+
+  if (poller->next_sweep < 0)
+    poller->next_sweep = tunnel->last_activity + SWEEP_INTERVAL;
+
+  if (tunnel->idle_timeout_secs > 0)
+    hg_tunnel_idle_arm (tunnel, tunnel->last_activity
+                                + (gint64) tunnel->idle_timeout_secs * G_USEC_PER_SEC);
+
+  hg_tunnel_poller_update_ready_time (poller);
+}
+
 /* Disconnects and removes everything a running tunnel set up and closes
  * both sockets, without calling back. */
 static void
 hg_tunnel_stop (HgTunnel *tunnel)
 {
+  HgTunnelPoller *poller = tunnel->poller;
+
   if (!tunnel->running)
     return;
 
   tunnel->running = FALSE;
 
   /* Disconnecting waits for a handler running in another thread, which
-   * uses the source, so the source goes only after it. */
+   * uses the poller, so the tunnel leaves the poller only after it. */
   if (tunnel->cancelled_id != 0)
     {
       g_cancellable_disconnect (tunnel->cancellable, tunnel->cancelled_id);
       tunnel->cancelled_id = 0;
     }
 
-  g_source_destroy (tunnel->source);
-  g_clear_pointer (&tunnel->source, g_source_unref);
-  tunnel->client_tag = tunnel->origin_tag = NULL;
-  tunnel->client_events = tunnel->origin_events = 0;
+  g_mutex_lock (&poller->mutex);
+  if (tunnel->cancel_queued)
+    {
+      g_queue_unlink (&poller->cancelled, &tunnel->cancel_link);
+      tunnel->cancel_queued = FALSE;
+    }
+  g_mutex_unlock (&poller->mutex);
+
+  hg_tunnel_unwatch (tunnel, &tunnel->client_watch, tunnel->client);
+  hg_tunnel_unwatch (tunnel, &tunnel->origin_watch, tunnel->origin);
+  if (tunnel->idle_iter != NULL)
+    {
+      g_sequence_remove (tunnel->idle_iter);
+      tunnel->idle_iter = NULL;
+    }
+  g_queue_unlink (&poller->tunnels, &tunnel->poller_link);
+  tunnel->poller = NULL;
 
   direction_clear (&tunnel->up);
   direction_clear (&tunnel->down);
 
   close_connection (tunnel->client);
   close_connection (tunnel->origin);
+
+  hg_tunnel_poller_release_if_unused (poller);
 }
 
 /* Stops a running tunnel and returns its task with @error (taken), or with
@@ -622,7 +821,7 @@ hg_tunnel_complete (HgTunnel *tunnel,
                     GError   *error)
 {
   g_autoptr(GTask) task = NULL;
-  GMainContext *context = g_source_get_context (tunnel->source);
+  GMainContext *context = tunnel->poller->context;
 
   g_main_context_push_thread_default (context);
   task = g_task_new (NULL, tunnel->cancellable, tunnel->callback,
@@ -640,42 +839,20 @@ hg_tunnel_complete (HgTunnel *tunnel,
     g_task_return_boolean (task, TRUE);
 }
 
-/* Checks the idle timeout when the source's ready time has passed, and
- * either fails or moves the ready time to the new deadline. Activity only
- * updates last_activity, so the timer is touched once per timeout period. */
-static gboolean
-hg_tunnel_check_idle (HgTunnel  *tunnel,
-                      GError   **error)
+static void
+hg_tunnel_complete_closed (HgTunnel *tunnel)
 {
-  gint64 ready_time = g_source_get_ready_time (tunnel->source);
-  gint64 now = g_source_get_time (tunnel->source);
-  gint64 deadline;
-
-  if (tunnel->idle_timeout_secs == 0 || ready_time < 0 || ready_time > now)
-    return TRUE;
-
-  deadline = tunnel->last_activity
-             + (gint64) tunnel->idle_timeout_secs * G_USEC_PER_SEC;
-  if (now >= deadline)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                   _("The tunnel was idle for %u seconds and was closed"),
-                   tunnel->idle_timeout_secs);
-      return FALSE;
-    }
-
-  g_source_set_ready_time (tunnel->source, deadline);
-  return TRUE;
+  hg_tunnel_complete (tunnel, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                                   _("A tunnel socket was closed while the tunnel ran")));
 }
 
-static gboolean
-hg_tunnel_source_dispatch (GSource     *source,
-                           GSourceFunc  callback,
-                           gpointer     user_data)
+/* Moves what the reported conditions allow for one running tunnel, then
+ * ends it or watches for what it needs next. */
+static void
+hg_tunnel_handle (HgTunnel     *tunnel,
+                  GIOCondition  client_revents,
+                  GIOCondition  origin_revents)
 {
-  HgTunnel *tunnel = ((HgTunnelSource *) source)->tunnel;
-  GIOCondition client_revents = 0;
-  GIOCondition origin_revents = 0;
   const GIOCondition broken = G_IO_HUP | G_IO_ERR;
   gboolean moved = FALSE;
   GError *error = NULL;
@@ -684,21 +861,15 @@ hg_tunnel_source_dispatch (GSource     *source,
       && g_cancellable_set_error_if_cancelled (tunnel->cancellable, &error))
     {
       hg_tunnel_complete (tunnel, error);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
-  if (tunnel->client_tag != NULL)
-    client_revents = g_source_query_unix_fd (source, tunnel->client_tag);
-  if (tunnel->origin_tag != NULL)
-    origin_revents = g_source_query_unix_fd (source, tunnel->origin_tag);
-
-  /* Only a caller closing a socket under a running tunnel causes this,
-   * and the watch would otherwise fire in every iteration. */
-  if ((client_revents | origin_revents) & G_IO_NVAL)
+  /* Only a caller closing a socket under a running tunnel causes this;
+   * its descriptor number may already belong to another socket. */
+  if (hg_tunnel_socket_closed (tunnel))
     {
-      hg_tunnel_complete (tunnel, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
-                                                       _("A tunnel socket was closed while the tunnel ran")));
-      return G_SOURCE_REMOVE;
+      hg_tunnel_complete_closed (tunnel);
+      return;
     }
 
   if (((client_revents & (G_IO_IN | broken))
@@ -707,7 +878,7 @@ hg_tunnel_source_dispatch (GSource     *source,
                           TRUE, &moved, &error))
     {
       hg_tunnel_complete (tunnel, error);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
   if (((origin_revents & (G_IO_IN | broken))
@@ -716,46 +887,248 @@ hg_tunnel_source_dispatch (GSource     *source,
                           FALSE, &moved, &error))
     {
       hg_tunnel_complete (tunnel, error);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
   if (moved)
-    tunnel->last_activity = g_source_get_time (source);
+    tunnel->last_activity = g_source_get_time (&tunnel->poller->source);
 
   if (direction_is_done (&tunnel->up) && direction_is_done (&tunnel->down))
     {
       hg_tunnel_complete (tunnel, NULL);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
-  if (!hg_tunnel_check_idle (tunnel, &error))
+  if (!hg_tunnel_update_watches (tunnel, &error))
+    hg_tunnel_complete (tunnel, error);
+}
+
+static void
+hg_tunnel_poller_run_cancelled (HgTunnelPoller *poller)
+{
+  for (;;)
     {
-      hg_tunnel_complete (tunnel, error);
-      return G_SOURCE_REMOVE;
+      HgTunnel *tunnel = NULL;
+      GList *link;
+
+      g_mutex_lock (&poller->mutex);
+      link = g_queue_pop_head_link (&poller->cancelled);
+      if (link != NULL)
+        {
+          tunnel = link->data;
+          tunnel->cancel_queued = FALSE;
+        }
+      g_mutex_unlock (&poller->mutex);
+
+      if (tunnel == NULL)
+        return;
+
+      hg_tunnel_handle (tunnel, 0, 0);
+    }
+}
+
+/* Handles one bounded batch of ready sockets; with more ready, the epoll
+ * descriptor stays readable and the next iteration takes the rest. Both
+ * sockets of a tunnel are handled in one call, so the read budget is per
+ * tunnel and wakeup. */
+static void
+hg_tunnel_poller_run_events (HgTunnelPoller *poller)
+{
+  struct epoll_event events[EVENT_BATCH];
+  HgTunnel *batch[EVENT_BATCH];
+  guint n_batch = 0;
+  int n_events;
+
+  do
+    n_events = epoll_wait (poller->epoll_fd, events, EVENT_BATCH, 0);
+  while (n_events < 0 && errno == EINTR);
+
+  if (n_events < 0)
+    {
+      g_warning ("Could not wait for tunnel sockets: %s", g_strerror (errno));
+      return;
     }
 
-  /* A cancellation between the check above and the new ready time would
-   * have had its wakeup overwritten. */
-  if (tunnel->cancellable != NULL && g_cancellable_is_cancelled (tunnel->cancellable))
-    g_source_set_ready_time (source, 0);
+  for (int i = 0; i < n_events; i++)
+    {
+      HgTunnelWatch *watch = events[i].data.ptr;
+      HgTunnel *tunnel = watch->tunnel;
 
-  hg_tunnel_update_watches (tunnel);
+      watch->revents |= condition_from_epoll (events[i].events);
+      if (!tunnel->in_batch)
+        {
+          tunnel->in_batch = TRUE;
+          batch[n_batch++] = tunnel;
+        }
+    }
+
+  /* A tunnel ended earlier in the batch is only stopped, not freed: its
+   * callback runs in a later iteration. */
+  for (guint i = 0; i < n_batch; i++)
+    {
+      HgTunnel *tunnel = batch[i];
+      GIOCondition client_revents = tunnel->client_watch.revents;
+      GIOCondition origin_revents = tunnel->origin_watch.revents;
+
+      tunnel->in_batch = FALSE;
+      tunnel->client_watch.revents = tunnel->origin_watch.revents = 0;
+      if (tunnel->running)
+        hg_tunnel_handle (tunnel, client_revents, origin_revents);
+    }
+}
+
+/* Ends the tunnels whose idle deadline passed. A tunnel is queued by the
+ * deadline it had when queued; activity only updates last_activity, so a
+ * tunnel found active is queued again once per timeout period, and each
+ * call costs in proportion to the tunnels due, not to all of them. */
+static void
+hg_tunnel_poller_run_idle (HgTunnelPoller *poller,
+                           gint64          now)
+{
+  for (;;)
+    {
+      GSequenceIter *first = g_sequence_get_begin_iter (poller->idle_queue);
+      HgTunnel *tunnel;
+      gint64 deadline;
+
+      if (g_sequence_iter_is_end (first))
+        return;
+
+      tunnel = g_sequence_get (first);
+      if (tunnel->idle_check_at > now)
+        return;
+
+      g_sequence_remove (first);
+      tunnel->idle_iter = NULL;
+
+      deadline = tunnel->last_activity
+                 + (gint64) tunnel->idle_timeout_secs * G_USEC_PER_SEC;
+      if (now >= deadline)
+        hg_tunnel_complete (tunnel, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                                 _("The tunnel was idle for %u seconds and was closed"),
+                                                 tunnel->idle_timeout_secs));
+      else
+        hg_tunnel_idle_arm (tunnel, deadline);
+    }
+}
+
+/* A socket closed by its owner leaves the epoll set without an event, so
+ * a few tunnels per tick are checked in turn for one. */
+static void
+hg_tunnel_poller_sweep (HgTunnelPoller *poller,
+                        gint64          now)
+{
+  guint n_checks = MIN (SWEEP_BATCH, g_queue_get_length (&poller->tunnels));
+
+  for (guint i = 0; i < n_checks && !g_queue_is_empty (&poller->tunnels); i++)
+    {
+      GList *link = g_queue_pop_head_link (&poller->tunnels);
+      HgTunnel *tunnel = link->data;
+
+      g_queue_push_tail_link (&poller->tunnels, link);
+      if (hg_tunnel_socket_closed (tunnel))
+        hg_tunnel_complete_closed (tunnel);
+    }
+
+  poller->next_sweep = now + SWEEP_INTERVAL;
+}
+
+static gboolean
+hg_tunnel_poller_dispatch (GSource     *source,
+                           GSourceFunc  callback,
+                           gpointer     user_data)
+{
+  HgTunnelPoller *poller = (HgTunnelPoller *) source;
+  gint64 now = g_source_get_time (source);
+
+  poller->dispatching = TRUE;
+  hg_tunnel_poller_run_cancelled (poller);
+  hg_tunnel_poller_run_events (poller);
+  hg_tunnel_poller_run_idle (poller, now);
+  if (now >= poller->next_sweep)
+    hg_tunnel_poller_sweep (poller, now);
+  poller->dispatching = FALSE;
+
+  if (g_queue_is_empty (&poller->tunnels))
+    hg_tunnel_poller_release_if_unused (poller);
+  else
+    hg_tunnel_poller_update_ready_time (poller);
+
   return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs hg_tunnel_source_funcs = {
-  .dispatch = hg_tunnel_source_dispatch,
+static GSourceFuncs hg_tunnel_poller_funcs = {
+  .dispatch = hg_tunnel_poller_dispatch,
+  .finalize = hg_tunnel_poller_finalize,
 };
 
-/* May run in any thread, so it only wakes the source, which finishes the
- * tunnel in its own main context. */
+/* Returns the poller of @context, creating it for the first tunnel. */
+static HgTunnelPoller *
+hg_tunnel_poller_get (GMainContext  *context,
+                      GError       **error)
+{
+  HgTunnelPoller *poller = NULL;
+  int epoll_fd;
+
+  G_LOCK (pollers);
+  for (GSList *l = pollers; l != NULL && poller == NULL; l = l->next)
+    {
+      HgTunnelPoller *candidate = l->data;
+
+      if (candidate->context == context)
+        poller = candidate;
+    }
+  G_UNLOCK (pollers);
+
+  if (poller != NULL)
+    return poller;
+
+  epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+  if (epoll_fd < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   _("Could not create an epoll descriptor for tunnels: %s"),
+                   g_strerror (saved_errno));
+      return NULL;
+    }
+
+  poller = (HgTunnelPoller *) g_source_new (&hg_tunnel_poller_funcs,
+                                            sizeof (HgTunnelPoller));
+  poller->context = context;
+  poller->epoll_fd = epoll_fd;
+  poller->idle_queue = g_sequence_new (NULL);
+  poller->next_sweep = -1;
+  g_mutex_init (&poller->mutex);
+  g_source_set_static_name (&poller->source, "HgTunnelPoller");
+  g_source_add_unix_fd (&poller->source, epoll_fd, G_IO_IN);
+  g_source_attach (&poller->source, context);
+
+  G_LOCK (pollers);
+  pollers = g_slist_prepend (pollers, poller);
+  G_UNLOCK (pollers);
+
+  return poller;
+}
+
+/* May run in any thread, so it only queues the tunnel and wakes the
+ * poller, which finishes the tunnel in its own main context. */
 static void
 hg_tunnel_cancelled_cb (GCancellable *cancellable,
                         gpointer      user_data)
 {
   HgTunnel *tunnel = user_data;
+  HgTunnelPoller *poller = tunnel->poller;
 
-  g_source_set_ready_time (tunnel->source, 0);
+  g_mutex_lock (&poller->mutex);
+  if (!tunnel->cancel_queued)
+    {
+      g_queue_push_tail_link (&poller->cancelled, &tunnel->cancel_link);
+      tunnel->cancel_queued = TRUE;
+    }
+  g_source_set_ready_time (&poller->source, 0);
+  g_mutex_unlock (&poller->mutex);
 }
 
 /**
@@ -825,7 +1198,8 @@ hg_tunnel_run_async (HgTunnel            *tunnel,
                      gpointer             user_data)
 {
   g_autoptr(GError) error = NULL;
-  HgTunnelSource *source;
+  g_autoptr(GMainContext) context = NULL;
+  HgTunnelPoller *poller;
 
   g_return_if_fail (tunnel != NULL);
   g_return_if_fail (!tunnel->started);
@@ -841,8 +1215,10 @@ hg_tunnel_run_async (HgTunnel            *tunnel,
       return;
     }
 
+  context = g_main_context_ref_thread_default ();
   if (!g_unix_set_fd_nonblocking (tunnel->client_fd, TRUE, &error)
-      || !g_unix_set_fd_nonblocking (tunnel->origin_fd, TRUE, &error))
+      || !g_unix_set_fd_nonblocking (tunnel->origin_fd, TRUE, &error)
+      || (poller = hg_tunnel_poller_get (context, &error)) == NULL)
     {
       g_task_report_error (NULL, callback, user_data, hg_tunnel_run_async,
                            g_steal_pointer (&error));
@@ -853,17 +1229,9 @@ hg_tunnel_run_async (HgTunnel            *tunnel,
   tunnel->callback = callback;
   tunnel->user_data = user_data;
   tunnel->last_activity = g_get_monotonic_time ();
-
-  source = (HgTunnelSource *) g_source_new (&hg_tunnel_source_funcs,
-                                            sizeof (HgTunnelSource));
-  source->tunnel = tunnel;
-  tunnel->source = (GSource *) source;
-  g_source_set_static_name (tunnel->source, "HgTunnel");
-  if (tunnel->idle_timeout_secs > 0)
-    g_source_set_ready_time (tunnel->source,
-                             tunnel->last_activity
-                             + (gint64) tunnel->idle_timeout_secs * G_USEC_PER_SEC);
-  g_source_attach (tunnel->source, g_main_context_get_thread_default ());
+  tunnel->client_watch = (HgTunnelWatch) { tunnel, tunnel->client_fd, 0, 0 };
+  tunnel->origin_watch = (HgTunnelWatch) { tunnel, tunnel->origin_fd, 0, 0 };
+  hg_tunnel_poller_add (poller, tunnel);
 
   if (cancellable != NULL)
     {
@@ -873,7 +1241,8 @@ hg_tunnel_run_async (HgTunnel            *tunnel,
                                                     tunnel, NULL);
     }
 
-  hg_tunnel_update_watches (tunnel);
+  if (!hg_tunnel_update_watches (tunnel, &error))
+    hg_tunnel_complete (tunnel, g_steal_pointer (&error));
 }
 
 /**
@@ -963,7 +1332,7 @@ hg_tunnel_get_bytes_down (HgTunnel *tunnel)
  * @tunnel: (nullable): the tunnel
  *
  * Frees a tunnel. Freeing one that is running closes both sockets and
- * removes its source, and its callback is then never called. Freeing one
+ * stops watching them, and its callback is then never called. Freeing one
  * that never ran drops the references to the connections without closing
  * them.
  */

@@ -27,7 +27,7 @@ G_BEGIN_DECLS
  *
  * Lifetime: free the tunnel in or after the callback of
  * hg_tunnel_run_async(), or at any time before it. Freeing a running
- * tunnel closes both sockets and removes its source, and the callback is
+ * tunnel closes both sockets and stops watching them, and the callback is
  * then never called. The one exception is a handler of the
  * #GCancellable::cancelled signal of the tunnel's own cancellable, which
  * must not free or close the tunnel, because g_cancellable_disconnect()

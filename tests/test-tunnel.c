@@ -687,6 +687,37 @@ test_idle_activity (void)
   fixture_clear (&fixture);
 }
 
+/* Tunnels with different idle timeouts each end at their own deadline,
+ * the shorter first, though they share one timer queue. */
+static void
+test_idle_order (void)
+{
+  Fixture fixtures[2];
+  gint64 start;
+  gint64 elapsed;
+
+  fixture_init (&fixtures[0], FALSE);
+  fixture_init (&fixtures[1], FALSE);
+  start = g_get_monotonic_time ();
+  fixture_start (&fixtures[0], NULL, NULL, 2, NULL);
+  fixture_start (&fixtures[1], NULL, NULL, 1, NULL);
+
+  wait_for (tunnel_done, &fixtures[1], 4);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_false (fixtures[0].done);
+  g_assert_cmpint (elapsed, >=, G_USEC_PER_SEC - G_USEC_PER_SEC / 10);
+
+  wait_for (tunnel_done, &fixtures[0], 4);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_error (fixtures[0].error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_error (fixtures[1].error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpint (elapsed, >=, 2 * G_USEC_PER_SEC - G_USEC_PER_SEC / 10);
+  g_assert_cmpint (elapsed, <, 3 * G_USEC_PER_SEC + G_USEC_PER_SEC / 2);
+
+  fixture_clear (&fixtures[0]);
+  fixture_clear (&fixtures[1]);
+}
+
 static gboolean
 origin_got_bytes (gpointer data)
 {
@@ -739,6 +770,34 @@ test_cancel_before_run (void)
   fixture_start (&fixture, NULL, NULL, 0, cancellable);
 
   assert_closed_after_cancel (&fixture);
+
+  fixture_clear (&fixture);
+}
+
+static gpointer
+cancel_thread (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+/* Cancelling from another thread wakes the main context, which ends the
+ * tunnel there. */
+static void
+test_cancel_thread (void)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  GThread *thread;
+  Fixture fixture;
+
+  fixture_init (&fixture, FALSE);
+  fixture.client.to_send = g_bytes_new_static ("ping", 4);
+
+  fixture_start (&fixture, NULL, NULL, 0, cancellable);
+  wait_for (origin_got_bytes, &fixture, DEADLINE_SECS);
+  thread = g_thread_new ("cancel", cancel_thread, cancellable);
+  assert_closed_after_cancel (&fixture);
+  g_thread_join (thread);
 
   fixture_clear (&fixture);
 }
@@ -1164,8 +1223,10 @@ main (int   argc,
   g_test_add_func ("/tunnel/reset/sigpipe-default", test_sigpipe_default);
   g_test_add_func ("/tunnel/idle/timeout", test_idle_timeout);
   g_test_add_func ("/tunnel/idle/activity", test_idle_activity);
+  g_test_add_func ("/tunnel/idle/order", test_idle_order);
   g_test_add_func ("/tunnel/cancel/running", test_cancel);
   g_test_add_func ("/tunnel/cancel/before-run", test_cancel_before_run);
+  g_test_add_func ("/tunnel/cancel/thread", test_cancel_thread);
   g_test_add_func ("/tunnel/close/running", test_close);
   g_test_add_func ("/tunnel/close/before-run", test_close_before_run);
   g_test_add_func ("/tunnel/back-pressure", test_back_pressure);
