@@ -7,8 +7,6 @@
 #include "hg-audit.h"
 
 #include <glib/gi18n.h>
-#include <json-glib/json-glib.h>
-#include <string.h>
 
 struct _HgAudit {
   char *path;
@@ -59,39 +57,116 @@ hg_audit_free (HgAudit *audit)
   g_free (audit);
 }
 
+/* Appends @value as a JSON string, or `null`. Quotes, backslashes and
+ * control characters are escaped. A control character gets JSON's short
+ * escape where there is one and \uXXXX otherwise, as json-glib wrote it.
+ * Invalid UTF-8 becomes U+FFFD, and other characters stay as they are. */
 static void
-add_string (JsonBuilder *builder,
-            const char  *name,
-            const char  *value)
+append_string (GString    *line,
+               const char *value)
 {
   g_autofree char *valid = NULL;
+  const char *run;
+  const char *p;
 
-  json_builder_set_member_name (builder, name);
   if (value == NULL)
     {
-      json_builder_add_null_value (builder);
+      g_string_append (line, "null");
       return;
     }
 
-  valid = g_utf8_make_valid (value, -1);
-  json_builder_add_string_value (builder, valid);
+  if (!g_utf8_validate (value, -1, NULL))
+    value = valid = g_utf8_make_valid (value, -1);
+
+  g_string_append_c (line, '"');
+  for (run = p = value; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
+        continue;
+
+      g_string_append_len (line, run, p - run);
+      run = p + 1;
+
+      switch (c)
+        {
+        case '"':
+        case '\\':
+          g_string_append_c (line, '\\');
+          g_string_append_c (line, c);
+          break;
+        case '\b':
+          g_string_append (line, "\\b");
+          break;
+        case '\f':
+          g_string_append (line, "\\f");
+          break;
+        case '\n':
+          g_string_append (line, "\\n");
+          break;
+        case '\r':
+          g_string_append (line, "\\r");
+          break;
+        case '\t':
+          g_string_append (line, "\\t");
+          break;
+        default:
+          g_string_append_printf (line, "\\u%04x", c);
+          break;
+        }
+    }
+  g_string_append_len (line, run, p - run);
+  g_string_append_c (line, '"');
 }
 
 static void
-add_int (JsonBuilder *builder,
-         const char  *name,
-         gint64       value)
+append_member (GString    *line,
+               const char *name,
+               const char *value)
 {
-  json_builder_set_member_name (builder, name);
-  json_builder_add_int_value (builder, value);
+  g_string_append_printf (line, ",\"%s\":", name);
+  append_string (line, value);
 }
 
-static char *
-format_time (GDateTime *time)
+static void
+append_int_member (GString    *line,
+                   const char *name,
+                   gint64      value)
 {
-  g_autofree char *seconds = g_date_time_format (time, "%Y-%m-%dT%H:%M:%S");
+  g_string_append_printf (line, ",\"%s\":%" G_GINT64_FORMAT, name, value);
+}
 
-  return g_strdup_printf ("%s.%03dZ", seconds, g_date_time_get_microsecond (time) / 1000);
+/* Appends the record as one JSON object, without a newline. */
+static void
+append_record (GString             *line,
+               const HgAuditRecord *record,
+               GDateTime           *time)
+{
+  int year, month, day;
+
+  g_date_time_get_ymd (time, &year, &month, &day);
+  g_string_append_printf (line, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                          year, month, day,
+                          g_date_time_get_hour (time),
+                          g_date_time_get_minute (time),
+                          g_date_time_get_second (time),
+                          g_date_time_get_microsecond (time) / 1000);
+  append_member (line, "client", record->client);
+  append_member (line, "method", record->method);
+  append_member (line, "host", record->host);
+  append_int_member (line, "port", record->port);
+  append_member (line, "decision", record->decision);
+  append_int_member (line, "status", record->status);
+  append_member (line, "reason", record->reason);
+  if (record->pattern != NULL)
+    append_member (line, "pattern", record->pattern);
+  /* JSON numbers are read as doubles by many consumers; byte counts stay
+   * exact up to 2^53, far beyond one connection's traffic. */
+  append_int_member (line, "bytes_up", (gint64) MIN (record->bytes_up, (guint64) G_MAXINT64));
+  append_int_member (line, "bytes_down", (gint64) MIN (record->bytes_down, (guint64) G_MAXINT64));
+  append_int_member (line, "duration_ms", record->duration_ms);
+  g_string_append_c (line, '}');
 }
 
 /**
@@ -108,33 +183,11 @@ char *
 hg_audit_format (const HgAuditRecord *record,
                  GDateTime           *time)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *stamp = format_time (time);
+  GString *line = g_string_sized_new (256);
 
-  json_builder_begin_object (builder);
-  add_string (builder, "time", stamp);
-  add_string (builder, "client", record->client);
-  add_string (builder, "method", record->method);
-  add_string (builder, "host", record->host);
-  add_int (builder, "port", record->port);
-  add_string (builder, "decision", record->decision);
-  add_int (builder, "status", record->status);
-  add_string (builder, "reason", record->reason);
-  if (record->pattern != NULL)
-    add_string (builder, "pattern", record->pattern);
-  /* JSON numbers are read as doubles by many consumers; byte counts stay
-   * exact up to 2^53, far beyond one connection's traffic. */
-  add_int (builder, "bytes_up", (gint64) MIN (record->bytes_up, (guint64) G_MAXINT64));
-  add_int (builder, "bytes_down", (gint64) MIN (record->bytes_down, (guint64) G_MAXINT64));
-  add_int (builder, "duration_ms", record->duration_ms);
-  json_builder_end_object (builder);
+  append_record (line, record, time);
 
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-
-  return json_generator_to_data (generator, NULL);
+  return g_string_free (line, FALSE);
 }
 
 /**
@@ -150,17 +203,18 @@ void
 hg_audit_write (HgAudit             *audit,
                 const HgAuditRecord *record)
 {
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *json = NULL;
-  g_autofree char *line = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(GString) line = NULL;
   g_autoptr(GError) error = NULL;
 
   if (audit == NULL || audit->failed)
     return;
 
-  json = hg_audit_format (record, now);
-  line = g_strconcat (json, "\n", NULL);
-  if (!g_output_stream_write_all (audit->stream, line, strlen (line), NULL, NULL, &error) ||
+  now = g_date_time_new_now_utc ();
+  line = g_string_sized_new (256);
+  append_record (line, record, now);
+  g_string_append_c (line, '\n');
+  if (!g_output_stream_write_all (audit->stream, line->str, line->len, NULL, NULL, &error) ||
       !g_output_stream_flush (audit->stream, NULL, &error))
     {
       g_warning ("Could not write to the audit log “%s”, no further records are written: %s",

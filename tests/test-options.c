@@ -331,6 +331,71 @@ test_audit_format_nulls (void)
   g_assert_cmpstr (json_object_get_string_member (object, "time"), ==, "2026-01-02T03:04:05.000Z");
 }
 
+/* The whole line, so the field order and the separators stay fixed. */
+static void
+test_audit_format_exact (void)
+{
+  g_autoptr(GDateTime) time = g_date_time_new_utc (2026, 12, 4, 20, 30, 1.2345);
+  HgAuditRecord record = {
+    .client = "127.0.0.1:5000", .method = "CONNECT", .host = "a.test", .port = 443,
+    .decision = "deny", .status = 403, .reason = "denied",
+    .pattern = "*.test", .bytes_up = 1, .bytes_down = G_MAXUINT64, .duration_ms = -3,
+  };
+  g_autofree char *line = hg_audit_format (&record, time);
+
+  g_assert_cmpstr (line, ==,
+                   "{\"time\":\"2026-12-04T20:30:01.234Z\",\"client\":\"127.0.0.1:5000\","
+                   "\"method\":\"CONNECT\",\"host\":\"a.test\",\"port\":443,"
+                   "\"decision\":\"deny\",\"status\":403,\"reason\":\"denied\","
+                   "\"pattern\":\"*.test\",\"bytes_up\":1,"
+                   "\"bytes_down\":9223372036854775807,\"duration_ms\":-3}");
+}
+
+typedef struct
+{
+  const char *path;
+  const char *value;
+  const char *escaped;  /* the JSON string as written, quotes included */
+  const char *decoded;  /* what a JSON parser reads back */
+} EscapeCase;
+
+static const EscapeCase escape_cases[] = {
+  { "/audit/escape/plain", "plain text", "\"plain text\"", "plain text" },
+  { "/audit/escape/empty", "", "\"\"", "" },
+  { "/audit/escape/quote", "a\"b", "\"a\\\"b\"", "a\"b" },
+  { "/audit/escape/backslash", "a\\b", "\"a\\\\b\"", "a\\b" },
+  { "/audit/escape/newline", "a\nb\r", "\"a\\nb\\r\"", "a\nb\r" },
+  { "/audit/escape/tab", "\ta", "\"\\ta\"", "\ta" },
+  { "/audit/escape/control", "a\001b\037", "\"a\\u0001b\\u001f\"", "a\001b\037" },
+  { "/audit/escape/delete", "a\177", "\"a\\u007f\"", "a\177" },
+  { "/audit/escape/utf8", "caf\xc3\xa9 \xe5\x90\x8d", "\"caf\xc3\xa9 \xe5\x90\x8d\"",
+    "caf\xc3\xa9 \xe5\x90\x8d" },
+  { "/audit/escape/invalid-utf8", "a\xff" "b\xc3", "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"",
+    "a\xef\xbf\xbd" "b\xef\xbf\xbd" },
+  { "/audit/escape/slash", "a/b", "\"a/b\"", "a/b" },
+};
+
+static void
+test_audit_escape (gconstpointer data)
+{
+  const EscapeCase *test = data;
+  g_autoptr(GDateTime) time = g_date_time_new_utc (2026, 1, 2, 3, 4, 5.0);
+  HgAuditRecord record = { .client = "127.0.0.1:1", .decision = "deny", .status = 403,
+                           .reason = test->value };
+  g_autofree char *line = hg_audit_format (&record, time);
+  g_autofree char *member = g_strdup_printf (",\"reason\":%s,", test->escaped);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *object;
+
+  g_assert_nonnull (strstr (line, member));
+  g_assert_true (g_utf8_validate (line, -1, NULL));
+  g_assert_true (json_parser_load_from_data (parser, line, -1, &error));
+  g_assert_no_error (error);
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (object, "reason"), ==, test->decoded);
+}
+
 static void
 test_audit_appends_lines (void)
 {
@@ -389,6 +454,9 @@ main (int   argc,
   g_test_add_func ("/options/version", test_version_flag);
   g_test_add_func ("/audit/format/fields", test_audit_format);
   g_test_add_func ("/audit/format/nulls", test_audit_format_nulls);
+  g_test_add_func ("/audit/format/exact", test_audit_format_exact);
+  for (gsize i = 0; i < G_N_ELEMENTS (escape_cases); i++)
+    g_test_add_data_func (escape_cases[i].path, &escape_cases[i], test_audit_escape);
   g_test_add_func ("/audit/append", test_audit_appends_lines);
 
   return g_test_run ();
