@@ -363,17 +363,16 @@ prompt_expired_cb (HgPrompt *expired,
 {
   HgAgentSession *session = user_data;
   g_autoptr(HgPrompt) prompt = take_prompt (session, hg_prompt_get_id (expired));
-  g_autoptr(HgMessage) decision = NULL;
 
   if (prompt == NULL)
     return;
 
-  g_message ("Session %s: prompt %s for %s:%u timed out, denied once",
+  /* No decision is sent: the proxy's own timer ends the question with
+   * "approval timed out", which tells the client and the audit log what
+   * happened, where a deny would read as the person's answer. */
+  g_message ("Session %s: prompt %s for %s:%u timed out without an answer",
              describe (session), hg_prompt_get_id (prompt), hg_prompt_get_host (prompt),
              hg_prompt_get_port (prompt));
-  decision = hg_message_new_decision (hg_prompt_get_id (prompt), HG_DECISION_DENY,
-                                      HG_DECISION_ONCE, hg_prompt_get_host (prompt));
-  hg_message_stream_send (session->stream, decision);
   g_signal_emit (session, signals[PROMPT_WITHDRAWN], 0, prompt);
 }
 

@@ -35,10 +35,10 @@ class PromptDisplayTest(unittest.TestCase):
         self.addCleanup(self.agent.close)
         self.addCleanup(ah.wait_no_window, display)
 
-    def proxy(self, *names):
+    def proxy(self, *names, extra=()):
         """Start a proxy in ask mode on profile work, with names pinned to
         the origin; wait until it has a filter from the agent."""
-        pins = []
+        pins = list(extra)
         for name in names:
             pins += ["--resolve", f"{name}:{self.origin.port}:127.0.0.1"]
         proxy = Proxy("--profile", "work", "--network-approval", "ask",
@@ -85,6 +85,19 @@ class PromptDisplayTest(unittest.TestCase):
         self.assertNotEqual(curl.returncode, 0)
         self.assertIn(b"403", err)
         self.assertEqual(len(self.origin.requests), 0)
+
+    def test_unanswered_prompt_times_out(self):
+        """A prompt nobody answers ends as a timeout, not as the person's
+        denial, for the client and in the audit log."""
+        proxy = self.proxy("ignored.example", extra=("--approval-timeout", "5"))
+        raw = proxy.request(b"CONNECT ignored.example:%d HTTP/1.1\r\n%s\r\n"
+                            % (self.origin.port, proxy.auth_lines().encode()), timeout=30)
+        self.assertEqual(raw.status, 403)
+        self.assertIn("approval timed out", raw.reason)
+        ah.wait_no_window(display)
+        decisions = [r["decision"] for r in proxy.audit_records()]
+        self.assertIn("approval-timed-out", decisions)
+        self.assertNotIn("approval-denied", decisions)
 
     def test_always_then_second_proxy(self):
         proxy = self.proxy("saved.example")
