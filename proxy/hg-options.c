@@ -399,6 +399,7 @@ load_profile (const RawOptions   *raw,
       return FALSE;
     }
 
+  options->profile_from_file = raw->profile_file != NULL;
   if (raw->profile_file != NULL)
     options->profile = hg_profile_load_file (raw->profile_file, error);
   else
@@ -549,7 +550,8 @@ create_context (RawOptions *raw)
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context, _("A filtering HTTP and CONNECT proxy for one sandbox."));
   g_option_context_set_description (context,
-    _("Exit status: 0 after a clean shutdown on SIGINT or SIGTERM, 1 when an option or the profile is invalid or the address cannot be bound."));
+    _("To run one program behind its own proxy, with a random port and token and, where the kernel allows, Landlock confinement: hostgate-proxy run [OPTIONS] -- COMMAND [ARGUMENTS…]. See hostgate-proxy run --help.\n\n"
+      "Exit status: 0 after a clean shutdown on SIGINT or SIGTERM, 1 when an option or the profile is invalid or the address cannot be bound."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
 
   return context;

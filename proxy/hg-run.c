@@ -84,6 +84,22 @@ generate_token (GError **error)
   return g_string_free (token, FALSE);
 }
 
+static void
+print_run_help (void)
+{
+  g_print ("%s\n\n%s\n\n%s\n",
+           _("Usage: hostgate-proxy run [OPTIONS] -- COMMAND [ARGUMENTS…]"),
+           _("Runs COMMAND behind a proxy of its own on 127.0.0.1, with a random port and token. "
+             "The command gets HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms "
+             "pointing at the proxy, and NO_PROXY cleared. SIGINT, SIGTERM and SIGHUP are passed "
+             "on, and run exits with the command's status, or 128 plus the signal number."),
+           _("Options:\n"
+             "  --confine=auto|landlock|none   Confine the command with Landlock to TCP connections to the proxy's port only "
+             "(default: auto, which runs unconfined with a warning where the kernel lacks Landlock ABI 4)\n\n"
+             "Every option of hostgate-proxy (see hostgate-proxy --help) works before “--”, "
+             "except --auth and --token-file: run always makes its own token."));
+}
+
 static gboolean
 parse_confine (const char  *text,
                Confine     *confine,
@@ -122,6 +138,15 @@ split_arguments (int           argc,
   for (i = 2; i < argc && !g_str_equal (argv[i], "--"); i++)
     {
       const char *value = NULL;
+
+      if (g_str_equal (argv[i], "--auth") || g_str_has_prefix (argv[i], "--auth=") ||
+          g_str_equal (argv[i], "--token-file") || g_str_has_prefix (argv[i], "--token-file="))
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("%s cannot be used with run: run always makes its own random token and passes it to the command"),
+                       argv[i]);
+          return FALSE;
+        }
 
       if (g_str_has_prefix (argv[i], "--confine="))
         value = argv[i] + strlen ("--confine=");
@@ -509,6 +534,15 @@ hg_run_main (int                  argc,
   gboolean confined;
   Run run = { .ruleset_fd = -1 };
   guint16 port;
+
+  for (int i = 2; i < argc && !g_str_equal (argv[i], "--"); i++)
+    {
+      if (g_str_equal (argv[i], "--help") || g_str_equal (argv[i], "-h"))
+        {
+          print_run_help ();
+          return EXIT_SUCCESS;
+        }
+    }
 
   if (!split_arguments (argc, argv, proxy_args, &command, &confine, &error) ||
       (token = generate_token (&error)) == NULL ||

@@ -280,6 +280,25 @@ class RunTest(unittest.TestCase):
         self.assertIn(b"sometimes", result.stderr)
         self.assertIn(b"auto, landlock or none", result.stderr)
 
+    def test_help_describes_run(self):
+        result = run("--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"Usage: hostgate-proxy run", result.stdout)
+        self.assertIn(b"--confine", result.stdout)
+
+    def test_proxy_help_mentions_run(self):
+        result = subprocess.run([hgtest.PROXY_PATH, "--help"], capture_output=True,
+                                timeout=hgtest.TIMEOUT)
+        self.assertIn(b"hostgate-proxy run", result.stdout)
+
+    def test_own_token_options_rejected(self):
+        for args in (["--auth", "off"], ["--auth=off"], ["--token-file", "/dev/null"]):
+            with self.subTest(args=args):
+                result = run(*args, *shell("true"))
+                self.assertEqual(result.returncode, 1)
+                self.assertIn(args[0].encode(), result.stderr)
+                self.assertIn(b"own random token", result.stderr)
+
     def test_missing_command(self):
         result = run("--allow-domain", "a.test")
         self.assertEqual(result.returncode, 1)
