@@ -73,6 +73,11 @@ announce_address (HgProxyServer   *server,
     }
 
   g_message ("hostgate-proxy %s listening on %s", PACKAGE_VERSION, address);
+
+  if (!options->auth_required &&
+      !g_inet_address_get_is_loopback (g_inet_socket_address_get_address (hg_proxy_server_get_address (server))))
+    g_warning ("Listening on %s with --auth off: every host that can reach this address can use the proxy. "
+               "Listen on a loopback address or require the proxy token.", address);
   return TRUE;
 }
 

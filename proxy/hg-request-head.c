@@ -1006,7 +1006,15 @@ hg_http_sanitize_reason (const char *text)
         continue;
       if (reason->len + char_length > HG_HTTP_REASON_MAX)
         break;
-      g_string_append_len (reason, p, (gssize) char_length);
+
+      /* Clients such as Python's http.client decode the status line as
+       * Latin-1, so typographic quotes from messages become ASCII ones. */
+      if (c == 0x201C || c == 0x201D || c == 0x201E || c == 0x00AB || c == 0x00BB)
+        g_string_append_c (reason, '"');
+      else if (c == 0x2018 || c == 0x2019 || c == 0x201A)
+        g_string_append_c (reason, '\'');
+      else
+        g_string_append_len (reason, p, (gssize) char_length);
     }
 
   return g_string_free (reason, FALSE);

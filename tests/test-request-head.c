@@ -627,6 +627,14 @@ test_sanitize_controls (void)
 }
 
 static void
+test_sanitize_quotes (void)
+{
+  g_autofree char *reason = hg_http_sanitize_reason ("Invalid host \u201Ca\u201D, \u201Eb\u201C, \u2018c\u2019");
+
+  g_assert_cmpstr (reason, ==, "Invalid host \"a\", \"b\", 'c'");
+}
+
+static void
 test_sanitize_invalid_utf8 (void)
 {
   g_autofree char *reason = hg_http_sanitize_reason ("a\377b");
@@ -698,6 +706,7 @@ main (int   argc,
   g_test_add_func ("/request-head/strip/keeps-framing", test_strip_keeps_framing);
 
   g_test_add_func ("/request-head/sanitize/crlf", test_sanitize_crlf);
+  g_test_add_func ("/request-head/sanitize/quotes", test_sanitize_quotes);
   g_test_add_func ("/request-head/sanitize/controls", test_sanitize_controls);
   g_test_add_func ("/request-head/sanitize/invalid-utf8", test_sanitize_invalid_utf8);
   g_test_add_func ("/request-head/sanitize/truncate", test_sanitize_truncate);

@@ -93,6 +93,15 @@ class StartupTest(unittest.TestCase):
             response = proxy.request(proxy.connect_request("nowhere.test:443"))
             self.assertEqual(response.status, 403)
 
+    def test_open_proxy_warned(self):
+        """Listening beyond loopback without a token is allowed but warned
+        about; nothing connects from elsewhere in the test."""
+        with Proxy("--listen", "0.0.0.0:0", auth=False) as proxy:
+            hgtest.wait_for(lambda: "with --auth off" in proxy.stderr(),
+                            message="the open proxy warning")
+        with Proxy(auth=False) as proxy:
+            self.assertNotIn("with --auth off", proxy.stderr())
+
     def test_address_in_use_fails(self):
         with Proxy() as proxy:
             result = run_proxy("--auth", "off", "--listen", proxy.address)
