@@ -113,6 +113,7 @@ struct _HgAgentClient
   guint backoff_ms;
   guint connect_failures;
   gboolean agent_profile_invalid;
+  gboolean file_lists_logged;  /* the notice that the agent's lists are unused */
 
   GHashTable *prompts_by_key;  /* "host port" → Prompt, owns the prompts */
   GHashTable *prompts_by_id;   /* id → Prompt */
@@ -429,6 +430,40 @@ build_list (HgFilter           *base,
   return g_steal_pointer (&filter);
 }
 
+static void
+forget_session (HgAgentClient *self)
+{
+  g_clear_pointer (&self->session_allow, hg_filter_unref);
+  g_clear_pointer (&self->session_deny, hg_filter_unref);
+  self->session_allow = hg_filter_new ();
+  self->session_deny = hg_filter_new ();
+  g_message ("The agent asked to forget the session decisions; "
+             "hosts with a Session answer will be asked about again");
+}
+
+/* A profile given with `--profile-file` keeps its own lists and approval
+ * settings: the agent's profile of the same name is another file. Only
+ * `forget_session` applies. */
+static void
+apply_filter_to_file_profile (HgAgentClient        *self,
+                              const HgFilterUpdate *update)
+{
+  if (!self->file_lists_logged)
+    {
+      g_message ("Not using the agent's lists of profile “%s”: this proxy's profile "
+                 "comes from a file given with --profile-file", update->profile);
+      self->file_lists_logged = TRUE;
+    }
+
+  self->have_revision = TRUE;
+  self->revision = update->revision;
+  if (update->forget_session)
+    {
+      forget_session (self);
+      update_policy (self);
+    }
+}
+
 /* Replaces the profile part of the lists, and the approval settings that
  * no flag or environment variable fixed. With `forget_session` it also
  * empties the session lists. The single update_policy() call publishes
@@ -454,6 +489,11 @@ apply_filter (HgAgentClient        *self,
                G_GUINT64_FORMAT " is in use", update->revision, update->profile, self->revision);
       return;
     }
+  if (self->options->profile_from_file)
+    {
+      apply_filter_to_file_profile (self, update);
+      return;
+    }
 
   allow = build_list (self->options->flag_allow, (const char * const *) update->allow,
                       HG_PATTERN_FLAG_NONE, "allow", &error);
@@ -476,14 +516,7 @@ apply_filter (HgAgentClient        *self,
   self->revision = update->revision;
 
   if (update->forget_session)
-    {
-      g_clear_pointer (&self->session_allow, hg_filter_unref);
-      g_clear_pointer (&self->session_deny, hg_filter_unref);
-      self->session_allow = hg_filter_new ();
-      self->session_deny = hg_filter_new ();
-      g_message ("The agent asked to forget the session decisions; "
-                 "hosts with a Session answer will be asked about again");
-    }
+    forget_session (self);
 
   if (!self->options->approval_mode_fixed)
     self->mode = update->approval_mode;

@@ -40,6 +40,8 @@ G_BEGIN_DECLS
  * @max_connections: the most client connections served at once
  * @grace_period_secs: time open connections get to finish at shutdown
  * @profile: the loaded profile
+ * @profile_from_file: whether @profile came from `--profile-file`, so the
+ *   agent's lists and approval settings do not replace the file's
  * @settings: approval settings resolved from flags, environment and profile
  * @allow: the allow list: the profile's plus `--allow-domain`
  * @deny: the deny list: the profile's plus `--deny-domain`
@@ -76,6 +78,7 @@ typedef struct {
   guint max_connections;
   guint grace_period_secs;
   HgProfile *profile;
+  gboolean profile_from_file;
   HgSettings settings;
   HgFilter *allow;
   HgFilter *deny;

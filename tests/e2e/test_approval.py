@@ -414,12 +414,27 @@ class FilterPushTest(ApprovalTest):
         request.close()
 
     def profile_proxy(self, *args, allow=()):
-        folder = tempfile.TemporaryDirectory(prefix="hostgate-profile-")
+        """A proxy running the profile named `t`, found in its config folder."""
+        folder = tempfile.TemporaryDirectory(prefix="hostgate-config-")
         self.addCleanup(folder.cleanup)
-        path = os.path.join(folder.name, "t.json")
-        with open(path, "w") as f:
+        profiles = os.path.join(folder.name, "hostgate", "profiles")
+        os.makedirs(profiles)
+        with open(os.path.join(profiles, "t.json"), "w") as f:
             json.dump({"meta": {"name": "t"},
                        "network": {"approval_mode": "ask", "allow_domain": list(allow)}}, f)
+        return self.proxy("--profile", "t", *args, network_approval=None,
+                          env={"XDG_CONFIG_HOME": folder.name})
+
+    def file_proxy(self, *args, allow=(), deny=()):
+        """A proxy running `elsewhere/default.json` through --profile-file.
+        The file has no meta.name, so the proxy names it `default` too."""
+        folder = tempfile.TemporaryDirectory(prefix="hostgate-profile-")
+        self.addCleanup(folder.cleanup)
+        os.makedirs(os.path.join(folder.name, "elsewhere"))
+        path = os.path.join(folder.name, "elsewhere", "default.json")
+        with open(path, "w") as f:
+            json.dump({"network": {"approval_mode": "ask", "allow_domain": list(allow),
+                                   "deny_domain": list(deny)}}, f)
         return self.proxy("--profile-file", path, *args, network_approval=None)
 
     def test_welcome_replaces_profile_lists(self):
@@ -427,6 +442,53 @@ class FilterPushTest(ApprovalTest):
         self.wait_log(proxy, "Using revision 1")
         request = self.pending(proxy, "kept.test")
         self.assertEqual(self.agent.wait_message("ask")["host"], "kept.test")
+        request.close()
+
+    def test_welcome_keeps_file_lists(self):
+        self.agent.close()
+        self.agent = FakeAgent(allow=["other.test", "no.test"], deny=["yes.test"],
+                               approval_mode="off")
+        self.addCleanup(self.agent.close)
+        proxy = self.file_proxy(*self.pins("yes.test", "no.test", "other.test"),
+                                allow=["yes.test"], deny=["no.test"])
+        self.wait_log(proxy, "Not using the agent's lists of profile “default”")
+
+        self.assert_tunnel(proxy, "yes.test")
+        response = proxy.request(proxy.connect_request(f"no.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("deny list", response.reason)
+        request = self.pending(proxy, "other.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "other.test")
+        request.close()
+        self.assertNotIn("Using revision", proxy.stderr())
+
+    def test_push_keeps_file_lists(self):
+        proxy = self.file_proxy(*self.pins("yes.test", "new.test"), allow=["yes.test"])
+        self.agent.connection()
+        self.agent.push_filter(allow=["new.test"], deny=["yes.test"], approval_mode="off")
+        self.agent.push_filter(allow=["new.test"])
+        # The proxy reads its agent messages in order: the pong follows the pushes.
+        self.agent.send({"type": "ping", "id": "after-push"})
+        self.agent.wait_message("pong", lambda m: m.get("id") == "after-push")
+
+        self.assert_tunnel(proxy, "yes.test")
+        request = self.pending(proxy, "new.test")
+        self.assertEqual(self.agent.wait_message("ask")["host"], "new.test")
+        request.close()
+        self.assertEqual(proxy.stderr().count("Not using the agent's lists"), 1)
+
+    def test_file_profile_forget_session(self):
+        proxy = self.file_proxy(*self.pins("yes.test"))
+        self.agent.connection()
+        request = self.pending(proxy, "yes.test")
+        self.agent.decide(self.agent.wait_message("ask"), "approve", "session")
+        self.assert_echo(request.sock, request.response())
+        self.assert_tunnel(proxy, "yes.test")
+
+        self.agent.push_filter(forget_session=True)
+        self.wait_log(proxy, "forget the session decisions")
+        request = self.pending(proxy, "yes.test")
+        self.agent.wait_message("ask", count=2)
         request.close()
 
     def test_unreadable_profile_keeps_lists(self):
