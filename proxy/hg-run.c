@@ -305,16 +305,25 @@ child_exited_cb (GPid     pid,
 {
   Run *run = user_data;
 
-  if (WIFEXITED (wait_status))
-    run->exit_status = WEXITSTATUS (wait_status);
-  else if (WIFSIGNALED (wait_status))
-    run->exit_status = 128 + WTERMSIG (wait_status);
-  else
-    run->exit_status = EXIT_FAILURE;
-
   run->child_exited = TRUE;
   g_spawn_close_pid (pid);
-  g_message ("Command exited with status %d", run->exit_status);
+
+  if (WIFEXITED (wait_status))
+    {
+      run->exit_status = WEXITSTATUS (wait_status);
+      g_message ("Command exited with status %d", run->exit_status);
+    }
+  else if (WIFSIGNALED (wait_status))
+    {
+      run->exit_status = 128 + WTERMSIG (wait_status);
+      g_message ("Command was killed by signal %d (%s); exiting with status %d",
+                 WTERMSIG (wait_status), g_strsignal (WTERMSIG (wait_status)), run->exit_status);
+    }
+  else
+    {
+      run->exit_status = EXIT_FAILURE;
+      g_message ("Command stopped with wait status %d", wait_status);
+    }
 
   hg_proxy_server_shutdown_async (run->server, NULL, shutdown_cb, run);
 }
@@ -582,7 +591,12 @@ hg_run_main (int                  argc,
   if (!spawn_command (&run, command, envp, &error))
     {
       release_signals (&run);
-      goto fail;
+      if (run.ruleset_fd >= 0)
+        close (run.ruleset_fd);
+      g_printerr ("hostgate-proxy run: %s\n", error->message);
+
+      /* As a shell does: 127 when the command was not found, else 126. */
+      return g_error_matches (error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT) ? 127 : 126;
     }
 
   if (confined)

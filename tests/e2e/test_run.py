@@ -306,8 +306,18 @@ class RunTest(unittest.TestCase):
 
     def test_command_not_found(self):
         result = run("--", "/nonexistent/hostgate-test-command")
-        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.returncode, 127)
         self.assertIn(b"/nonexistent/hostgate-test-command", result.stderr)
+
+    def test_command_not_executable(self):
+        with tempfile.NamedTemporaryFile(suffix=".sh") as script:
+            result = run("--", script.name)
+        self.assertEqual(result.returncode, 126)
+        self.assertIn(script.name.encode(), result.stderr)
+
+    def test_killed_child_logged_as_signal(self):
+        result = run(*shell("kill -TERM $$"))
+        self.assertIn(b"killed by signal 15", result.stderr)
 
     def test_listen_must_be_loopback(self):
         result = run("--listen", "0.0.0.0:0", *shell("true"))
