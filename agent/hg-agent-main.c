@@ -13,10 +13,19 @@
 /* Without a session bus the application cannot be unique; it still
  * works, and the socket check keeps a second agent from starting. */
 static GApplicationFlags
-choose_flags (void)
+choose_flags (int    argc,
+              char **argv)
 {
   g_autoptr(GDBusConnection) bus = NULL;
   g_autoptr(GError) error = NULL;
+
+  /* Printing help or the version needs no bus, so say nothing about it. */
+  for (int i = 1; i < argc; i++)
+    {
+      if (g_str_equal (argv[i], "--version") || g_str_has_prefix (argv[i], "--help") ||
+          g_str_equal (argv[i], "-h"))
+        return G_APPLICATION_NON_UNIQUE;
+    }
 
   bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   if (bus != NULL)
@@ -41,7 +50,7 @@ main (int   argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  app = hg_application_new (choose_flags ());
+  app = hg_application_new (choose_flags (argc, argv));
   status = g_application_run (G_APPLICATION (app), argc, argv);
 
   return status != 0 ? status : hg_application_get_exit_status (app);
