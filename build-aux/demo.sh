@@ -24,7 +24,13 @@ cleanup () {
 }
 trap cleanup EXIT
 
-say () { printf '\033[1m%s\033[0m\n' "$*"; }
+say () {
+  if [[ -t 1 ]]; then
+    printf '\033[1m%s\033[0m\n' "$*"
+  else
+    printf '%s\n' "$*"
+  fi
+}
 
 # wait_for TEST…: poll until the test command succeeds, for at most 10 s.
 wait_for () {
@@ -143,7 +149,7 @@ echo
     echo '\$ curl $url_docs'; curl -sS '$url_docs'
     echo '\$ curl $url_api'; curl -sS '$url_api'
     echo '\$ curl http://169.254.169.254/ (cloud metadata: refused, never asked)'
-    curl -sS -o /dev/null -w 'status %{http_code}\n' http://169.254.169.254/
+    curl -sS -w 'status %{http_code}\n' http://169.254.169.254/
   " 2> "$work/proxy.log" || status=$?
 
 echo
