@@ -129,8 +129,9 @@ struct _HgTunnelPoller
   GSequence    *idle_queue;   /* tunnels with an idle timeout, by check time */
   gint64        next_sweep;
   gboolean      dispatching;
-  GMutex        mutex;        /* guards cancelled and the ready time */
+  GMutex        mutex;        /* guards cancelled and ready_time */
   GQueue        cancelled;    /* tunnels whose cancellable fired */
+  gint64        ready_time;   /* the source's ready time, as last set */
 };
 
 typedef enum
@@ -700,7 +701,9 @@ hg_tunnel_idle_arm (HgTunnel *tunnel,
 
 /* Sets the poller's ready time to its next timer, or to now while a
  * cancellation waits. The lock orders this against the cancelled
- * handler, which may run in another thread and sets it to now. */
+ * handler, which may run in another thread and sets it to now. Setting
+ * the ready time wakes the main context, which would cost a system call
+ * and one more loop iteration per dispatch, so an unchanged one is kept. */
 static void
 hg_tunnel_poller_update_ready_time (HgTunnelPoller *poller)
 {
@@ -717,7 +720,11 @@ hg_tunnel_poller_update_ready_time (HgTunnelPoller *poller)
   g_mutex_lock (&poller->mutex);
   if (!g_queue_is_empty (&poller->cancelled))
     ready_time = 0;
-  g_source_set_ready_time (&poller->source, ready_time);
+  if (ready_time != poller->ready_time)
+    {
+      g_source_set_ready_time (&poller->source, ready_time);
+      poller->ready_time = ready_time;
+    }
   g_mutex_unlock (&poller->mutex);
 }
 
@@ -1100,8 +1107,15 @@ hg_tunnel_poller_get (GMainContext  *context,
   poller->epoll_fd = epoll_fd;
   poller->idle_queue = g_sequence_new (NULL);
   poller->next_sweep = -1;
+  poller->ready_time = -1;
   g_mutex_init (&poller->mutex);
   g_source_set_static_name (&poller->source, "HgTunnelPoller");
+  /* GLib takes a source's descriptors out of the poll set while it
+   * dispatches and puts them back after, and each change wakes the main
+   * context: two eventfd writes and one more iteration per dispatch. A
+   * source that may recurse is left alone, and this one runs no code that
+   * could iterate the context. */
+  g_source_set_can_recurse (&poller->source, TRUE);
   g_source_add_unix_fd (&poller->source, epoll_fd, G_IO_IN);
   g_source_attach (&poller->source, context);
 
@@ -1128,6 +1142,7 @@ hg_tunnel_cancelled_cb (GCancellable *cancellable,
       tunnel->cancel_queued = TRUE;
     }
   g_source_set_ready_time (&poller->source, 0);
+  poller->ready_time = 0;
   g_mutex_unlock (&poller->mutex);
 }
 
