@@ -740,7 +740,12 @@ connected_cb (GObject      *source,
       return;
     }
 
-  reason = g_strdup_printf ("could not connect to %s: %s", authority, error->message);
+  /* hg_connect_finish() names the addresses and the port, so a target
+   * given as a name is added in front to tell which host they belong to. */
+  if (client->head->authority->address != NULL)
+    reason = g_strdup (error->message);
+  else
+    reason = g_strdup_printf ("\"%s\": %s", client->head->authority->name, error->message);
   refuse (client, "error", 502, reason, NULL);
 }
 
@@ -768,7 +773,8 @@ upstream_connected_cb (GObject      *source,
       return;
     }
 
-  reason = g_strdup_printf ("upstream proxy: %s", error->message);
+  /* Every error of hg_upstream_connect_finish() names the upstream proxy. */
+  reason = g_strdup (error->message);
   if (g_error_matches (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_TIMED_OUT))
     refuse (client, "error", 504, reason, NULL);
   else
@@ -796,7 +802,7 @@ upstream_socket_cb (GObject      *source,
           return;
         }
       upstream = hg_host_to_string (client->options->upstream);
-      reason = g_strdup_printf ("could not connect to the upstream proxy %s: %s", upstream, error->message);
+      reason = g_strdup_printf ("upstream proxy %s: %s", upstream, error->message);
       refuse (client, "error", g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? 504 : 502,
               reason, NULL);
       return;
@@ -849,9 +855,12 @@ upstream_lookup_cb (GObject      *source,
           finish (client);
           return;
         }
-      reason = g_strdup_printf ("could not resolve the upstream proxy \"%s\": %s",
-                                client->options->upstream->name,
-                                error != NULL ? error->message : "no addresses");
+      /* The resolver's errors name the host already. */
+      if (error != NULL)
+        reason = g_strdup_printf ("upstream proxy: %s", error->message);
+      else
+        reason = g_strdup_printf ("could not resolve the upstream proxy \"%s\": no addresses",
+                                  client->options->upstream->name);
       refuse (client, "error", 502, reason, NULL);
       return;
     }

@@ -1011,6 +1011,25 @@ wrote_headers_cb (SoupMessage *message,
   data->connected = TRUE;
 }
 
+/* Returns @message without GLib's “Could not connect: ” or “Could not
+ * connect to ADDRESS: ” prefix (GLib 2.74, untranslated), because the
+ * reason built from it names the peer already. */
+static const char *
+strip_connect_prefix (const char *message)
+{
+  const char *separator;
+
+  if (g_str_has_prefix (message, "Could not connect: "))
+    return message + strlen ("Could not connect: ");
+
+  /* An IPv6 address contains colons but never ": ". */
+  separator = strstr (message, ": ");
+  if (g_str_has_prefix (message, "Could not connect to ") && separator != NULL)
+    return separator + 2;
+
+  return message;
+}
+
 /* Turns a libsoup send error into the status to respond with. */
 static GError *
 translate_send_error (ForwardData *data,
@@ -1032,7 +1051,7 @@ translate_send_error (ForwardData *data,
   else if (!data->connected)
     {
       reason = g_strdup_printf (_("could not connect to %s: %s"),
-                                data->peer, error->message);
+                                data->peer, strip_connect_prefix (error->message));
     }
   else
     {

@@ -264,6 +264,16 @@ address_problem (HgPolicy     *policy,
     }
 }
 
+/* The fix for a loopback refusal, added to its reason: the person who
+ * sees it usually meant to reach a local server. */
+#define LOOPBACK_HINT "; start the proxy with --allow-loopback or set network.allow_loopback to allow it"
+
+static const char *
+problem_hint (const char *problem)
+{
+  return g_str_equal (problem, "loopback") ? LOOPBACK_HINT : "";
+}
+
 static gboolean
 filter_matches (HgFilter     *filter,
                 const char   *name,
@@ -295,8 +305,8 @@ check_hard_denies (HgPolicy     *policy,
     {
       problem = address_problem (policy, own_addresses, target->address, target->port);
       if (problem != NULL)
-        return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                                "%s is a blocked destination (%s)", target->name, problem);
+        return hg_decision_new (HG_POLICY_DENY, 403, NULL, "%s is a blocked destination (%s)%s",
+                                target->name, problem, problem_hint (problem));
       return NULL;
     }
 
@@ -307,7 +317,7 @@ check_hard_denies (HgPolicy     *policy,
   /* GResolver resolves these to loopback without asking DNS. */
   if (!policy->allow_loopback && is_localhost_name (target->name))
     return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                            "\"%s\" is a blocked destination (loopback)", target->name);
+                            "\"%s\" is a blocked destination (loopback)" LOOPBACK_HINT, target->name);
 
   return NULL;
 }
@@ -381,13 +391,17 @@ hg_policy_check_addresses (HgPolicy     *policy,
       g_autofree char *entry = NULL;
 
       if (problem != NULL)
-        return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                                "\"%s\" resolves to %s (%s)", target->name, text, problem);
+        return hg_decision_new (HG_POLICY_DENY, 403, NULL, "\"%s\" resolves to %s (%s)%s",
+                                target->name, text, problem, problem_hint (problem));
 
       if (hg_filter_match_address (policy->deny, address, target->port))
         {
           entry = hg_filter_find_match (policy->deny, NULL, address, target->port);
-          return hg_decision_new (HG_POLICY_DENY, 403, entry,
+          if (entry != NULL)
+            return hg_decision_new (HG_POLICY_DENY, 403, entry,
+                                    "\"%s\" resolves to %s, which the deny list entry \"%s\" denies",
+                                    target->name, text, entry);
+          return hg_decision_new (HG_POLICY_DENY, 403, NULL,
                                   "\"%s\" resolves to %s, which the deny list denies", target->name, text);
         }
     }
@@ -441,9 +455,13 @@ lookup_cb (GObject      *source,
     }
   if (addresses == NULL || addresses->len == 0)
     {
-      return_decision (task, hg_decision_new (HG_POLICY_ERROR, 502, NULL,
-                                              "could not resolve \"%s\": %s", data->target->name,
-                                              error != NULL ? error->message : "no addresses"));
+      /* The resolver's errors already name the host. */
+      if (error != NULL)
+        decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, "%s", error->message);
+      else
+        decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, "could not resolve \"%s\": no addresses",
+                                    data->target->name);
+      return_decision (task, decision);
       return;
     }
 

@@ -483,6 +483,22 @@ lookup_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* Returns the part of GLib's lookup error after its own naming of the
+ * host (“Error resolving “NAME”: Name or service not known” in GLib
+ * 2.74), so that the message names the host once. */
+static const char *
+strip_resolver_prefix (const char *message,
+                       const char *name)
+{
+  g_autofree char *quoted = g_strdup_printf ("%s”: ", name);
+  const char *found = strstr (message, quoted);
+
+  if (found == NULL)
+    return message;
+
+  return found + strlen (quoted);
+}
+
 static void
 lookup_by_name_cb (GObject      *source_object,
                    GAsyncResult *result,
@@ -512,7 +528,7 @@ lookup_by_name_cb (GObject      *source_object,
 
       g_task_return_new_error (task, HG_RESOLVER_ERROR, code,
                                _("could not resolve \"%s\": %s"),
-                               data->name, error->message);
+                               data->name, strip_resolver_prefix (error->message, data->name));
       return;
     }
 
@@ -707,6 +723,25 @@ format_address_list (GPtrArray *addresses)
   return g_string_free (text, FALSE);
 }
 
+/* Returns @message without GLib's own “Could not connect to ADDRESS: ”
+ * or “Could not connect: ” prefix (GLib 2.74, untranslated), because the
+ * message built from it names the address already. */
+static const char *
+strip_connect_prefix (const char *message)
+{
+  const char *separator;
+
+  if (g_str_has_prefix (message, "Could not connect: "))
+    return message + strlen ("Could not connect: ");
+
+  /* An IPv6 address contains colons but never ": ". */
+  separator = strstr (message, ": ");
+  if (g_str_has_prefix (message, "Could not connect to ") && separator != NULL)
+    return separator + 2;
+
+  return message;
+}
+
 static void
 connect_prepare_socket (GSocketConnection *connection)
 {
@@ -799,7 +834,8 @@ connect_fail (GTask *task)
 
   g_task_return_new_error (task, G_IO_ERROR, code,
                            _("could not connect to %s port %u: %s"),
-                           addresses_text, data->port, data->last_error->message);
+                           addresses_text, data->port,
+                           strip_connect_prefix (data->last_error->message));
 }
 
 static void

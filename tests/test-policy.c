@@ -37,9 +37,9 @@ static const TargetCase target_cases[] = {
   { "/policy/target/unspecified-v6", "[::]:80", "*", "", TRUE, HG_POLICY_DENY, "unspecified", NULL },
   { "/policy/target/multicast", "239.1.2.3:80", "*", "", TRUE, HG_POLICY_DENY, "multicast", NULL },
   { "/policy/target/broadcast", "255.255.255.255:80", "*", "", TRUE, HG_POLICY_DENY, "broadcast", NULL },
-  { "/policy/target/loopback-denied", "127.0.0.1:80", "*", "", FALSE, HG_POLICY_DENY, "loopback", NULL },
+  { "/policy/target/loopback-denied", "127.0.0.1:80", "*", "", FALSE, HG_POLICY_DENY, "(loopback); start the proxy with --allow-loopback", NULL },
   { "/policy/target/loopback-allowed", "127.0.0.1:80", "*", "", TRUE, HG_POLICY_ALLOW, NULL, "*" },
-  { "/policy/target/localhost-denied", "localhost:80", "*", "", FALSE, HG_POLICY_DENY, "loopback", NULL },
+  { "/policy/target/localhost-denied", "localhost:80", "*", "", FALSE, HG_POLICY_DENY, "(loopback); start the proxy with --allow-loopback", NULL },
   { "/policy/target/sub-localhost-denied", "app.localhost:80", "*", "", FALSE, HG_POLICY_DENY, "loopback", NULL },
   { "/policy/target/localhost-allowed", "localhost:80", "*", "", TRUE, HG_POLICY_ALLOW, NULL, "*" },
   { "/policy/target/own-port", "127.0.0.1:8080", "*", "", TRUE, HG_POLICY_DENY, "own address", NULL },
@@ -126,10 +126,10 @@ static const AddressCase address_cases[] = {
   { "/policy/addresses/metadata", "169.254.169.254", "", FALSE, HG_POLICY_DENY, "\"n.test\" resolves to 169.254.169.254 (cloud metadata)" },
   { "/policy/addresses/mapped-metadata", "::ffff:169.254.169.254", "", FALSE, HG_POLICY_DENY, "cloud metadata" },
   { "/policy/addresses/unspecified", "0.0.0.0", "", FALSE, HG_POLICY_DENY, "unspecified" },
-  { "/policy/addresses/loopback-denied", "127.0.0.1", "", FALSE, HG_POLICY_DENY, "loopback" },
+  { "/policy/addresses/loopback-denied", "127.0.0.1", "", FALSE, HG_POLICY_DENY, "resolves to 127.0.0.1 (loopback); start the proxy with --allow-loopback" },
   { "/policy/addresses/loopback-allowed", "127.0.0.1,::1", "", TRUE, HG_POLICY_ALLOW, NULL },
   { "/policy/addresses/own-port", "127.0.0.1", "", TRUE, HG_POLICY_DENY, "own address" },
-  { "/policy/addresses/deny-cidr", "203.0.113.5,10.0.0.1", "10.0.0.0/8", FALSE, HG_POLICY_DENY, "deny list" },
+  { "/policy/addresses/deny-cidr", "203.0.113.5,10.0.0.1", "10.0.0.0/8", FALSE, HG_POLICY_DENY, "\"n.test\" resolves to 10.0.0.1, which the deny list entry \"10.0.0.0/8\" denies" },
   { "/policy/addresses/deny-address", "2001:db8::1", "[2001:db8::1]", FALSE, HG_POLICY_DENY, "deny list" },
 };
 
@@ -247,6 +247,86 @@ decide (HgPolicy   *policy,
   g_source_remove (timeout_id);
 
   return decision;
+}
+
+/* A GResolver whose every lookup fails as GLib 2.74's fails for an
+ * unknown name, so that no name reaches real DNS. */
+#define TEST_TYPE_FAILING_RESOLVER (test_failing_resolver_get_type ())
+G_DECLARE_FINAL_TYPE (TestFailingResolver, test_failing_resolver, TEST, FAILING_RESOLVER, GResolver)
+
+struct _TestFailingResolver
+{
+  GResolver parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (TestFailingResolver, test_failing_resolver, G_TYPE_RESOLVER)
+
+static void
+test_failing_lookup_async (GResolver                *resolver,
+                           const char               *hostname,
+                           GResolverNameLookupFlags  flags,
+                           GCancellable             *cancellable,
+                           GAsyncReadyCallback       callback,
+                           gpointer                  user_data)
+{
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+
+  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "Error resolving “%s”: Name or service not known", hostname);
+}
+
+static void
+test_failing_lookup_by_name_async (GResolver           *resolver,
+                                   const char          *hostname,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  test_failing_lookup_async (resolver, hostname, G_RESOLVER_NAME_LOOKUP_FLAGS_DEFAULT,
+                             cancellable, callback, user_data);
+}
+
+static GList *
+test_failing_lookup_finish (GResolver     *resolver,
+                            GAsyncResult  *result,
+                            GError       **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+test_failing_resolver_class_init (TestFailingResolverClass *klass)
+{
+  GResolverClass *resolver_class = G_RESOLVER_CLASS (klass);
+
+  resolver_class->lookup_by_name_async = test_failing_lookup_by_name_async;
+  resolver_class->lookup_by_name_finish = test_failing_lookup_finish;
+  resolver_class->lookup_by_name_with_flags_async = test_failing_lookup_async;
+  resolver_class->lookup_by_name_with_flags_finish = test_failing_lookup_finish;
+}
+
+static void
+test_failing_resolver_init (TestFailingResolver *self)
+{
+}
+
+static void
+test_decide_lookup_failed (void)
+{
+  g_autoptr(GResolver) system_resolver = g_resolver_get_default ();
+  g_autoptr(GResolver) failing = g_object_new (TEST_TYPE_FAILING_RESOLVER, NULL);
+  g_autoptr(HgPolicy) policy = policy_new ("gone.test", "", FALSE);
+  g_autoptr(HgApprover) approver = hg_deny_approver_new ();
+  g_autoptr(HgResolver) resolver = hg_resolver_new (1000);
+  g_autoptr(HgDecision) decision = NULL;
+
+  g_resolver_set_default (failing);
+  decision = decide (policy, approver, resolver, "gone.test:443");
+  g_resolver_set_default (system_resolver);
+
+  g_assert_cmpint (decision->kind, ==, HG_POLICY_ERROR);
+  g_assert_cmpuint (decision->status, ==, 502);
+  g_assert_cmpstr (decision->reason, ==, "could not resolve \"gone.test\": Name or service not known");
 }
 
 static void
@@ -416,6 +496,7 @@ main (int   argc,
   g_test_add_func ("/policy/decide/unmatched-not-resolved", test_decide_unmatched_not_resolved);
   g_test_add_func ("/policy/decide/denied-not-resolved", test_decide_denied_not_resolved);
   g_test_add_func ("/policy/decide/allowed-pinned", test_decide_allowed_pinned);
+  g_test_add_func ("/policy/decide/lookup-failed", test_decide_lookup_failed);
   g_test_add_func ("/policy/decide/pinned-metadata", test_decide_pinned_metadata);
   g_test_add_func ("/policy/decide/approved-still-vetted", test_decide_approved_still_vetted);
   g_test_add_func ("/policy/decide/hard-deny-not-asked", test_decide_hard_deny_not_asked);

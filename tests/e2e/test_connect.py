@@ -84,7 +84,8 @@ class ConnectTest(unittest.TestCase):
         proxy = self.proxy("--allow-domain", "*", "--resolve", f"lo.test:{self.echo.port}:127.0.0.1")
         response = proxy.request(proxy.connect_request(f"lo.test:{self.echo.port}"))
         self.assertEqual(response.status, 403)
-        self.assertIn("resolves to 127.0.0.1 (loopback)", response.reason)
+        self.assertIn("resolves to 127.0.0.1 (loopback); start the proxy with --allow-loopback "
+                      "or set network.allow_loopback to allow it", response.reason)
         self.assertEqual(self.echo.connections, 0)
 
     def test_localhost_denied_by_default(self):
@@ -132,9 +133,17 @@ class ConnectTest(unittest.TestCase):
         spare.bind(("127.0.0.1", 0))
         port = spare.getsockname()[1]
         spare.close()
-        proxy = self.proxy("--allow-domain", "*", "--allow-loopback")
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback",
+                           "--resolve", f"closed.test:{port}:127.0.0.1")
         response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
         self.assertEqual(response.status, 502)
+        self.assertEqual(response.reason,
+                         f"could not connect to 127.0.0.1 port {port}: Connection refused")
+
+        response = proxy.request(proxy.connect_request(f"closed.test:{port}"))
+        self.assertEqual(response.status, 502)
+        self.assertEqual(response.reason,
+                         f'"closed.test": could not connect to 127.0.0.1 port {port}: Connection refused')
 
     def test_idle_tunnel_closed(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test",

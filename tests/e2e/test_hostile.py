@@ -319,7 +319,8 @@ class HostileDnsTest(unittest.TestCase):
             "meta.test": '"meta.test" resolves to 169.254.169.254 (cloud metadata)',
             "mixed.test": '"mixed.test" resolves to 169.254.1.1 (link-local)',
             "mapped.test": '"mapped.test" resolves to 169.254.169.254 (cloud metadata)',
-            "private.test": '"private.test" resolves to 10.1.2.3, which the deny list denies',
+            "private.test": ('"private.test" resolves to 10.1.2.3, '
+                             'which the deny list entry "10.0.0.0/8" denies'),
             "own.test": "own",
         }
         for name, reason in expected.items():

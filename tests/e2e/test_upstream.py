@@ -57,7 +57,7 @@ class UpstreamTest(unittest.TestCase):
         proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
         response = proxy.request(proxy.connect_request("allowed.test:443"))
         self.assertEqual(response.status, 502)
-        self.assertIn("Forbidden by policy", response.reason)
+        self.assertEqual(response.reason, "upstream proxy refused: 403 Forbidden by policy")
 
     def test_refusal_reason_cannot_inject(self):
         replies = [b"HTTP/1.1 403 Bad\rX-Injected: yes\r\n\r\n",
