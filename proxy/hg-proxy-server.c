@@ -155,11 +155,9 @@ hg_proxy_server_new (const HgOptions *options,
   server->resolver = hg_resolver_new (options->dns_timeout_secs * 1000);
   for (guint i = 0; options->resolve_pins != NULL && options->resolve_pins[i] != NULL; i++)
     {
+      /* The error names the option and the entry. */
       if (!hg_resolver_add_pin (server->resolver, options->resolve_pins[i], error))
-        {
-          g_prefix_error (error, "--resolve: ");
-          return NULL;
-        }
+        return NULL;
     }
 
   if (options->audit_log != NULL)

@@ -73,6 +73,13 @@ class CommandLineTest(unittest.TestCase):
                 self.assertEqual(result.returncode, 1)
                 self.assertTrue(result.stderr.startswith(b"hostgate-proxy: "), result.stderr)
 
+    def test_invalid_resolve_names_option_once(self):
+        result = run_proxy("--auth", "off", "--resolve", "bad")
+        self.assertEqual(result.returncode, 1)
+        self.assertTrue(result.stderr.startswith(b'hostgate-proxy: Invalid --resolve entry "bad": '),
+                        result.stderr)
+        self.assertEqual(result.stderr.count(b"--resolve"), 1, result.stderr)
+
 
 class StartupTest(unittest.TestCase):
     def test_stdout_matches_port_file(self):
