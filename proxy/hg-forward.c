@@ -916,8 +916,16 @@ read_body_cb (GObject      *source,
 
   if (count == 0)
     {
-      g_autofree char *reason = g_strdup_printf (_("The request body ended after %u bytes, before its end"),
-                                                 data->body->len);
+      g_autofree char *reason = NULL;
+
+      if (data->body_state == BODY_LENGTH)
+        reason = g_strdup_printf (_("the client closed the connection after %u of %" G_GINT64_FORMAT
+                                    " request body bytes"),
+                                  data->body->len, data->content_length);
+      else
+        reason = g_strdup_printf (_("the client closed the connection after %u bytes of the "
+                                    "chunked request body"),
+                                  data->body->len);
 
       return_http_error (task, SOUP_STATUS_BAD_REQUEST, reason);
       return;

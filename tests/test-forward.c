@@ -1269,6 +1269,32 @@ test_request_body_short (void)
   forward (forwarder, connection, request, &outcome);
   g_assert_false (outcome.ok);
   g_assert_error (outcome.error, HG_HTTP_ERROR, 400);
+  g_assert_cmpstr (outcome.error->message, ==,
+                   "the client closed the connection after 5 of 10 request body bytes");
+  g_assert_false (outcome.response_started);
+
+  outcome_clear (&outcome);
+}
+
+/* The same for a chunked body, whose full length is unknown. */
+static void
+test_request_chunked_body_short (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) connection = connection_new ();
+  g_autofree char *request = request_for ("POST", "/echo", "Transfer-Encoding: chunked\r\n");
+  GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (connection->client));
+  GSocket *socket = g_socket_connection_get_socket (connection->client);
+  Outcome outcome = { 0 };
+
+  client_send (connection, "5\r\n12345\r\n", 10);
+  g_output_stream_flush (output, NULL, NULL);
+  g_socket_shutdown (socket, FALSE, TRUE, NULL);
+  forward (forwarder, connection, request, &outcome);
+  g_assert_false (outcome.ok);
+  g_assert_error (outcome.error, HG_HTTP_ERROR, 400);
+  g_assert_cmpstr (outcome.error->message, ==,
+                   "the client closed the connection after 5 bytes of the chunked request body");
   g_assert_false (outcome.response_started);
 
   outcome_clear (&outcome);
@@ -2033,6 +2059,7 @@ main (int    argc,
   g_test_add_func ("/forward/request/bad-chunked", test_request_bad_chunked);
   g_test_add_func ("/forward/request/chunked-long-lines", test_request_chunked_long_lines);
   g_test_add_func ("/forward/request/body-short", test_request_body_short);
+  g_test_add_func ("/forward/request/chunked-body-short", test_request_chunked_body_short);
   g_test_add_func ("/forward/request/expect-continue", test_request_expect_continue);
   g_test_add_func ("/forward/response/gzip", test_response_gzip);
   g_test_add_func ("/forward/response/redirect", test_response_redirect_not_followed);
