@@ -364,6 +364,50 @@ set_syntax_error (GError             **error,
                position->line, position->column, valid_detail);
 }
 
+typedef struct {
+  GHashTable *member_counts;  /* JsonObject * → members read into it */
+  char *key;                  /* the first key read twice in one object */
+  guint line;
+  guint column;
+} DuplicateKey;
+
+/* json-glib keeps the last of several members with one name, so a
+ * repeated key would silently replace an allow or deny list. Counting
+ * the members as the parser reads them finds the repeat: the object
+ * then has fewer members than were read into it. */
+static void
+object_member_cb (JsonParser *parser,
+                  JsonObject *object,
+                  const char *member_name,
+                  gpointer    user_data)
+{
+  DuplicateKey *duplicate = user_data;
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (duplicate->member_counts, object)) + 1;
+
+  g_hash_table_insert (duplicate->member_counts, object, GUINT_TO_POINTER (count));
+  if (duplicate->key == NULL && json_object_get_size (object) < count)
+    {
+      duplicate->key = g_strdup (member_name);
+      /* NOTE: json-glib emits the signal after the member's value, so this
+       * is where the repeated member ends, not where its key starts. */
+      duplicate->line = json_parser_get_current_line (parser);
+      duplicate->column = json_parser_get_current_pos (parser);
+    }
+}
+
+static void
+set_duplicate_error (GError            **error,
+                     const char         *origin,
+                     const DuplicateKey *duplicate)
+{
+  g_autofree char *escaped = g_strescape (duplicate->key, NULL);
+
+  set_invalid (error, origin, NULL,
+               _("line %u, column %u: the key \"%s\" appears more than once in one object; "
+                 "keep only one"),
+               duplicate->line, duplicate->column, escaped);
+}
+
 static JsonNode *
 parse_json (const char *text,
             gsize       length,
@@ -372,16 +416,30 @@ parse_json (const char *text,
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) parse_error = NULL;
+  g_autoptr(GHashTable) member_counts = g_hash_table_new (NULL, NULL);
+  g_autofree char *duplicate_key = NULL;
   ParsePosition position = { FALSE, 0, 0 };
+  DuplicateKey duplicate = { member_counts, NULL, 0, 0 };
+  gboolean loaded;
   JsonNode *root;
 
   if (!check_json_text (text, length, origin, error))
     return NULL;
 
   g_signal_connect (parser, "error", G_CALLBACK (parser_error_cb), &position);
-  if (!json_parser_load_from_data (parser, text, length, &parse_error))
+  g_signal_connect (parser, "object-member", G_CALLBACK (object_member_cb), &duplicate);
+  loaded = json_parser_load_from_data (parser, text, length, &parse_error);
+  g_signal_handlers_disconnect_by_data (parser, &duplicate);
+  duplicate_key = duplicate.key;
+
+  if (!loaded)
     {
       set_syntax_error (error, origin, &position, parse_error);
+      return NULL;
+    }
+  if (duplicate.key != NULL)
+    {
+      set_duplicate_error (error, origin, &duplicate);
       return NULL;
     }
 
@@ -701,8 +759,9 @@ read_name (JsonObject  *root,
  *   every error message and gives the name when `meta.name` is absent
  * @error: return location for a #GError
  *
- * Parses and validates a profile. Unknown keys are ignored, and a missing
- * `network` object makes an empty profile. Every list entry is checked with
+ * Parses and validates a profile. Unknown keys are ignored, a key repeated
+ * in one object is an error, and a missing `network` object makes an
+ * empty profile. Every list entry is checked with
  * hg_pattern_parse(), and `upstream_proxy` with hg_host_parse().
  *
  * Returns: (transfer full) (nullable): the profile with @path unset, or

@@ -252,6 +252,7 @@ static const FileErrorCase file_error_cases[] = {
   { "timeout-string.json", ": network.approval_timeout_secs: expected a whole number of seconds, got a string" },
   { "bad-upstream.json", ": network.upstream_proxy: " },
   { "not-object.json", ": the top level must be a JSON object, not an array" },
+  { "duplicate-key.json", ": line 4, column 22: the key \"allow_domain\" appears more than once in one object" },
 };
 
 static void
@@ -441,6 +442,53 @@ test_bad_text (gconstpointer data)
   g_assert_null (profile);
   g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE);
   assert_starts_with (error->message, test->fragment);
+}
+
+typedef struct {
+  const char *json;
+  const char *fragment;  /* the message after "inline.json: " */
+} DuplicateCase;
+
+static const DuplicateCase duplicate_cases[] = {
+  { "{\"network\": {\"allow_domain\": [\"a.test\"], \"allow_domain\": []}}",
+    "line 1, column 59: the key \"allow_domain\" appears more than once in one object; keep only one" },
+  { "{\"network\": {}, \"network\": {\"allow_loopback\": true}}",
+    "line 1, column 51: the key \"network\" appears more than once in one object" },
+  { "{\n  \"meta\": {\n    \"name\": \"a\",\n    \"name\": \"b\"\n  }\n}",
+    "line 4, column 15: the key \"name\" appears more than once in one object" },
+  { "{\"filesystem\": {\"x\": [{\"read\": 1, \"read\": 2}]}}",
+    "line 1, column 43: the key \"read\" appears more than once in one object" },
+  { "{\"network\": {\"deny_domain\": [], \"deny_\\u0064omain\": [\"b.test\"]}}",
+    "line 1, column 62: the key \"deny_domain\" appears more than once in one object" },
+};
+
+static void
+test_duplicate_key (gconstpointer data)
+{
+  const DuplicateCase *test = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile = hg_profile_load_data (test->json, -1, "inline.json", &error);
+  g_autofree char *expected = g_strconcat ("inline.json: ", test->fragment, NULL);
+
+  g_assert_null (profile);
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE);
+  assert_starts_with (error->message, expected);
+}
+
+/* One key in several objects is not a repeat. */
+static void
+test_same_key_other_objects (void)
+{
+  static const char json[] =
+    "{\"meta\": {\"name\": \"a\"}, \"network\": {\"allow_domain\": [\"a.test\"]},"
+    " \"other\": {\"meta\": {\"name\": \"b\"}, \"list\": [{\"name\": 1}, {\"name\": 2}]}}";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile = hg_profile_load_data (json, -1, "inline.json", &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (profile);
+  g_assert_cmpstr (profile->name, ==, "a");
+  g_assert_cmpuint (profile->allow->len, ==, 1);
 }
 
 static char *
@@ -972,6 +1020,9 @@ main (int   argc,
                      timeout_cases, test_timeout_clamp);
   add_indexed_cases ("/profile/bad-text", G_N_ELEMENTS (text_cases), sizeof (TextCase),
                      text_cases, test_bad_text);
+  add_indexed_cases ("/profile/duplicate-key", G_N_ELEMENTS (duplicate_cases), sizeof (DuplicateCase),
+                     duplicate_cases, test_duplicate_key);
+  g_test_add_func ("/profile/duplicate-key/other-objects", test_same_key_other_objects);
   g_test_add_func ("/profile/depth/limit", test_depth_limit);
   g_test_add_func ("/profile/depth/strings", test_depth_ignores_strings);
   g_test_add_func ("/profile/escape/swallowed-quote", test_short_escape_swallows_quote);
