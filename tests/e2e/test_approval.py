@@ -477,6 +477,20 @@ class FilterPushTest(ApprovalTest):
         request.close()
         self.assertEqual(proxy.stderr().count("Not using the agent's lists"), 1)
 
+    def test_file_profile_always_answer(self):
+        proxy = self.file_proxy(*self.pins("yes.test"))
+        self.agent.connection()
+        request = self.pending(proxy, "yes.test")
+        self.agent.decide(self.agent.wait_message("ask"), "approve", "always")
+        self.assert_echo(request.sock, request.response())
+
+        # The agent stores the answer in its own profile and pushes it.
+        self.agent.push_filter(allow=["yes.test"])
+        self.agent.send({"type": "ping", "id": "after-push"})
+        self.agent.wait_message("pong", lambda m: m.get("id") == "after-push")
+        self.assert_tunnel(proxy, "yes.test")
+        self.assertEqual(len(self.agent.messages("ask")), 1)
+
     def test_file_profile_forget_session(self):
         proxy = self.file_proxy(*self.pins("yes.test"))
         self.agent.connection()
