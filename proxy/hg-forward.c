@@ -725,8 +725,12 @@ find_line (ForwardData  *data,
            gsize         limit,
            GError      **error)
 {
-  const guint8 *lf = memchr (data->input->data, '\n', MIN (data->input->len, limit));
+  const guint8 *lf = NULL;
   gssize length;
+
+  /* An empty GByteArray may have no buffer, and memchr() needs one. */
+  if (data->input->len > 0)
+    lf = memchr (data->input->data, '\n', MIN (data->input->len, limit));
 
   if (lf == NULL)
     {
