@@ -643,7 +643,7 @@ hg_tunnel_update_watches (HgTunnel  *tunnel,
  * left the set already, and its descriptor number may now belong to
  * another socket, so it is left alone.
  * NOTE: epoll drops a registration only when the last descriptor of the
- * socket closes; a copy held elsewhere, such as in a child between fork
+ * socket closes. A copy held elsewhere, such as in a child between fork
  * and exec, would keep it, with its pointer to the tunnel, a while longer. */
 static void
 hg_tunnel_unwatch (HgTunnel          *tunnel,
@@ -985,9 +985,9 @@ hg_tunnel_poller_run_events (HgTunnelPoller *poller)
 }
 
 /* Ends the tunnels whose idle deadline passed. A tunnel is queued by the
- * deadline it had when queued; activity only updates last_activity, so a
- * tunnel found active is queued again once per timeout period, and each
- * call costs in proportion to the tunnels due, not to all of them. */
+ * deadline it had when queued, and activity only updates last_activity.
+ * So a tunnel found active is queued again once per timeout period, and
+ * each call costs in proportion to the tunnels due, not to all of them. */
 static void
 hg_tunnel_poller_run_idle (HgTunnelPoller *poller,
                            gint64          now)
