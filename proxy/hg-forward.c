@@ -923,9 +923,8 @@ read_body_cb (GObject      *source,
       g_autofree char *reason = NULL;
 
       if (data->body_state == BODY_LENGTH)
-        reason = g_strdup_printf (_("the client closed the connection after %u of %" G_GINT64_FORMAT
-                                    " request body bytes"),
-                                  data->body->len, data->content_length);
+        reason = g_strdup_printf (_("the client closed the connection after %u of %lld request body bytes"),
+                                  data->body->len, (long long) data->content_length);
       else
         reason = g_strdup_printf (_("the client closed the connection after %u bytes of the "
                                     "chunked request body"),
