@@ -36,6 +36,11 @@ class ProxyGermanTest(unittest.TestCase):
         self.assertIn("Maximale Größe eines einfachen HTTP-Anfragekörpers in Bytes", result.stdout)
         self.assertIn("--max-body=BYTES", result.stdout)
 
+    def test_run_help(self):
+        result = run_proxy("run", "--help", env=GERMAN)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Aufruf: hostgate-proxy run [OPTIONEN] -- BEFEHL [ARGUMENTE …]", result.stdout)
+
     def test_help_english_without_language(self):
         result = run_proxy("--help", env={"LANGUAGE": "", "LC_ALL": "C.UTF-8"})
         self.assertEqual(result.returncode, 0, result.stderr)
