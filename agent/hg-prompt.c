@@ -77,8 +77,9 @@ hg_prompt_class_init (HgPromptClass *klass)
   /**
    * HgPrompt::expired:
    *
-   * Emitted once when the deadline passes before anyone answered. The
-   * prompt then counts as denied once.
+   * Emitted once when the deadline passes before the person answered.
+   * The agent then withdraws the prompt without a decision, and the
+   * proxy's own timer denies the request once.
    */
   signals[EXPIRED] =
     g_signal_new ("expired", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
