@@ -103,6 +103,32 @@ hg_options_free (HgOptions *options)
 }
 
 /**
+ * hg_write_port_file:
+ * @path: the `--port-file` path
+ * @address: the bound address, as hg_socket_address_to_string() formats it
+ *
+ * Writes @address and a newline to @path, replacing the file atomically
+ * so that a script polling for it never reads half a line.
+ *
+ * Returns: %TRUE on success, else %FALSE with @error set
+ */
+gboolean
+hg_write_port_file (const char  *path,
+                    const char  *address,
+                    GError     **error)
+{
+  g_autofree char *line = g_strconcat (address, "\n", NULL);
+
+  if (!g_file_set_contents (path, line, -1, error))
+    {
+      g_prefix_error (error, _("Could not write the port file: "));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
  * hg_socket_address_to_string:
  * @address: an inet socket address
  *

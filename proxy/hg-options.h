@@ -109,6 +109,9 @@ gboolean   hg_parse_size              (const char          *text,
                                        guint64             *size,
                                        GError             **error);
 char      *hg_socket_address_to_string (GSocketAddress     *address);
+gboolean   hg_write_port_file         (const char          *path,
+                                       const char          *address,
+                                       GError             **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgOptions, hg_options_free)
 

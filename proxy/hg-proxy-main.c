@@ -65,12 +65,8 @@ announce_address (HgProxyServer   *server,
   fputs (line, stdout);
   fflush (stdout);
 
-  if (options->port_file != NULL &&
-      !g_file_set_contents (options->port_file, line, -1, error))
-    {
-      g_prefix_error (error, _("Could not write the port file: "));
-      return FALSE;
-    }
+  if (options->port_file != NULL && !hg_write_port_file (options->port_file, address, error))
+    return FALSE;
 
   g_message ("hostgate-proxy %s listening on %s", PACKAGE_VERSION, address);
 

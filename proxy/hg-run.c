@@ -494,22 +494,6 @@ start_agent_client (HgProxyServer *server,
   return agent;
 }
 
-static gboolean
-write_port_file (const char  *path,
-                 const char  *address,
-                 GError     **error)
-{
-  g_autofree char *line = g_strconcat (address, "\n", NULL);
-
-  if (!g_file_set_contents (path, line, -1, error))
-    {
-      g_prefix_error (error, _("Could not write the port file: "));
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
 /**
  * hg_run_main:
  * @argv: the whole command line, with `run` as argv[1]
@@ -569,7 +553,7 @@ hg_run_main (int                  argc,
 
   port = g_inet_socket_address_get_port (hg_proxy_server_get_address (server));
   address = hg_socket_address_to_string (G_SOCKET_ADDRESS (hg_proxy_server_get_address (server)));
-  if (options->port_file != NULL && !write_port_file (options->port_file, address, &error))
+  if (options->port_file != NULL && !hg_write_port_file (options->port_file, address, &error))
     goto fail;
 
   if (!prepare_confinement (confine, port, &run.ruleset_fd, &error))

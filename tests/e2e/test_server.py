@@ -115,6 +115,13 @@ class StartupTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(proxy.address, result.stderr.decode())
 
+    def test_unwritable_port_file_fails(self):
+        path = "/nonexistent/hostgate-test/port"
+        result = run_proxy("--auth", "off", "--port-file", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Could not write the port file", result.stderr.decode())
+        self.assertIn("/nonexistent/hostgate-test/port", result.stderr.decode())
+
 
 class BurstTest(unittest.TestCase):
     def test_burst_of_connections(self):
