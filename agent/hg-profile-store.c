@@ -24,7 +24,6 @@
 #include "hg-pattern.h"
 #include "hg-profile-store.h"
 
-#define DEFAULT_RESOURCE "/io/github/hostgate/protocol/profiles/default.json"
 
 struct _HgProfileStore
 {
@@ -256,14 +255,7 @@ read_profile_text (const char  *path,
       return NULL;
     }
 
-  builtin = g_resources_lookup_data (DEFAULT_RESOURCE, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
-  if (builtin == NULL)
-    {
-      contents = skeleton_json (name);
-      *length = strlen (contents);
-      return contents;
-    }
-
+  builtin = hg_profile_get_default_data ();
   *length = g_bytes_get_size (builtin);
   return g_strndup (g_bytes_get_data (builtin, NULL), *length);
 }

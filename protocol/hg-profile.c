@@ -941,6 +941,31 @@ hg_profile_load_file (const char  *path,
 }
 
 /**
+ * hg_profile_get_default_data:
+ *
+ * Returns the text of the built-in default profile, the file the agent
+ * materialises as `default.json` on its first write.
+ *
+ * Returns: (transfer full): the JSON text
+ */
+GBytes *
+hg_profile_get_default_data (void)
+{
+  g_autoptr(GError) error = NULL;
+  GBytes *bytes;
+
+  /* Looking the data up in hg_protocol_get_resource () itself, rather than
+   * through g_resources_lookup_data (), makes the linker keep the resource
+   * object of the static library, whose constructor also registers it. */
+  bytes = g_resource_lookup_data (hg_protocol_get_resource (), DEFAULT_PROFILE_RESOURCE,
+                                  G_RESOURCE_LOOKUP_FLAGS_NONE, &error);
+  if (bytes == NULL)
+    g_error ("The built-in default profile is missing: %s", error->message);
+
+  return bytes;
+}
+
+/**
  * hg_profile_load_default:
  *
  * Loads the built-in default profile from the library's resources. This
@@ -951,19 +976,11 @@ hg_profile_load_file (const char  *path,
 HgProfile *
 hg_profile_load_default (void)
 {
-  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GBytes) bytes = hg_profile_get_default_data ();
   g_autoptr(GError) error = NULL;
   HgProfile *profile;
   gsize size;
   const char *data;
-
-  /* Looking the data up in hg_protocol_get_resource () itself, rather than
-   * through g_resources_lookup_data (), makes the linker keep the resource
-   * object of the static library, whose constructor also registers it. */
-  bytes = g_resource_lookup_data (hg_protocol_get_resource (), DEFAULT_PROFILE_RESOURCE,
-                                  G_RESOURCE_LOOKUP_FLAGS_NONE, &error);
-  if (bytes == NULL)
-    g_error ("The built-in default profile is missing: %s", error->message);
 
   data = g_bytes_get_data (bytes, &size);
   profile = hg_profile_load_data (data, size, "resource://" DEFAULT_PROFILE_RESOURCE, &error);

@@ -61,6 +61,7 @@ HgProfile  *hg_profile_load_data      (const char  *data,
                                        const char  *origin,
                                        GError     **error);
 HgProfile  *hg_profile_load_default   (void);
+GBytes     *hg_profile_get_default_data (void);
 HgProfile  *hg_profile_load_named     (const char  *name,
                                        GError     **error);
 char       *hg_profile_get_path       (const char  *name);
