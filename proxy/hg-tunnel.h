@@ -11,19 +11,20 @@ G_BEGIN_DECLS
 /**
  * HgTunnel:
  *
- * A bidirectional byte pump between two connected sockets. On Linux it
- * moves data with splice(2) through a pipe per direction, so bytes do not
- * pass through user space; elsewhere, or where splice fails, it copies
- * through a small buffer. End of stream on one side becomes
- * shutdown(SHUT_WR) on the other (half-close); an error on either side
- * closes both. The tunnel ends when both directions are done, on error,
- * or after the idle timeout with no byte moved in either direction.
+ * A bidirectional byte pump between two connected sockets. It copies
+ * through buffers of up to 4 MiB borrowed from a process-wide pool, or,
+ * when asked with hg_tunnel_set_use_splice(), moves the bytes with
+ * splice(2) through a pipe per direction so they do not pass through user
+ * space. End of stream on one side becomes shutdown(SHUT_WR) on the other
+ * (half-close); an error on either side closes both. The tunnel ends when
+ * both directions are done, on error, or after the idle timeout with no
+ * byte moved in either direction.
  *
  * Writing into a socket whose peer has gone raises SIGPIPE with splice(2),
- * which has no MSG_NOSIGNAL, so a process using HgTunnel should ignore
- * SIGPIPE (`signal (SIGPIPE, SIG_IGN)`). While SIGPIPE has its default
- * action, new tunnels copy through a buffer instead, and the first one
- * logs a warning.
+ * which has no MSG_NOSIGNAL, so a process that asks for splice(2) should
+ * ignore SIGPIPE (`signal (SIGPIPE, SIG_IGN)`). While SIGPIPE has its
+ * default action, new tunnels copy instead, and the first one logs a
+ * warning.
  *
  * Lifetime: free the tunnel in or after the callback of
  * hg_tunnel_run_async(), or at any time before it. Freeing a running
