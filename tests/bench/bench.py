@@ -208,14 +208,14 @@ class Bench:
                 "--max-connections", "20000",
                 "--audit-log", os.path.join(self.tmp, "hostgate-audit.log")]
         env = dict(os.environ)
-        if name == "hostgate-copy":
-            env["HOSTGATE_TUNNEL_NO_SPLICE"] = "1"
+        if name == "hostgate-splice":
+            env["HOSTGATE_TUNNEL_SPLICE"] = "1"
         proc = self.procs.start(argv, stdout=subprocess.DEVNULL, env=env,
                                 stderr=open(os.path.join(self.tmp, f"{name}.err"), "a"))
         port = wait_for(lambda: proc.poll() is None and read_port_file(port_file), 10,
                         "hostgate-proxy listening")
-        if name == "hostgate-copy":
-            argv = ["env", "HOSTGATE_TUNNEL_NO_SPLICE=1"] + argv
+        if name == "hostgate-splice":
+            argv = ["env", "HOSTGATE_TUNNEL_SPLICE=1"] + argv
         return proc, port, argv
 
     def start_tinyproxy(self, name):
@@ -288,7 +288,7 @@ shutdown_lifetime 1 seconds
         return proc, port, argv
 
     def start_proxy(self, name):
-        starter = "start_hostgate" if name == "hostgate-copy" else f"start_{name}"
+        starter = "start_hostgate" if name == "hostgate-splice" else f"start_{name}"
         proc, port, argv = getattr(self, starter)(name)
         self.proxies[name] = {"proc": proc, "port": port}
         self.commands.setdefault("proxies", {})[name] = self.symbolic(argv)
@@ -321,10 +321,10 @@ shutdown_lifetime 1 seconds
         return argv + [url]
 
     def figure_throughput(self):
-        # A second hostgate-proxy copies through a buffer instead of
-        # splicing, to tell what splice(2) brings on this machine.
-        self.start_proxy("hostgate-copy")
-        targets = TARGETS + ["hostgate-copy"]
+        # A second hostgate-proxy moves the bytes with splice(2) instead of
+        # copying them, to tell which of the two is faster on this machine.
+        self.start_proxy("hostgate-splice")
+        targets = TARGETS + ["hostgate-splice"]
         size = self.args.bytes
         results = {t: [] for t in targets}
         cpu = {t: [] for t in targets[1:]}
@@ -347,7 +347,7 @@ shutdown_lifetime 1 seconds
                     cpu[target].append((self.proxy_cpu(target) - before[0]) / gib)
             log(f"throughput round {round_ + 1}: "
                 + ", ".join(f"{t} {results[t][-1] / 1e9:.2f} GB/s" for t in targets if results[t]))
-        self.stop_proxy("hostgate-copy")
+        self.stop_proxy("hostgate-splice")
         return {"bytes": size, "bytes_per_second": results, "proxy_cpu_seconds_per_gib": cpu,
                 "client_cpu_seconds_per_gib": client_cpu, "origin_cpu_seconds_per_gib": origin_cpu}
 

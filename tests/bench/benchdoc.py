@@ -9,7 +9,7 @@ import statistics
 TARGETS = ["direct", "hostgate", "tinyproxy", "squid"]
 PROXIES = TARGETS[1:]
 LABELS = {"direct": "direct (no proxy)", "hostgate": "hostgate-proxy",
-          "hostgate-copy": "hostgate-proxy, copying (`HOSTGATE_TUNNEL_NO_SPLICE=1`)",
+          "hostgate-splice": "hostgate-proxy, splicing (`HOSTGATE_TUNNEL_SPLICE=1`)",
           "tinyproxy": "tinyproxy", "squid": "squid"}
 
 NOTES = {}
