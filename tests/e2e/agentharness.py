@@ -328,20 +328,28 @@ def click_button(display, window, which):
     click(display, window, x, height - 28)
 
 
+def visible_windows(display):
+    """Return the ids of all mapped windows, named or not."""
+    out = xdotool(display, "search", "--onlyvisible", "--name", ".*", check=False)
+    return set(out.split())
+
+
 def choose_duration(display, window, duration):
     """Pick "once", "session" or "always" in the duration drop-down with
     the keyboard: Alt+R focuses it, Space opens its list, the arrows move
-    and Return selects."""
+    and Return selects. The list is a popover, which X shows as windows
+    of its own: keys go to it only once they are mapped."""
     steps = {"once": 0, "session": 1, "always": 2}[duration]
     focus(display, window)
     key(display, "alt+r")
+    before = visible_windows(display)
     key(display, "space")
-    # The list opens with the current item (Once) focused.
-    time.sleep(0.3)
+    wait_for(lambda: visible_windows(display) - before, message="the duration list open")
     key(display, "Home")
     for _ in range(steps):
         key(display, "Down")
     key(display, "Return")
+    wait_for(lambda: not visible_windows(display) - before, message="the duration list closed")
 
 
 def close_window(display, window):
