@@ -6,6 +6,8 @@
 
 #include "hg-history-entry.h"
 
+#include <glib/gi18n.h>
+
 /**
  * HgHistoryEntry:
  *
@@ -97,6 +99,36 @@ hg_history_entry_get_profile (HgHistoryEntry *entry)
   g_return_val_if_fail (HG_IS_HISTORY_ENTRY (entry), NULL);
 
   return entry->profile;
+}
+
+/**
+ * hg_history_entry_get_decision_label:
+ * @entry: a history entry
+ *
+ * Returns the record's decision for display: a translated word for the
+ * decisions a proxy writes (`allow`, `deny`, `error`), any other value
+ * as it is, and a dash when the record has none.
+ *
+ * Returns: (transfer none): the label
+ */
+const char *
+hg_history_entry_get_decision_label (HgHistoryEntry *entry)
+{
+  const char *decision;
+
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (entry), NULL);
+
+  decision = entry->event->decision;
+  if (decision == NULL)
+    return "—";
+  if (g_str_equal (decision, "allow"))
+    return C_("history decision", "Allowed");
+  if (g_str_equal (decision, "deny"))
+    return C_("history decision", "Denied");
+  if (g_str_equal (decision, "error"))
+    return C_("history decision", "Failed");
+
+  return decision;
 }
 
 /**

@@ -22,6 +22,7 @@ HgHistoryEntry *hg_history_entry_new               (const HgEvent  *event,
 const HgEvent  *hg_history_entry_get_event         (HgHistoryEntry *entry);
 const char     *hg_history_entry_get_session_label (HgHistoryEntry *entry);
 const char     *hg_history_entry_get_profile       (HgHistoryEntry *entry);
+const char     *hg_history_entry_get_decision_label (HgHistoryEntry *entry);
 GDateTime      *hg_history_entry_get_received      (HgHistoryEntry *entry);
 
 void            hg_history_append                  (GListStore     *history,

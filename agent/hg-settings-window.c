@@ -1049,9 +1049,7 @@ history_host_text (gpointer item)
 static char *
 history_decision_text (gpointer item)
 {
-  const HgEvent *event = hg_history_entry_get_event (item);
-
-  return g_strdup (event->decision != NULL ? event->decision : "—");
+  return g_strdup (hg_history_entry_get_decision_label (item));
 }
 
 static char *
