@@ -840,7 +840,7 @@ decide_from_lists (HgAgentClient *self,
   HgPolicyContext context;
 
   if (self->server == NULL)
-    return deny_once ("not in the allow list");
+    return deny_once (_("not in the allow list"));
 
   policy = hg_proxy_server_dup_policy (self->server);
   hg_proxy_server_get_policy_context (self->server, &context);
@@ -850,7 +850,7 @@ decide_from_lists (HgAgentClient *self,
   if (decision->kind == HG_POLICY_DENY)
     return hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, decision->pattern, decision->reason);
   if (self->mode == HG_APPROVAL_OFF)
-    return deny_once ("not in the allow list");
+    return deny_once (_("not in the allow list"));
 
   return NULL;
 }

@@ -6,6 +6,8 @@
 
 #include "hg-approval.h"
 
+#include <glib/gi18n.h>
+
 /**
  * hg_approval_new:
  * @verdict: approve or deny
@@ -118,10 +120,9 @@ hg_deny_approver_ask_async (HgApprover          *approver,
   g_autoptr(GTask) task = g_task_new (approver, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, hg_deny_approver_ask_async);
-  /* The reason goes into the status line, so it stays untranslated ASCII. */
   g_task_return_pointer (task,
                          hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, NULL,
-                                          "not in the allow list"),
+                                          _("not in the allow list")),
                          (GDestroyNotify) hg_approval_free);
 }
 

@@ -30,6 +30,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #define READ_CHUNK           16384
 /* After an error response the rest of the request is read and dropped for
  * a while, so that closing does not reset the connection before the client
@@ -357,6 +359,7 @@ respond_and_close (HgClient   *client,
                    const char *reason)
 {
   g_autofree char *clean = hg_http_sanitize_reason (reason != NULL ? reason : status_text (status));
+  g_autofree char *phrase = NULL;
   GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (client->connection));
   GString *response = g_string_new (NULL);
   gsize length;
@@ -367,7 +370,11 @@ respond_and_close (HgClient   *client,
       clean = g_strdup (status_text (status));
     }
 
-  g_string_append_printf (response, "HTTP/1.1 %u %s\r\n", status, clean);
+  /* The status line is read as Latin-1 or ASCII by many clients, so it
+   * carries an ASCII transliteration of a translated reason, and the body
+   * the reason itself, in UTF-8. */
+  phrase = g_str_to_ascii (clean, NULL);
+  g_string_append_printf (response, "HTTP/1.1 %u %s\r\n", status, phrase);
   if (status == 407)
     g_string_append (response, "Proxy-Authenticate: Basic realm=\"hostgate\"\r\n");
   g_string_append_printf (response,
@@ -437,7 +444,7 @@ head_read_cb (GObject      *source,
       if (client->buffer->len == 0 && client->n_requests > 0)
         finish (client);
       else
-        refuse (client, "error", 408, "timed out waiting for the request head", NULL);
+        refuse (client, "error", 408, _("timed out waiting for the request head"), NULL);
       return;
     }
   if (n <= 0)
@@ -595,7 +602,7 @@ established_written_cb (GObject      *source,
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, NULL))
     {
-      audit (client, "allow", 200, "the client closed before the tunnel opened",
+      audit (client, "allow", 200, _("the client closed before the tunnel opened"),
              client->decision->pattern, 0, 0);
       finish (client);
       return;
@@ -629,7 +636,7 @@ tunnel_cb (GObject      *source,
                client->head->authority->name, error->message);
       reason = error->message;
       if (is_cancelled (error))
-        reason = "closed at the end of the shutdown grace period";
+        reason = _("closed at the end of the shutdown grace period");
     }
 
   audit (client, "allow", 200, reason, client->decision->pattern,
@@ -735,7 +742,7 @@ connected_cb (GObject      *source,
   authority = hg_host_to_string (client->head->authority);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     {
-      reason = g_strdup_printf ("connecting to %s timed out", authority);
+      reason = g_strdup_printf (_("connecting to %s timed out"), authority);
       refuse (client, "error", 504, reason, NULL);
       return;
     }
@@ -802,7 +809,7 @@ upstream_socket_cb (GObject      *source,
           return;
         }
       upstream = hg_host_to_string (client->options->upstream);
-      reason = g_strdup_printf ("upstream proxy %s: %s", upstream, error->message);
+      reason = g_strdup_printf (_("upstream proxy %s: %s"), upstream, error->message);
       refuse (client, "error", g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? 504 : 502,
               reason, NULL);
       return;
@@ -857,9 +864,9 @@ upstream_lookup_cb (GObject      *source,
         }
       /* The resolver's errors name the host already. */
       if (error != NULL)
-        reason = g_strdup_printf ("upstream proxy: %s", error->message);
+        reason = g_strdup_printf (_("upstream proxy: %s"), error->message);
       else
-        reason = g_strdup_printf ("could not resolve the upstream proxy \"%s\": no addresses",
+        reason = g_strdup_printf (_("could not resolve the upstream proxy \"%s\": no addresses"),
                                   client->options->upstream->name);
       refuse (client, "error", 502, reason, NULL);
       return;
@@ -1005,7 +1012,7 @@ handle_head (HgClient *client)
   client->head_time = g_get_monotonic_time ();
   if (end == 0)
     {
-      refuse (client, "error", 431, "the request head is larger than 64 KiB", NULL);
+      refuse (client, "error", 431, _("the request head is larger than 64 KiB"), NULL);
       return;
     }
 
@@ -1022,7 +1029,7 @@ handle_head (HgClient *client)
    * the token learns nothing about the policy. */
   if (!check_token (client))
     {
-      refuse (client, "error", 407, "proxy authentication required", NULL);
+      refuse (client, "error", 407, _("proxy authentication required"), NULL);
       return;
     }
   client->authenticated = TRUE;
@@ -1030,7 +1037,7 @@ handle_head (HgClient *client)
   if (client->head->authority == NULL)
     {
       refuse (client, "error", 400,
-              "a proxy request needs an absolute http:// URI or CONNECT host:port", NULL);
+              _("a proxy request needs an absolute http:// URI or CONNECT host:port"), NULL);
       return;
     }
 
@@ -1061,7 +1068,7 @@ hg_client_run_async (HgClient            *client,
   if (client->over_limit)
     {
       client->head_time = g_get_monotonic_time ();
-      refuse (client, "error", 503, "too many connections to the proxy", NULL);
+      refuse (client, "error", 503, _("too many connections to the proxy"), NULL);
       return;
     }
 

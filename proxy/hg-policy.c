@@ -28,6 +28,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <glib/gi18n.h>
+
 struct _HgPolicy {
   gatomicrefcount ref_count;
   HgFilter *allow;
@@ -232,7 +234,10 @@ is_own_address (GPtrArray    *own_addresses,
   return FALSE;
 }
 
-/* Returns what is wrong with connecting to @address, or NULL. */
+#define LOOPBACK N_("loopback")
+
+/* Returns what is wrong with connecting to @address, untranslated, or
+ * NULL. */
 static const char *
 address_problem (HgPolicy     *policy,
                  GPtrArray    *own_addresses,
@@ -240,7 +245,7 @@ address_problem (HgPolicy     *policy,
                  guint16       port)
 {
   if (is_own_address (own_addresses, address, port))
-    return "the proxy's own address";
+    return N_("the proxy's own address");
 
   switch (hg_address_classify (address))
     {
@@ -248,30 +253,33 @@ address_problem (HgPolicy     *policy,
     case HG_ADDRESS_PRIVATE:
       return NULL;
     case HG_ADDRESS_LOOPBACK:
-      return policy->allow_loopback ? NULL : "loopback";
+      return policy->allow_loopback ? NULL : LOOPBACK;
     case HG_ADDRESS_LINK_LOCAL:
-      return "link-local";
+      return N_("link-local");
     case HG_ADDRESS_UNSPECIFIED:
-      return "unspecified";
+      return N_("unspecified");
     case HG_ADDRESS_MULTICAST:
-      return "multicast";
+      return N_("multicast");
     case HG_ADDRESS_BROADCAST:
-      return "broadcast";
+      return N_("broadcast");
     case HG_ADDRESS_METADATA:
-      return "cloud metadata";
+      return N_("cloud metadata");
     default:
-      return "unknown address class";
+      return N_("unknown address class");
     }
 }
 
-/* The fix for a loopback refusal, added to its reason: the person who
- * sees it usually meant to reach a local server. */
-#define LOOPBACK_HINT "; start the proxy with --allow-loopback or set network.allow_loopback to allow it"
-
+/* Returns the fix for a loopback refusal, added to its reason: the person
+ * who reads it usually meant to reach a local server. */
 static const char *
 problem_hint (const char *problem)
 {
-  return g_str_equal (problem, "loopback") ? LOOPBACK_HINT : "";
+  if (!g_str_equal (problem, LOOPBACK))
+    return "";
+
+  /* Translators: added to a reason such as "localhost" is a blocked
+   * destination (loopback). */
+  return _("; start the proxy with --allow-loopback or set network.allow_loopback to allow it");
 }
 
 static gboolean
@@ -305,19 +313,23 @@ check_hard_denies (HgPolicy     *policy,
     {
       problem = address_problem (policy, own_addresses, target->address, target->port);
       if (problem != NULL)
-        return hg_decision_new (HG_POLICY_DENY, 403, NULL, "%s is a blocked destination (%s)%s",
-                                target->name, problem, problem_hint (problem));
+        /* Translators: the second %s is a kind of address, such as
+         * loopback, and the third an optional hint. */
+        return hg_decision_new (HG_POLICY_DENY, 403, NULL, _("%s is a blocked destination (%s)%s"),
+                                target->name, _(problem), problem_hint (problem));
       return NULL;
     }
 
   if (hg_host_is_metadata_name (target->name))
     return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                            "\"%s\" is a blocked destination (cloud metadata)", target->name);
+                            _("\"%s\" is a blocked destination (%s)%s"), target->name,
+                            _("cloud metadata"), "");
 
   /* GResolver resolves these to loopback without asking DNS. */
   if (!policy->allow_loopback && is_localhost_name (target->name))
     return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                            "\"%s\" is a blocked destination (loopback)" LOOPBACK_HINT, target->name);
+                            _("\"%s\" is a blocked destination (%s)%s"), target->name,
+                            _(LOOPBACK), problem_hint (LOOPBACK));
 
   return NULL;
 }
@@ -351,9 +363,9 @@ hg_policy_check_target (HgPolicy     *policy,
       entry = hg_filter_find_match (policy->deny, target->name, target->address, target->port);
       if (entry != NULL)
         return hg_decision_new (HG_POLICY_DENY, 403, entry,
-                                "\"%s\" is denied by the deny list entry \"%s\"", target->name, entry);
+                                _("\"%s\" is denied by the deny list entry \"%s\""), target->name, entry);
       return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                              "\"%s\" is denied by the deny list", target->name);
+                              _("\"%s\" is denied by the deny list"), target->name);
     }
 
   if (filter_matches (policy->allow, target->name, target->address, target->port))
@@ -391,18 +403,20 @@ hg_policy_check_addresses (HgPolicy     *policy,
       g_autofree char *entry = NULL;
 
       if (problem != NULL)
-        return hg_decision_new (HG_POLICY_DENY, 403, NULL, "\"%s\" resolves to %s (%s)%s",
-                                target->name, text, problem, problem_hint (problem));
+        /* Translators: the third %s is a kind of address, such as
+         * loopback, and the fourth an optional hint. */
+        return hg_decision_new (HG_POLICY_DENY, 403, NULL, _("\"%s\" resolves to %s (%s)%s"),
+                                target->name, text, _(problem), problem_hint (problem));
 
       if (hg_filter_match_address (policy->deny, address, target->port))
         {
           entry = hg_filter_find_match (policy->deny, NULL, address, target->port);
           if (entry != NULL)
             return hg_decision_new (HG_POLICY_DENY, 403, entry,
-                                    "\"%s\" resolves to %s, which the deny list entry \"%s\" denies",
+                                    _("\"%s\" resolves to %s, which the deny list entry \"%s\" denies"),
                                     target->name, text, entry);
           return hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                                  "\"%s\" resolves to %s, which the deny list denies", target->name, text);
+                                  _("\"%s\" resolves to %s, which the deny list denies"), target->name, text);
         }
     }
 
@@ -459,7 +473,7 @@ lookup_cb (GObject      *source,
       if (error != NULL)
         decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, "%s", error->message);
       else
-        decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, "could not resolve \"%s\": no addresses",
+        decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, _("could not resolve \"%s\": no addresses"),
                                     data->target->name);
       return_decision (task, decision);
       return;
@@ -516,7 +530,7 @@ ask_cb (GObject      *source,
   if (approval == NULL)
     {
       return_decision (task, hg_decision_new (HG_POLICY_DENY, 403, NULL,
-                                              "not in the allow list, and approval failed: %s",
+                                              _("not in the allow list, and approval failed: %s"),
                                               error->message));
       return;
     }
@@ -524,7 +538,7 @@ ask_cb (GObject      *source,
     {
       return_decision (task, hg_decision_new (HG_POLICY_DENY, 403, approval->pattern, "%s",
                                               approval->reason != NULL ? approval->reason
-                                                                       : "not in the allow list"));
+                                                                       : _("not in the allow list")));
       return;
     }
 

@@ -57,5 +57,50 @@ class ProxyGermanTest(unittest.TestCase):
         self.assertIn("Unerwartetes Argument „stray“", result.stderr)
 
 
+class ProxyGermanDenyReasonTest(unittest.TestCase):
+    """A proxy started in German denies with German reasons, with
+    the typographic quotes of the catalogue turned into ASCII ones. The
+    body contains the reason in UTF-8, which the status line, read as
+    Latin-1, would garble."""
+
+    def setUp(self):
+        if not os.environ.get("HOSTGATE_LOCALEDIR"):
+            self.skipTest("HOSTGATE_LOCALEDIR is not set")
+        self.proxy = hgtest.Proxy("--deny-domain", "blocked.test",
+                                  "--allow-domain", "local.test",
+                                  "--resolve", "local.test:127.0.0.1", env=GERMAN)
+        self.addCleanup(self.proxy.close)
+
+    def refusal(self, authority):
+        """Return the status and the body text of the response to CONNECT."""
+        response = self.proxy.request(self.proxy.connect_request(authority))
+        return response.status, response.body.decode("utf-8").rstrip("\n")
+
+    def test_deny_list_reason(self):
+        status, reason = self.refusal("blocked.test:443")
+        self.assertEqual(status, 403)
+        self.assertEqual(reason,
+                         '"blocked.test" wird durch den Eintrag "blocked.test" der Sperrliste abgelehnt')
+
+    def test_unlisted_reason(self):
+        status, reason = self.refusal("elsewhere.test:443")
+        self.assertEqual(status, 403)
+        self.assertEqual(reason, "nicht in der Erlaubnisliste")
+
+    def test_loopback_reason(self):
+        status, reason = self.refusal("127.0.0.1:9")
+        self.assertEqual(status, 403)
+        self.assertIn("127.0.0.1 ist ein gesperrtes Ziel (Loopback); starten Sie den Proxy "
+                      "mit --allow-loopback", reason)
+
+    def test_status_line_ascii(self):
+        response = self.proxy.request(self.proxy.connect_request("local.test:9"))
+        self.assertEqual(response.status, 403)
+        self.assertIn('"local.test" wird zu 127.0.0.1 aufgelöst (Loopback)',
+                      response.body.decode("utf-8"))
+        self.assertTrue(response.reason.isascii(), response.reason)
+        self.assertIn("127.0.0.1 aufgel", response.reason)
+
+
 if __name__ == "__main__":
     hgtest.main()
