@@ -879,6 +879,25 @@ test_back_pressure (gconstpointer data)
   hg_tunnel_set_use_splice (FALSE);
 }
 
+/* Tunnels that a test runs at once. */
+typedef struct
+{
+  Fixture *items;
+  guint    n_items;
+} FixtureSet;
+
+static gboolean
+fixture_set_done (gpointer data)
+{
+  FixtureSet *set = data;
+
+  for (guint i = 0; i < set->n_items; i++)
+    if (!tunnel_and_peers_done (&set->items[i]))
+      return FALSE;
+
+  return TRUE;
+}
+
 #define BLOCKED_TUNNELS 24
 #define BLOCKED_BYTES (6 * MIB)
 
@@ -895,17 +914,6 @@ all_stalled (gpointer data)
   return TRUE;
 }
 
-static gboolean
-all_blocked_done (gpointer data)
-{
-  Fixture *fixtures = data;
-
-  for (guint i = 0; i < BLOCKED_TUNNELS; i++)
-    if (!tunnel_and_peers_done (&fixtures[i]))
-      return FALSE;
-
-  return TRUE;
-}
 
 /* More tunnels than there are full-size copy buffers stall with bytes
  * queued at once, so some copy through small buffers; every byte still
@@ -914,6 +922,7 @@ static void
 test_copy_many_blocked (void)
 {
   g_autofree Fixture *fixtures = g_new0 (Fixture, BLOCKED_TUNNELS);
+  FixtureSet set = { fixtures, BLOCKED_TUNNELS };
 
   for (guint i = 0; i < BLOCKED_TUNNELS; i++)
     {
@@ -934,7 +943,7 @@ test_copy_many_blocked (void)
       peer_update_watch (&fixtures[i].origin);
     }
 
-  wait_for (all_blocked_done, fixtures, DEADLINE_SECS);
+  wait_for (fixture_set_done, &set, DEADLINE_SECS);
 
   for (guint i = 0; i < BLOCKED_TUNNELS; i++)
     {
@@ -1020,22 +1029,11 @@ test_free_running (void)
 
 #define MANY_TUNNELS 200
 
-static gboolean
-all_done (gpointer data)
-{
-  Fixture *fixtures = data;
-
-  for (guint i = 0; i < MANY_TUNNELS; i++)
-    if (!tunnel_and_peers_done (&fixtures[i]))
-      return FALSE;
-
-  return TRUE;
-}
-
 static void
 test_many (void)
 {
   g_autofree Fixture *fixtures = g_new0 (Fixture, MANY_TUNNELS);
+  FixtureSet set = { fixtures, MANY_TUNNELS };
 
   for (guint i = 0; i < MANY_TUNNELS; i++)
     {
@@ -1049,7 +1047,7 @@ test_many (void)
       fixture_start (&fixtures[i], client_pending, NULL, 30, NULL);
     }
 
-  wait_for (all_done, fixtures, DEADLINE_SECS);
+  wait_for (fixture_set_done, &set, DEADLINE_SECS);
 
   for (guint i = 0; i < MANY_TUNNELS; i++)
     {
