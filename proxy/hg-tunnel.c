@@ -30,15 +30,16 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 
-/* Bytes read per direction in one dispatch: two full buffers, a few
+/* Bytes read per direction in one dispatch: one full buffer, a few
  * milliseconds of copying. Beyond it the tunnel waits for the next
  * main-loop iteration, so one busy tunnel cannot starve others. */
-#define WAKEUP_BUDGET (2 * COPY_BUFFER_SIZE)
+#define WAKEUP_BUDGET COPY_BUFFER_SIZE
 
 /* Size of a copy buffer. Fewer, larger reads and writes cut the kernel's
  * work per byte. Through a minimal copying relay, one tunnel over loopback
@@ -58,6 +59,10 @@
 
 /* Empty full-size copy buffers kept for reuse. */
 #define COPY_POOL_MAX 2
+
+/* Bytes read into a pooled buffer above which its pages go back to the
+ * kernel once no tunnel borrows a full-size buffer. */
+#define COPY_POOL_KEEP_TOUCHED COPY_BUFFER_SMALL
 
 /* Capacity asked for each pipe. Compared with the default 64 KiB it cut
  * the pump's CPU time for 1 GiB over loopback by about a third (measured
@@ -86,6 +91,7 @@ typedef struct
   int      pipe_fds[2];     /* borrowed while bytes are queued, else -1 */
   guint8  *buffer;          /* copy path: borrowed while bytes are queued */
   gsize    buffer_size;
+  gsize    buffer_touched;  /* most bytes read into the buffer at once */
   gsize    buffer_offset;
   gsize    queued;          /* bytes waiting in the pipe or the buffer */
   guint64  bytes;           /* bytes written to the destination */
@@ -168,8 +174,16 @@ G_LOCK_DEFINE_STATIC (pipe_pool);
 static int pipe_pool[PIPE_POOL_MAX][2];
 static guint pipe_pool_length;
 
+/* A full-size copy buffer waiting in the pool. Each is a mapping of its
+ * own, so its pages can go back to the kernel while it waits. */
+typedef struct
+{
+  guint8 *data;
+  gsize   touched;   /* most bytes read into it since its pages were dropped */
+} HgCopyBuffer;
+
 G_LOCK_DEFINE_STATIC (copy_pool);
-static guint8 *copy_pool[COPY_POOL_MAX];
+static HgCopyBuffer copy_pool[COPY_POOL_MAX];
 static guint copy_pool_length;
 static guint copy_buffers_borrowed;
 
@@ -289,12 +303,28 @@ pipe_pool_give (int pipe_fds[2],
   pipe_fds[0] = pipe_fds[1] = -1;
 }
 
+static guint8 *
+copy_buffer_map (void)
+{
+  void *data = mmap (NULL, COPY_BUFFER_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+  if (data == MAP_FAILED)
+    {
+      g_debug ("Could not map a %d-byte copy buffer, copying through a small one: %s",
+               COPY_BUFFER_SIZE, g_strerror (errno));
+      return NULL;
+    }
+
+  return data;
+}
+
 /* Lends the direction a full-size buffer, or a small one when
  * COPY_BUFFERS_MAX full-size buffers are borrowed. */
 static void
 direction_take_buffer (HgTunnelDirection *direction)
 {
-  guint8 *buffer = NULL;
+  HgCopyBuffer pooled = { NULL, 0 };
   gboolean full_size = FALSE;
 
   G_LOCK (copy_pool);
@@ -303,12 +333,34 @@ direction_take_buffer (HgTunnelDirection *direction)
       copy_buffers_borrowed++;
       full_size = TRUE;
       if (copy_pool_length > 0)
-        buffer = copy_pool[--copy_pool_length];
+        pooled = copy_pool[--copy_pool_length];
     }
   G_UNLOCK (copy_pool);
 
-  direction->buffer_size = full_size ? COPY_BUFFER_SIZE : COPY_BUFFER_SMALL;
-  direction->buffer = buffer != NULL ? buffer : g_malloc (direction->buffer_size);
+  if (full_size && pooled.data == NULL)
+    {
+      pooled.data = copy_buffer_map ();
+      if (pooled.data == NULL)
+        {
+          G_LOCK (copy_pool);
+          copy_buffers_borrowed--;
+          G_UNLOCK (copy_pool);
+          full_size = FALSE;
+        }
+    }
+
+  if (full_size)
+    {
+      direction->buffer = pooled.data;
+      direction->buffer_size = COPY_BUFFER_SIZE;
+      direction->buffer_touched = pooled.touched;
+    }
+  else
+    {
+      direction->buffer = g_malloc (COPY_BUFFER_SMALL);
+      direction->buffer_size = COPY_BUFFER_SMALL;
+      direction->buffer_touched = 0;
+    }
 }
 
 /* Takes the direction's buffer back, into the pool when it is full-size
@@ -316,22 +368,50 @@ direction_take_buffer (HgTunnelDirection *direction)
 static void
 direction_give_buffer (HgTunnelDirection *direction)
 {
+  gboolean pooled = FALSE;
+
   if (direction->buffer == NULL)
     return;
 
-  if (direction->buffer_size == COPY_BUFFER_SIZE)
+  if (direction->buffer_size != COPY_BUFFER_SIZE)
     {
-      G_LOCK (copy_pool);
-      copy_buffers_borrowed--;
-      if (copy_pool_length < COPY_POOL_MAX)
-        {
-          copy_pool[copy_pool_length++] = direction->buffer;
-          direction->buffer = NULL;
-        }
-      G_UNLOCK (copy_pool);
+      g_clear_pointer (&direction->buffer, g_free);
+      return;
     }
 
-  g_clear_pointer (&direction->buffer, g_free);
+  G_LOCK (copy_pool);
+  copy_buffers_borrowed--;
+  if (copy_pool_length < COPY_POOL_MAX)
+    {
+      copy_pool[copy_pool_length].data = direction->buffer;
+      copy_pool[copy_pool_length].touched = direction->buffer_touched;
+      copy_pool_length++;
+      pooled = TRUE;
+    }
+  G_UNLOCK (copy_pool);
+
+  if (!pooled)
+    munmap (direction->buffer, COPY_BUFFER_SIZE);
+  direction->buffer = NULL;
+}
+
+/* Drops the pages of the pooled buffers once no tunnel borrows a
+ * full-size buffer, so that a proxy that carried a large transfer does
+ * not keep the memory. During a transfer the buffer goes back to the pool
+ * after every wakeup, so its pages stay until the transfer ends. */
+static void
+copy_pool_drop_pages (void)
+{
+  G_LOCK (copy_pool);
+  for (guint i = 0; i < copy_pool_length && copy_buffers_borrowed == 0; i++)
+    {
+      if (copy_pool[i].touched <= COPY_POOL_KEEP_TOUCHED)
+        continue;
+
+      madvise (copy_pool[i].data, copy_pool[i].touched, MADV_DONTNEED);
+      copy_pool[i].touched = 0;
+    }
+  G_UNLOCK (copy_pool);
 }
 
 static void
@@ -543,6 +623,9 @@ direction_fill (HgTunnelDirection  *direction,
                        MIN (max_bytes, direction->buffer_size), MSG_DONTWAIT);
       while (n_read < 0 && errno == EINTR);
       saved_errno = errno;
+
+      if (n_read > 0)
+        direction->buffer_touched = MAX (direction->buffer_touched, (gsize) n_read);
     }
 
   if (n_read < 0)
@@ -882,6 +965,7 @@ hg_tunnel_stop (HgTunnel *tunnel)
 
   direction_clear (&tunnel->up);
   direction_clear (&tunnel->down);
+  copy_pool_drop_pages ();
 
   close_connection (tunnel->client);
   close_connection (tunnel->origin);
@@ -1430,6 +1514,7 @@ hg_tunnel_free (HgTunnel *tunnel)
 
   direction_clear (&tunnel->up);
   direction_clear (&tunnel->down);
+  copy_pool_drop_pages ();
   g_clear_object (&tunnel->client);
   g_clear_object (&tunnel->origin);
   g_clear_object (&tunnel->cancellable);

@@ -9,6 +9,32 @@ import hgtest
 from hgtest import EchoServer, HttpOrigin, Proxy
 
 
+class SourceServer(hgtest._ThreadedServer):
+    """Sends `size` zero bytes to each client, then closes."""
+
+    def __init__(self, size):
+        self.size = size
+        super().__init__()
+
+    def _serve(self, conn):
+        chunk = bytes(1 << 20)
+        with conn:
+            try:
+                for offset in range(0, self.size, len(chunk)):
+                    conn.sendall(chunk[:self.size - offset])
+            except OSError:
+                pass
+
+
+def rss_kib(pid):
+    """Return the resident set size of process pid in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 class ConnectTest(unittest.TestCase):
     def setUp(self):
         self.echo = EchoServer(tail=b"bye\n")
@@ -33,6 +59,37 @@ class ConnectTest(unittest.TestCase):
             echoed = response.rest + hgtest.recv_all(sock)
         self.assertEqual(len(echoed), len(payload) + 4)
         self.assertEqual(echoed, payload + b"bye\n")
+
+    def download(self, proxy, authority):
+        """Read everything the origin sends through a new tunnel; return
+        the byte count."""
+        sock, response = proxy.open_tunnel(authority)
+        with sock:
+            self.assertEqual(response.status, 200)
+            received = len(response.rest)
+            while chunk := sock.recv(1 << 20):
+                received += len(chunk)
+        return received
+
+    def test_memory_returned_after_transfer(self):
+        # Copy buffers are 4 MiB. After the tunnel ends, their pages must
+        # go back to the kernel instead of staying resident.
+        size = 48 << 20
+        source = SourceServer(size)
+        self.addCleanup(source.close)
+        proxy = self.proxy("--allow-loopback", "--allow-domain", "big.test",
+                           "--resolve", f"big.test:{source.port}:127.0.0.1")
+        authority = f"big.test:{source.port}"
+        source.size = 4096
+        self.assertEqual(self.download(proxy, authority), 4096)
+        baseline = rss_kib(proxy.process.pid)
+
+        source.size = size
+        for _ in range(2):
+            self.assertEqual(self.download(proxy, authority), size)
+
+        hgtest.wait_for(lambda: rss_kib(proxy.process.pid) < baseline + 2048,
+                        message=f"resident memory back near {baseline} KiB")
 
     def test_bytes_after_head_same_write(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
