@@ -372,8 +372,9 @@ respond_and_close (HgClient   *client,
 
   /* The status line is read as Latin-1 or ASCII by many clients, so it
    * carries an ASCII transliteration of a translated reason, and the body
-   * the reason itself, in UTF-8. */
-  phrase = g_str_to_ascii (clean, NULL);
+   * the reason itself, in UTF-8. The rules of the message language give
+   * "oe" for a German "ö" where the C locale's give "o". */
+  phrase = g_str_to_ascii (clean, g_get_language_names ()[0]);
   g_string_append_printf (response, "HTTP/1.1 %u %s\r\n", status, phrase);
   if (status == 407)
     g_string_append (response, "Proxy-Authenticate: Basic realm=\"hostgate\"\r\n");

@@ -468,7 +468,7 @@ hg_proxy_server_log_denial (HgProxyServer *server,
     g_hash_table_remove_all (server->denials);
   g_hash_table_insert (server->denials, g_strdup (host), GSIZE_TO_POINTER ((gsize) now));
 
-  g_message ("Refused a request for %s with status %u: %s", host, status, reason);
+  g_message (_("Refused a request for %s with status %u: %s"), host, status, reason);
 }
 
 static gboolean

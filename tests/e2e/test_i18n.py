@@ -99,7 +99,7 @@ class ProxyGermanDenyReasonTest(unittest.TestCase):
         self.assertIn('"local.test" wird zu 127.0.0.1 aufgelöst (Loopback)',
                       response.body.decode("utf-8"))
         self.assertTrue(response.reason.isascii(), response.reason)
-        self.assertIn("127.0.0.1 aufgel", response.reason)
+        self.assertIn("127.0.0.1 aufgeloest", response.reason)
 
 
 if __name__ == "__main__":
