@@ -21,6 +21,9 @@ builddir=$srcdir/build
 args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
+    -h|--help)
+      sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+      exit 0 ;;
     --build) builddir=$(realpath -m "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
