@@ -591,7 +591,13 @@ def main():
         log(f"wrote {doc}")
         return
 
+    # The options that change the figures; --build and --doc only say
+    # where things go.
     args.command = "tests/bench/run.sh" + (" --quick" if args.quick else "")
+    if args.rounds is not None:
+        args.command += f" --rounds {args.rounds}"
+    if args.only:
+        args.command += f" --only {args.only}"
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
     args.bytes = (256 << 20) if args.quick else (2 << 30)
