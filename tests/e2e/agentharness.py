@@ -334,21 +334,38 @@ def visible_windows(display):
     return set(out.split())
 
 
+def popup_geometry(display, before):
+    """Return (x, y, width, height) of the tallest window mapped since the
+    set before was taken, or None while there is none taller than 30 px.
+    A popover maps a 1 px window of its own first."""
+    tallest = None
+    for window in visible_windows(display) - before:
+        out = xdotool(display, "getwindowgeometry", "--shell", window, check=False)
+        values = dict(line.split("=", 1) for line in out.split() if "=" in line)
+        if "HEIGHT" not in values:
+            continue
+        geometry = tuple(int(values[name]) for name in ("X", "Y", "WIDTH", "HEIGHT"))
+        if geometry[3] > 30 and (tallest is None or geometry[3] > tallest[3]):
+            tallest = geometry
+    return tallest
+
+
 def choose_duration(display, window, duration):
-    """Pick "once", "session" or "always" in the duration drop-down with
-    the keyboard: Alt+R focuses it, Space opens its list, the arrows move
-    and Return selects. The list is a popover, which X shows as windows
-    of its own: keys go to it only once they are mapped."""
-    steps = {"once": 0, "session": 1, "always": 2}[duration]
+    """Pick "once", "session" or "always" in the duration drop-down: Alt+R
+    focuses it and Space opens its list, a popover that X shows as windows
+    of its own, then a click picks the row. Arrow keys sent right after
+    the popover was mapped sometimes moved the list one row too far.
+    The three rows fill the popover between equal margins, so the middle
+    row is at its centre and the others a quarter of its height away."""
+    row = {"once": -1, "session": 0, "always": 1}[duration]
     focus(display, window)
     key(display, "alt+r")
     before = visible_windows(display)
     key(display, "space")
-    wait_for(lambda: visible_windows(display) - before, message="the duration list open")
-    key(display, "Home")
-    for _ in range(steps):
-        key(display, "Down")
-    key(display, "Return")
+    x, y, width, height = wait_for(lambda: popup_geometry(display, before),
+                                   message="the duration list open")
+    xdotool(display, "mousemove", x + width // 2, y + height // 2 + row * height // 4,
+            "click", "1")
     wait_for(lambda: not visible_windows(display) - before, message="the duration list closed")
 
 
