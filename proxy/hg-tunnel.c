@@ -403,13 +403,16 @@ static void
 copy_pool_drop_pages (void)
 {
   G_LOCK (copy_pool);
-  for (guint i = 0; i < copy_pool_length && copy_buffers_borrowed == 0; i++)
+  if (copy_buffers_borrowed == 0)
     {
-      if (copy_pool[i].touched <= COPY_POOL_KEEP_TOUCHED)
-        continue;
+      for (guint i = 0; i < copy_pool_length; i++)
+        {
+          if (copy_pool[i].touched <= COPY_POOL_KEEP_TOUCHED)
+            continue;
 
-      madvise (copy_pool[i].data, copy_pool[i].touched, MADV_DONTNEED);
-      copy_pool[i].touched = 0;
+          madvise (copy_pool[i].data, copy_pool[i].touched, MADV_DONTNEED);
+          copy_pool[i].touched = 0;
+        }
     }
   G_UNLOCK (copy_pool);
 }
