@@ -6,6 +6,7 @@ import time
 import unittest
 
 import hgtest
+import proctools
 from hgtest import EchoServer, HttpOrigin, Proxy
 
 
@@ -24,15 +25,6 @@ class SourceServer(hgtest._ThreadedServer):
                     conn.sendall(chunk[:self.size - offset])
             except OSError:
                 pass
-
-
-def rss_kib(pid):
-    """Return the resident set size of process pid in KiB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 class ConnectTest(unittest.TestCase):
@@ -82,13 +74,13 @@ class ConnectTest(unittest.TestCase):
         authority = f"big.test:{source.port}"
         source.size = 4096
         self.assertEqual(self.download(proxy, authority), 4096)
-        baseline = rss_kib(proxy.process.pid)
+        baseline = proctools.rss_kib(proxy.process.pid)
 
         source.size = size
         for _ in range(2):
             self.assertEqual(self.download(proxy, authority), size)
 
-        hgtest.wait_for(lambda: rss_kib(proxy.process.pid) < baseline + 2048,
+        hgtest.wait_for(lambda: proctools.rss_kib(proxy.process.pid) < baseline + 2048,
                         message=f"resident memory back near {baseline} KiB")
 
     def test_bytes_after_head_same_write(self):

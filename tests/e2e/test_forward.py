@@ -11,6 +11,7 @@ import time
 import unittest
 
 import hgtest
+import proctools
 from hgtest import CURL, HttpOrigin, Proxy
 
 # The large-response test: its size, the maximum growth of the proxy's
@@ -22,15 +23,6 @@ LARGE_TIMEOUT = 240
 
 GZIP_TEXT = b"forwarded without decoding, " * 200
 GZIP_BODY = gzip.compress(GZIP_TEXT, mtime=0)
-
-
-def read_rss_kib(pid):
-    """Return VmRSS of process pid in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS line for process {pid}")
 
 
 def origin_handler(request):
@@ -171,7 +163,7 @@ class ForwardTest(unittest.TestCase):
         if CURL is None:
             raise unittest.SkipTest("curl is not installed")
         pid = self.proxy.process.pid
-        baseline = read_rss_kib(pid)
+        baseline = proctools.rss_kib(pid)
         peak = baseline
         command = [CURL, "-sS", "--max-time", str(LARGE_TIMEOUT), "--noproxy", "",
                    "-x", f"http://{self.proxy.address}",
@@ -182,7 +174,7 @@ class ForwardTest(unittest.TestCase):
                                   env=self.proxy.environment())
         deadline = time.monotonic() + LARGE_TIMEOUT + 10
         while client.poll() is None:
-            peak = max(peak, read_rss_kib(pid))
+            peak = max(peak, proctools.rss_kib(pid))
             if time.monotonic() > deadline:
                 client.kill()
                 self.fail(f"the large response took over {LARGE_TIMEOUT} s")
