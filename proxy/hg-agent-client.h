@@ -17,15 +17,16 @@ G_BEGIN_DECLS
 /* How long the agent has to answer `hello` with `welcome`. */
 #define HG_AGENT_WELCOME_TIMEOUT_SECS 5
 
-/* Reasons sent to clients in the status line: plain ASCII, untranslated. */
-#define HG_AGENT_REASON_NOT_RUNNING   "approval agent not running"
-#define HG_AGENT_REASON_DISCONNECTED  "approval agent disconnected"
-#define HG_AGENT_REASON_NO_WELCOME    "approval agent did not answer"
-#define HG_AGENT_REASON_TIMED_OUT     "approval timed out"
-#define HG_AGENT_REASON_TOO_MANY      "too many pending approvals"
-#define HG_AGENT_REASON_USER_DENIED   "denied by the user"
-#define HG_AGENT_REASON_BAD_DECISION  "the approval agent sent an invalid decision"
-#define HG_AGENT_REASON_AGENT_BUSY    "the approval agent has too many open prompts"
+/* Reasons sent to clients, translated where they are used (the file that
+ * uses them includes <glib/gi18n.h>). */
+#define HG_AGENT_REASON_NOT_RUNNING   _("approval agent not running")
+#define HG_AGENT_REASON_DISCONNECTED  _("approval agent disconnected")
+#define HG_AGENT_REASON_NO_WELCOME    _("approval agent did not answer")
+#define HG_AGENT_REASON_TIMED_OUT     _("approval timed out")
+#define HG_AGENT_REASON_TOO_MANY      _("too many pending approvals")
+#define HG_AGENT_REASON_USER_DENIED   _("denied by the user")
+#define HG_AGENT_REASON_BAD_DECISION  _("the approval agent sent an invalid decision")
+#define HG_AGENT_REASON_AGENT_BUSY    _("the approval agent has too many open prompts")
 
 #define HG_TYPE_AGENT_CLIENT (hg_agent_client_get_type ())
 G_DECLARE_FINAL_TYPE (HgAgentClient, hg_agent_client, HG, AGENT_CLIENT, GObject)

@@ -93,6 +93,16 @@ class ProxyGermanDenyReasonTest(unittest.TestCase):
         self.assertIn("127.0.0.1 ist ein gesperrtes Ziel (Loopback); starten Sie den Proxy "
                       "mit --allow-loopback", reason)
 
+    def test_agent_not_running_reason(self):
+        socket_path = os.path.join(self.proxy.dir, "no-agent.sock")
+        proxy = hgtest.Proxy("--network-approval", "ask", "--agent-socket", socket_path,
+                             env=GERMAN)
+        self.addCleanup(proxy.close)
+        response = proxy.request(proxy.connect_request("unlisted.test:443"))
+        self.assertEqual(response.status, 403)
+        self.assertEqual(response.body.decode("utf-8").rstrip("\n"),
+                         "Freigabe-Agent läuft nicht")
+
     def test_status_line_ascii(self):
         response = self.proxy.request(self.proxy.connect_request("local.test:9"))
         self.assertEqual(response.status, 403)
