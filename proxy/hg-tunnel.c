@@ -186,6 +186,8 @@ G_LOCK_DEFINE_STATIC (copy_pool);
 static HgCopyBuffer copy_pool[COPY_POOL_MAX];
 static guint copy_pool_length;
 static guint copy_buffers_borrowed;
+static guint64 copy_buffers_lent;       /* full-size loans so far */
+static guint64 copy_buffers_lent_seen;  /* the count at the last sweep */
 
 /* One poller per main context that runs tunnels. */
 G_LOCK_DEFINE_STATIC (pollers);
@@ -331,6 +333,7 @@ direction_take_buffer (HgTunnelDirection *direction)
   if (copy_buffers_borrowed < COPY_BUFFERS_MAX)
     {
       copy_buffers_borrowed++;
+      copy_buffers_lent++;
       full_size = TRUE;
       if (copy_pool_length > 0)
         pooled = copy_pool[--copy_pool_length];
@@ -395,15 +398,17 @@ direction_give_buffer (HgTunnelDirection *direction)
   direction->buffer = NULL;
 }
 
-/* Drops the pages of the pooled buffers once no tunnel borrows a
+/* Drops the pages of the pooled buffers while no tunnel borrows a
  * full-size buffer, so that a proxy that carried a large transfer does
  * not keep the memory. During a transfer the buffer goes back to the pool
- * after every wakeup, so its pages stay until the transfer ends. */
+ * after every wakeup, so this runs only when a tunnel ends or, with
+ * @if_unused, when no buffer was lent since the previous such call. */
 static void
-copy_pool_drop_pages (void)
+copy_pool_drop_pages (gboolean if_unused)
 {
   G_LOCK (copy_pool);
-  if (copy_buffers_borrowed == 0)
+  if (copy_buffers_borrowed == 0
+      && (!if_unused || copy_buffers_lent == copy_buffers_lent_seen))
     {
       for (guint i = 0; i < copy_pool_length; i++)
         {
@@ -414,6 +419,7 @@ copy_pool_drop_pages (void)
           copy_pool[i].touched = 0;
         }
     }
+  copy_buffers_lent_seen = copy_buffers_lent;
   G_UNLOCK (copy_pool);
 }
 
@@ -968,7 +974,7 @@ hg_tunnel_stop (HgTunnel *tunnel)
 
   direction_clear (&tunnel->up);
   direction_clear (&tunnel->down);
-  copy_pool_drop_pages ();
+  copy_pool_drop_pages (FALSE);
 
   close_connection (tunnel->client);
   close_connection (tunnel->origin);
@@ -1193,6 +1199,8 @@ hg_tunnel_poller_sweep (HgTunnelPoller *poller,
         hg_tunnel_complete_closed (tunnel);
     }
 
+  /* Open tunnels that went quiet after a large transfer. */
+  copy_pool_drop_pages (TRUE);
   poller->next_sweep = now + SWEEP_INTERVAL;
 }
 
@@ -1517,7 +1525,7 @@ hg_tunnel_free (HgTunnel *tunnel)
 
   direction_clear (&tunnel->up);
   direction_clear (&tunnel->down);
-  copy_pool_drop_pages ();
+  copy_pool_drop_pages (FALSE);
   g_clear_object (&tunnel->client);
   g_clear_object (&tunnel->origin);
   g_clear_object (&tunnel->cancellable);
