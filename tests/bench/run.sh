@@ -18,16 +18,25 @@ set -euo pipefail
 
 srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 builddir=$srcdir/build
+render=0
 args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     -h|--help)
       sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
       exit 0 ;;
-    --build) builddir=$(realpath -m "$2"); shift 2 ;;
+    --build)
+      [[ $# -ge 2 ]] || { echo "run.sh: --build needs a folder" >&2; exit 2; }
+      builddir=$(realpath -m "$2"); shift 2 ;;
+    --render) render=1; args+=("$1"); shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
+
+# Rewriting the doc from an earlier bench.json needs no peers and no build.
+if [[ $render -eq 1 ]]; then
+  exec python3 "$srcdir/tests/bench/bench.py" --build "$builddir" --srcdir "$srcdir" "${args[@]}"
+fi
 
 log () { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
