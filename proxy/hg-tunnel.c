@@ -1525,7 +1525,6 @@ hg_tunnel_free (HgTunnel *tunnel)
 
   direction_clear (&tunnel->up);
   direction_clear (&tunnel->down);
-  copy_pool_drop_pages (FALSE);
   g_clear_object (&tunnel->client);
   g_clear_object (&tunnel->origin);
   g_clear_object (&tunnel->cancellable);
