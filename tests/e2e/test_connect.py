@@ -41,8 +41,9 @@ class ConnectTest(unittest.TestCase):
         self.addCleanup(proxy.close)
         return proxy
 
-    def pinned(self, name, *args):
-        return self.proxy("--allow-loopback", "--resolve", f"{name}:{self.echo.port}:127.0.0.1", *args)
+    def pinned(self, name, *args, port=None):
+        port = port or self.echo.port
+        return self.proxy("--allow-loopback", "--resolve", f"{name}:{port}:127.0.0.1", *args)
 
     def test_tunnel_byte_exact(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
@@ -67,14 +68,19 @@ class ConnectTest(unittest.TestCase):
                 received += len(chunk)
         return received
 
+    def wait_memory_back(self, proxy, baseline):
+        """Wait until the proxy's resident memory is within 2 MiB of
+        baseline (KiB)."""
+        hgtest.wait_for(lambda: proctools.rss_kib(proxy.process.pid) < baseline + 2048,
+                        message=f"resident memory back near {baseline} KiB")
+
     def test_memory_returned_after_transfer(self):
         # Copy buffers are 4 MiB. After the tunnel ends, their pages must
         # go back to the kernel instead of staying resident.
         size = 48 << 20
         source = SourceServer(size)
         self.addCleanup(source.close)
-        proxy = self.proxy("--allow-loopback", "--allow-domain", "big.test",
-                           "--resolve", f"big.test:{source.port}:127.0.0.1")
+        proxy = self.pinned("big.test", "--allow-domain", "big.test", port=source.port)
         authority = f"big.test:{source.port}"
         source.size = 4096
         self.assertEqual(self.download(proxy, authority), 4096)
@@ -84,17 +90,15 @@ class ConnectTest(unittest.TestCase):
         for _ in range(2):
             self.assertEqual(self.download(proxy, authority), size)
 
-        hgtest.wait_for(lambda: proctools.rss_kib(proxy.process.pid) < baseline + 2048,
-                        message=f"resident memory back near {baseline} KiB")
+        self.wait_memory_back(proxy, baseline)
 
     def test_memory_returned_while_tunnel_idle(self):
-        # The tunnel stays open after its transfer; the pages still go
+        # The tunnel stays open after its transfer. The pages still go
         # back within a few of the proxy's one-second sweeps.
         size = 48 << 20
         source = SourceServer(size, keep_open=True)
         self.addCleanup(source.close)
-        proxy = self.proxy("--allow-loopback", "--allow-domain", "big.test",
-                           "--resolve", f"big.test:{source.port}:127.0.0.1")
+        proxy = self.pinned("big.test", "--allow-domain", "big.test", port=source.port)
         baseline = proctools.rss_kib(proxy.process.pid)
 
         sock, response = proxy.open_tunnel(f"big.test:{source.port}")
@@ -106,8 +110,7 @@ class ConnectTest(unittest.TestCase):
                 self.assertTrue(chunk, "the tunnel closed early")
                 received += len(chunk)
             self.assertEqual(received, size)
-            hgtest.wait_for(lambda: proctools.rss_kib(proxy.process.pid) < baseline + 2048,
-                            message=f"resident memory back near {baseline} KiB")
+            self.wait_memory_back(proxy, baseline)
 
     def test_bytes_after_head_same_write(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
