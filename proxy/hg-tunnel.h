@@ -21,7 +21,7 @@ G_BEGIN_DECLS
  * byte moved in either direction.
  *
  * Writing into a socket whose peer has gone raises SIGPIPE with splice(2),
- * which has no MSG_NOSIGNAL, so a process that asks for splice(2) should
+ * which has no MSG_NOSIGNAL, so a process that turns on splice(2) should
  * ignore SIGPIPE (`signal (SIGPIPE, SIG_IGN)`). While SIGPIPE has its
  * default action, new tunnels copy instead, and the first one logs a
  * warning.

@@ -916,7 +916,7 @@ all_stalled (gpointer data)
 
 
 /* More tunnels than there are full-size copy buffers stall with bytes
- * queued at once, so some copy through small buffers; every byte still
+ * queued at once, so some copy through small buffers. Every byte still
  * arrives once the origins read again. */
 static void
 test_copy_many_blocked (void)

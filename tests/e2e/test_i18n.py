@@ -71,24 +71,24 @@ class ProxyGermanDenyReasonTest(unittest.TestCase):
                                   "--resolve", "local.test:127.0.0.1", env=GERMAN)
         self.addCleanup(self.proxy.close)
 
-    def refusal(self, authority):
+    def rejected_connect(self, authority):
         """Return the status and the body text of the response to CONNECT."""
         response = self.proxy.request(self.proxy.connect_request(authority))
         return response.status, response.body.decode("utf-8").rstrip("\n")
 
     def test_deny_list_reason(self):
-        status, reason = self.refusal("blocked.test:443")
+        status, reason = self.rejected_connect("blocked.test:443")
         self.assertEqual(status, 403)
         self.assertEqual(reason,
                          '"blocked.test" wird durch den Eintrag "blocked.test" der Sperrliste abgelehnt')
 
     def test_unlisted_reason(self):
-        status, reason = self.refusal("elsewhere.test:443")
+        status, reason = self.rejected_connect("elsewhere.test:443")
         self.assertEqual(status, 403)
         self.assertEqual(reason, "nicht in der Erlaubnisliste")
 
     def test_loopback_reason(self):
-        status, reason = self.refusal("127.0.0.1:9")
+        status, reason = self.rejected_connect("127.0.0.1:9")
         self.assertEqual(status, 403)
         self.assertIn("127.0.0.1 ist ein gesperrtes Ziel (Loopback); starten Sie den Proxy "
                       "mit --allow-loopback", reason)
