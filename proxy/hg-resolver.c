@@ -660,15 +660,19 @@ hg_resolver_lookup_finish (HgResolver    *resolver,
 
 
 /* Connecting. Each attempt gets its own cancellable and a timeout source
- * that cancels it, instead of GSocketClient's timeout: that one counts
- * whole seconds and stays set on the socket for the tunnel's whole life. */
+ * that cancels it, instead of a socket timeout: that one counts whole
+ * seconds and stays set on the socket for the tunnel's whole life.
+ *
+ * The attempts connect a socket of their own rather than going through
+ * GSocketClient, which would enumerate the single address, emit its
+ * events and arm a Happy Eyeballs timer for each one: about an eighth of
+ * the proxy's CPU time per tunnel when tunnels open at a high rate. */
 
 typedef struct {
   GPtrArray *addresses;
   guint16 port;
   guint timeout_ms;
   guint next;
-  GSocketClient *client;
   GCancellable *attempt_cancellable;
   GSource *attempt_timeout_source;
   gboolean attempt_timed_out;
@@ -698,7 +702,6 @@ connect_data_free (ConnectData *data)
   connect_stop_attempt_timeout (data);
   connect_stop_cancelled_watch (data);
   g_ptr_array_unref (data->addresses);
-  g_clear_object (&data->client);
   g_clear_object (&data->attempt_cancellable);
   g_clear_error (&data->last_error);
   g_free (data);
@@ -723,30 +726,30 @@ format_address_list (GPtrArray *addresses)
   return g_string_free (text, FALSE);
 }
 
-/* Returns @message without GLib's own “Could not connect to ADDRESS: ”
- * or “Could not connect: ” prefix (GLib 2.74, untranslated), because the
- * message built from it names the address already. */
+/* Returns @message without GLib's “Error connecting: ” prefix, which
+ * g_socket_connect() puts before the system's reason when connect()
+ * fails at once, because the message built from it says so already. */
 static const char *
 strip_connect_prefix (const char *message)
 {
-  const char *separator;
+  const char *prefix = g_dgettext ("glib20", "Error connecting: %s");
+  const char *placeholder = strstr (prefix, "%s");
 
-  if (g_str_has_prefix (message, "Could not connect: "))
-    return message + strlen ("Could not connect: ");
-
-  /* An IPv6 address contains colons but never ": ". */
-  separator = strstr (message, ": ");
-  if (g_str_has_prefix (message, "Could not connect to ") && separator != NULL)
-    return separator + 2;
+  if (placeholder != NULL && strncmp (message, prefix, placeholder - prefix) == 0)
+    return message + (placeholder - prefix);
 
   return message;
 }
 
+/* Leaves the socket as GSocketClient would: blocking for GIO's
+ * synchronous calls, which connecting asynchronously turned off. */
 static void
 connect_prepare_socket (GSocketConnection *connection)
 {
   GSocket *socket = g_socket_connection_get_socket (connection);
   g_autoptr(GError) error = NULL;
+
+  g_socket_set_blocking (socket, TRUE);
 
   if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
     g_debug ("could not set TCP_NODELAY: %s", error->message);
@@ -782,17 +785,18 @@ connect_cb (GObject      *source_object,
 {
   g_autoptr(GTask) task = user_data;
   ConnectData *data = g_task_get_task_data (task);
-  g_autoptr(GSocketConnection) connection = NULL;
+  GSocketConnection *connection = G_SOCKET_CONNECTION (source_object);
   g_autoptr(GError) error = NULL;
+  gboolean connected;
 
-  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source_object), result, &error);
+  connected = g_socket_connection_connect_finish (connection, result, &error);
   connect_stop_attempt_timeout (data);
 
-  if (connection != NULL)
+  if (connected)
     {
       connect_stop_cancelled_watch (data);
       connect_prepare_socket (connection);
-      g_task_return_pointer (task, g_steal_pointer (&connection), g_object_unref);
+      g_task_return_pointer (task, g_object_ref (connection), g_object_unref);
       return;
     }
 
@@ -843,6 +847,9 @@ connect_next (GTask *task)
 {
   ConnectData *data = g_task_get_task_data (task);
   g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
 
   if (data->next >= data->addresses->len)
     {
@@ -853,6 +860,17 @@ connect_next (GTask *task)
   address = g_inet_socket_address_new (g_ptr_array_index (data->addresses, data->next),
                                        data->port);
   data->next++;
+
+  socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_DEFAULT, &error);
+  if (socket == NULL)
+    {
+      g_clear_error (&data->last_error);
+      data->last_error = g_steal_pointer (&error);
+      connect_next (task);
+      return;
+    }
+  connection = g_socket_connection_factory_create_connection (socket);
 
   g_clear_object (&data->attempt_cancellable);
   data->attempt_cancellable = g_cancellable_new ();
@@ -865,9 +883,8 @@ connect_next (GTask *task)
       g_source_attach (data->attempt_timeout_source, g_task_get_context (task));
     }
 
-  g_socket_client_connect_async (data->client, G_SOCKET_CONNECTABLE (address),
-                                 data->attempt_cancellable, connect_cb,
-                                 g_object_ref (task));
+  g_socket_connection_connect_async (connection, address, data->attempt_cancellable,
+                                     connect_cb, g_object_ref (task));
 }
 
 /**
@@ -912,8 +929,6 @@ hg_connect_async (GPtrArray           *addresses,
   data->addresses = address_array_copy (addresses);
   data->port = port;
   data->timeout_ms = timeout_ms;
-  data->client = g_socket_client_new ();
-  g_socket_client_set_enable_proxy (data->client, FALSE);
   g_task_set_task_data (task, data, (GDestroyNotify) connect_data_free);
 
   if (cancellable != NULL)
