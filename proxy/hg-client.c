@@ -76,6 +76,7 @@ struct _HgClient
   gboolean authenticated;          /* the head carried the proxy token */
   HgPolicy *policy;
   GSource *watch;                  /* the connection, while deciding */
+  gboolean client_closed;          /* the client closed while deciding */
   HgDecision *decision;
   GSocketConnection *origin;
   GBytes *origin_pending;
@@ -109,6 +110,7 @@ clear_request (HgClient *client)
   g_clear_pointer (&client->origin_pending, g_bytes_unref);
   client->head_length = 0;
   client->authenticated = FALSE;
+  client->client_closed = FALSE;
 }
 
 static void
@@ -255,6 +257,30 @@ audit (HgClient   *client,
     hg_proxy_server_write_audit (client->server, &record);
   else
     hg_audit_write (hg_proxy_server_get_audit (client->server), &record);
+}
+
+/* Records a request that stopped before a response was sent, because
+ * its client closed while it was decided or the shutdown grace period
+ * ended. Status 0 means that nothing was sent. */
+static void
+finish_unanswered (HgClient *client)
+{
+  const char *reason = _("closed at the end of the shutdown grace period");
+  const char *decision = "error";
+  const char *pattern = NULL;
+
+  if (client->client_closed)
+    reason = _("the client closed the connection before the response");
+
+  if (client->decision != NULL)
+    {
+      pattern = client->decision->pattern;
+      if (client->decision->kind == HG_POLICY_ALLOW)
+        decision = "allow";
+    }
+
+  audit (client, decision, 0, reason, pattern, 0, 0);
+  finish (client);
 }
 
 /* Lingering close: the rest of the request is read and dropped until the
@@ -736,7 +762,7 @@ connected_cb (GObject      *source,
 
   if (is_cancelled (error))
     {
-      finish (client);
+      finish_unanswered (client);
       return;
     }
 
@@ -777,7 +803,7 @@ upstream_connected_cb (GObject      *source,
 
   if (is_cancelled (error))
     {
-      finish (client);
+      finish_unanswered (client);
       return;
     }
 
@@ -806,7 +832,7 @@ upstream_socket_cb (GObject      *source,
     {
       if (is_cancelled (error))
         {
-          finish (client);
+          finish_unanswered (client);
           return;
         }
       upstream = hg_host_to_string (client->options->upstream);
@@ -860,7 +886,7 @@ upstream_lookup_cb (GObject      *source,
     {
       if (is_cancelled (error))
         {
-          finish (client);
+          finish_unanswered (client);
           return;
         }
       /* The resolver's errors name the host already. */
@@ -910,7 +936,7 @@ decide_cb (GObject      *source,
   decision = hg_policy_decide_finish (client->policy, result, &error);
   if (decision == NULL)
     {
-      finish (client);
+      finish_unanswered (client);
       return;
     }
 
@@ -962,6 +988,7 @@ watch_cb (GSocket      *socket,
   else
     {
       g_debug ("%s: the client closed while its request was being decided", client->peer);
+      client->client_closed = TRUE;
       g_cancellable_cancel (client->cancellable);
     }
 

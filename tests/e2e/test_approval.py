@@ -4,6 +4,7 @@ sockets; names are pinned to 127.0.0.1 with the proxy's --resolve."""
 
 import json
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -250,6 +251,17 @@ class EndOfPromptTest(ApprovalTest):
         self.assertEqual(cancel["id"], ask["id"])
         self.assertEqual(cancel["reason"], "timeout")
 
+    def assert_unanswered(self, proxy, host, reason):
+        records = hgtest.wait_for(
+            lambda: [r for r in proxy.audit_records() if r["decision"] == "error"],
+            message="the record of the unanswered request")
+        self.assertEqual(len(records), 1, records)
+        self.assertEqual(records[0]["host"], host)
+        self.assertEqual(records[0]["method"], "CONNECT")
+        self.assertEqual(records[0]["status"], 0)
+        self.assertEqual(records[0]["reason"], reason)
+        self.assertIsNotNone(records[0]["client"])
+
     def test_client_gone_cancels(self):
         proxy = self.proxy(*self.pins("gone.test"))
         request = self.pending(proxy, "gone.test")
@@ -259,6 +271,35 @@ class EndOfPromptTest(ApprovalTest):
         cancel = self.agent.wait_message("cancel")
         self.assertEqual(cancel["id"], ask["id"])
         self.assertEqual(cancel["reason"], "client-gone")
+        self.assert_unanswered(proxy, "gone.test",
+                               "the client closed the connection before the response")
+
+    def test_half_closed_client_recorded(self):
+        # The proxy cannot tell a client that only stopped sending from
+        # one that left, so it withdraws the question either way.
+        proxy = self.proxy(*self.pins("half.test"))
+        request = self.pending(proxy, "half.test")
+        self.agent.wait_message("ask")
+        request.sock.shutdown(socket.SHUT_WR)
+
+        self.assertEqual(hgtest.recv_all(request.sock), b"")
+        self.assertEqual(self.agent.wait_message("cancel")["reason"], "client-gone")
+        self.assert_unanswered(proxy, "half.test",
+                               "the client closed the connection before the response")
+        event = self.agent.wait_message("event", lambda m: m.get("decision") == "error")
+        self.assertEqual(event["host"], "half.test")
+        self.assertEqual(event["reason"], "the client closed the connection before the response")
+
+    def test_unanswered_at_shutdown_recorded(self):
+        proxy = self.proxy("--grace-period", "1", *self.pins("late.test"))
+        request = self.pending(proxy, "late.test")
+        self.agent.wait_message("ask")
+        proxy.process.send_signal(signal.SIGTERM)
+
+        self.assertEqual(proxy.process.wait(hgtest.TIMEOUT), 0)
+        self.assertEqual(hgtest.recv_all(request.sock), b"")
+        self.assert_unanswered(proxy, "late.test",
+                               "closed at the end of the shutdown grace period")
 
     def test_one_client_gone_keeps_prompt(self):
         proxy = self.proxy(*self.pins("a.test"), debug=True)
