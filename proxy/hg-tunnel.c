@@ -313,7 +313,7 @@ copy_buffer_map (void)
 
   if (data == MAP_FAILED)
     {
-      g_debug ("Could not map a %d-byte copy buffer, copying through a small one: %s",
+      g_debug ("could not map a %d-byte copy buffer, copying through a small one: %s",
                COPY_BUFFER_SIZE, g_strerror (errno));
       return NULL;
     }

@@ -51,13 +51,18 @@ def fd_count_except_caches(pid):
     return sum(1 for target in fd_targets(pid) if not is_cache(target))
 
 
-def rss_kib(pid):
-    """Return the resident set size (VmRSS) of process pid in KiB."""
+def status_kib(pid, field):
+    """Return a size field of /proc/PID/status, such as VmRSS, in KiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
-    raise AssertionError(f"no VmRSS line in /proc/{pid}/status")
+    raise AssertionError(f"no {field} line in /proc/{pid}/status")
+
+
+def rss_kib(pid):
+    """Return the resident set size (VmRSS) of process pid in KiB."""
+    return status_kib(pid, "VmRSS")
 
 
 def wait_fd_count(pid, expected, timeout=hgtest.TIMEOUT):

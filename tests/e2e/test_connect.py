@@ -1,7 +1,10 @@
 """CONNECT tunnels through hostgate-proxy: byte-exact relaying, the exact
 200 reply, half-close, loopback and the proxy's own address."""
 
+import os
+import resource
 import socket
+import threading
 import time
 import unittest
 
@@ -41,9 +44,10 @@ class ConnectTest(unittest.TestCase):
         self.addCleanup(proxy.close)
         return proxy
 
-    def pinned(self, name, *args, port=None):
+    def pinned(self, name, *args, port=None, **kwargs):
         port = port or self.echo.port
-        return self.proxy("--allow-loopback", "--resolve", f"{name}:{port}:127.0.0.1", *args)
+        return self.proxy("--allow-loopback", "--resolve", f"{name}:{port}:127.0.0.1", *args,
+                          **kwargs)
 
     def test_tunnel_byte_exact(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
@@ -111,6 +115,34 @@ class ConnectTest(unittest.TestCase):
                 received += len(chunk)
             self.assertEqual(received, size)
             self.wait_memory_back(proxy, baseline)
+
+    def test_copy_without_room_to_map(self):
+        # With its address space limited to what it uses plus 2 MiB, the
+        # proxy cannot map a 4 MiB copy buffer. Each direction then copies
+        # through a small one, and every byte still arrives in order.
+        proxy = self.pinned("small.test", "--allow-domain", "small.test", debug=True)
+        pid = proxy.process.pid
+        if proctools.uses_asan(pid):
+            self.skipTest("AddressSanitizer reserves far more address space than it maps")
+        limit = (proctools.status_kib(pid, "VmSize") + 2048) * 1024
+        resource.prlimit(pid, resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+
+        payload = os.urandom(1 << 20) * 8
+        sock, response = proxy.open_tunnel(f"small.test:{self.echo.port}")
+        with sock:
+            self.assertEqual(response.status, 200)
+            sender = threading.Thread(target=self.send_and_close, args=(sock, payload))
+            sender.start()
+            echoed = response.rest + hgtest.recv_all(sock)
+            sender.join(hgtest.TIMEOUT)
+        self.assertEqual(len(echoed), len(payload) + 4)
+        self.assertEqual(echoed, payload + b"bye\n")
+        self.assertIn("could not map a 4194304-byte copy buffer", proxy.stderr())
+
+    @staticmethod
+    def send_and_close(sock, payload):
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
 
     def test_bytes_after_head_same_write(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
