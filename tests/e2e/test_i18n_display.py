@@ -19,7 +19,7 @@ from hgtest import TIMEOUT, wait_for
 APPLICATION_ID = "io.github.hostgate.Agent"
 GERMAN = {"LANGUAGE": "de", "LC_ALL": "C.UTF-8"}
 PROMPT_TITLE = "Anfrage nach Netzwerkzugriff"
-SETTINGS_TITLE = "Hostgate-Einstellungen"
+SETTINGS_TITLE = "hostgate-Einstellungen"
 
 display = None
 

@@ -16,7 +16,7 @@ from fakeproxy import FakeProxy
 from hgtest import TIMEOUT, wait_for
 
 APPLICATION_ID = "io.github.hostgate.Agent"
-SETTINGS_TITLE = "Hostgate Settings"
+SETTINGS_TITLE = "hostgate Settings"
 
 display = None
 

@@ -25,7 +25,7 @@ from hgtest import TIMEOUT, wait_for
 
 WATCHER = os.environ.get("HOSTGATE_SNI_WATCHER", "")
 GDBUS = shutil.which("gdbus")
-SETTINGS_TITLE = "Hostgate Settings"
+SETTINGS_TITLE = "hostgate Settings"
 ITEM_PATH = "/StatusNotifierItem"
 ITEM_INTERFACE = "org.kde.StatusNotifierItem"
 MENU_PATH = "/io/github/hostgate/Agent/TrayMenu"
