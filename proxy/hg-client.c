@@ -750,7 +750,6 @@ connected_cb (GObject      *source,
   g_autoptr(HgClient) client = user_data;
   g_autoptr(GError) error = NULL;
   g_autofree char *reason = NULL;
-  g_autofree char *authority = NULL;
   GSocketConnection *origin;
 
   origin = hg_connect_finish (result, &error);
@@ -766,21 +765,14 @@ connected_cb (GObject      *source,
       return;
     }
 
-  authority = hg_host_to_string (client->head->authority);
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-    {
-      reason = g_strdup_printf (_("connecting to %s timed out"), authority);
-      refuse (client, "error", 504, reason, NULL);
-      return;
-    }
-
   /* hg_connect_finish() names the addresses and the port, so a target
    * given as a name is added in front to tell which host they belong to. */
   if (client->head->authority->address != NULL)
     reason = g_strdup (error->message);
   else
     reason = g_strdup_printf ("\"%s\": %s", client->head->authority->name, error->message);
-  refuse (client, "error", 502, reason, NULL);
+  refuse (client, "error", g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? 504 : 502,
+          reason, NULL);
 }
 
 static void

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "hg-forward.h"
+#include "hg-resolver.h"
 
 /* The maximum response body held for one request, in bytes: each read
  * from the origin waits until the previous buffer reached the client. */
@@ -434,6 +435,7 @@ typedef struct
   char *host;                   /* the target host, from the URI */
   guint16 port;                 /* the target port, from the URI */
   char *peer;                   /* what is connected to, for messages */
+  gboolean peer_is_upstream;    /* @peer is the upstream proxy */
 
   GInputStream *client_in;
   GOutputStream *client_out;
@@ -1022,25 +1024,6 @@ wrote_headers_cb (SoupMessage *message,
   data->connected = TRUE;
 }
 
-/* Returns @message without GLib's “Could not connect: ” or “Could not
- * connect to ADDRESS: ” prefix (GLib 2.74, untranslated), because the
- * reason built from it names the peer already. */
-static const char *
-strip_connect_prefix (const char *message)
-{
-  const char *separator;
-
-  if (g_str_has_prefix (message, "Could not connect: "))
-    return message + strlen ("Could not connect: ");
-
-  /* An IPv6 address contains colons but never ": ". */
-  separator = strstr (message, ": ");
-  if (g_str_has_prefix (message, "Could not connect to ") && separator != NULL)
-    return separator + 2;
-
-  return message;
-}
-
 /* Turns a libsoup send error into the status to respond with. */
 static GError *
 translate_send_error (ForwardData *data,
@@ -1053,16 +1036,31 @@ translate_send_error (ForwardData *data,
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return error;
 
+  /* Whole sentences for the upstream proxy, so that translations can
+   * decline "proxy" as their grammar needs. */
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     {
       status = SOUP_STATUS_GATEWAY_TIMEOUT;
-      reason = g_strdup_printf (_("%s did not respond within %u seconds"),
-                                data->peer, data->timeout_secs);
+      if (data->peer_is_upstream)
+        reason = g_strdup_printf (_("the upstream proxy %s did not respond within %u seconds"),
+                                  data->peer, data->timeout_secs);
+      else
+        reason = g_strdup_printf (_("%s did not respond within %u seconds"),
+                                  data->peer, data->timeout_secs);
     }
   else if (!data->connected)
     {
-      reason = g_strdup_printf (_("could not connect to %s: %s"),
-                                data->peer, strip_connect_prefix (error->message));
+      if (data->peer_is_upstream)
+        reason = g_strdup_printf (_("could not connect to the upstream proxy %s: %s"),
+                                  data->peer, hg_strip_connect_prefix (error->message));
+      else
+        reason = g_strdup_printf (_("could not connect to %s: %s"),
+                                  data->peer, hg_strip_connect_prefix (error->message));
+    }
+  else if (data->peer_is_upstream)
+    {
+      reason = g_strdup_printf (_("the request to the upstream proxy %s failed: %s"),
+                                data->peer, error->message);
     }
   else
     {
@@ -1428,7 +1426,8 @@ forward_start (HgForwarder         *forwarder,
       g_autofree char *text = g_inet_address_to_string (g_ptr_array_index (addresses, 0));
       g_autofree char *proxy = format_authority (text, port);
 
-      data->peer = g_strdup_printf (_("the upstream proxy %s"), proxy);
+      data->peer = g_steal_pointer (&proxy);
+      data->peer_is_upstream = TRUE;
     }
   else
     {

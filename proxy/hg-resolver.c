@@ -664,9 +664,9 @@ hg_resolver_lookup_finish (HgResolver    *resolver,
  * seconds and stays set on the socket for the tunnel's whole life.
  *
  * The attempts connect a socket of their own rather than going through
- * GSocketClient, which would enumerate the single address, emit its
- * events and arm a Happy Eyeballs timer for each one: about an eighth of
- * the proxy's CPU time per tunnel when tunnels open at a high rate. */
+ * GSocketClient. For each attempt that would enumerate the single
+ * address, emit its events and arm a Happy Eyeballs timer, which cost
+ * about an eighth of the proxy's CPU time per tunnel at a high rate. */
 
 typedef struct {
   GPtrArray *addresses;
@@ -678,6 +678,7 @@ typedef struct {
   gboolean attempt_timed_out;
   GSource *cancelled_source;
   GError *last_error;
+  GPtrArray *reasons;   /* why each address failed, in order */
 } ConnectData;
 
 static void
@@ -704,10 +705,22 @@ connect_data_free (ConnectData *data)
   g_ptr_array_unref (data->addresses);
   g_clear_object (&data->attempt_cancellable);
   g_clear_error (&data->last_error);
+  g_ptr_array_unref (data->reasons);
   g_free (data);
 }
 
 static void connect_next (GTask *task);
+
+/* Keeps @error as the last attempt's, and its reason for the message that
+ * names every address when all fail. */
+static void
+connect_record_failure (ConnectData *data,
+                        GError      *error)
+{
+  g_ptr_array_add (data->reasons, g_strdup (hg_strip_connect_prefix (error->message)));
+  g_clear_error (&data->last_error);
+  data->last_error = error;
+}
 
 static char *
 format_address_list (GPtrArray *addresses)
@@ -726,17 +739,67 @@ format_address_list (GPtrArray *addresses)
   return g_string_free (text, FALSE);
 }
 
-/* Returns @message without GLib's “Error connecting: ” prefix, which
- * g_socket_connect() puts before the system's reason when connect()
- * fails at once, because the message built from it says so already. */
+/* Returns @message past GLib's message @format, which has at most one
+ * `%s`, as GLib translates it, or %NULL when @message does not start
+ * with it. */
 static const char *
-strip_connect_prefix (const char *message)
+skip_glib_message (const char *message,
+                   const char *format)
 {
-  const char *prefix = g_dgettext ("glib20", "Error connecting: %s");
-  const char *placeholder = strstr (prefix, "%s");
+  const char *translated = g_dgettext ("glib20", format);
+  const char *placeholder = strstr (translated, "%s");
+  const char *tail;
+  const char *found;
+  gsize head;
 
-  if (placeholder != NULL && strncmp (message, prefix, placeholder - prefix) == 0)
-    return message + (placeholder - prefix);
+  if (placeholder == NULL)
+    return g_str_has_prefix (message, translated) ? message + strlen (translated) : NULL;
+
+  head = placeholder - translated;
+  if (strncmp (message, translated, head) != 0)
+    return NULL;
+
+  /* The %s is an address or a host name, which never contains the tail
+   * (": " in English): an IPv6 address has colons but no ": ". */
+  tail = placeholder + strlen ("%s");
+  if (*tail == '\0')
+    return message + head;
+
+  found = strstr (message + head, tail);
+  return found != NULL ? found + strlen (tail) : NULL;
+}
+
+/**
+ * hg_strip_connect_prefix:
+ * @message: the message of an error from connecting
+ *
+ * Skips the prefix that GLib puts before the system's reason when a
+ * connection fails, because the messages built from it name the peer
+ * already. The prefixes are “Error connecting: ”, “Could not connect: ”,
+ * “Could not connect to ADDRESS: ” and the one for a proxy server, in
+ * English or as GLib translates them.
+ *
+ * Returns: (transfer none): the rest of @message, or @message itself
+ */
+const char *
+hg_strip_connect_prefix (const char *message)
+{
+  static const char * const formats[] = {
+    "Error connecting: %s",
+    "Could not connect: ",
+    "Could not connect to proxy server %s: ",
+    "Could not connect to %s: ",
+  };
+
+  g_return_val_if_fail (message != NULL, NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      const char *rest = skip_glib_message (message, formats[i]);
+
+      if (rest != NULL)
+        return rest;
+    }
 
   return message;
 }
@@ -816,17 +879,45 @@ connect_cb (GObject      *source_object,
     }
 
   g_debug ("connecting to port %u failed: %s", data->port, error->message);
-  g_clear_error (&data->last_error);
-  data->last_error = g_steal_pointer (&error);
+  connect_record_failure (data, g_steal_pointer (&error));
 
   connect_next (task);
+}
+
+static gboolean
+reasons_all_equal (GPtrArray *reasons)
+{
+  for (guint i = 1; i < reasons->len; i++)
+    {
+      if (!g_str_equal (g_ptr_array_index (reasons, i), g_ptr_array_index (reasons, 0)))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Returns “ADDRESS: REASON” for each address, joined by “; ”. */
+static char *
+format_reason_list (ConnectData *data)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < data->reasons->len; i++)
+    {
+      g_autofree char *address = g_inet_address_to_string (g_ptr_array_index (data->addresses, i));
+
+      if (i > 0)
+        g_string_append (text, "; ");
+      g_string_append_printf (text, "%s: %s", address, (const char *) g_ptr_array_index (data->reasons, i));
+    }
+
+  return g_string_free (text, FALSE);
 }
 
 static void
 connect_fail (GTask *task)
 {
   ConnectData *data = g_task_get_task_data (task);
-  g_autofree char *addresses_text = format_address_list (data->addresses);
   gint code = G_IO_ERROR_FAILED;
 
   connect_stop_cancelled_watch (data);
@@ -836,10 +927,23 @@ connect_fail (GTask *task)
   if (data->last_error->domain == G_IO_ERROR)
     code = data->last_error->code;
 
-  g_task_return_new_error (task, G_IO_ERROR, code,
-                           _("could not connect to %s port %u: %s"),
-                           addresses_text, data->port,
-                           strip_connect_prefix (data->last_error->message));
+  if (reasons_all_equal (data->reasons))
+    {
+      g_autofree char *addresses_text = format_address_list (data->addresses);
+
+      g_task_return_new_error (task, G_IO_ERROR, code,
+                               _("could not connect to %s port %u: %s"),
+                               addresses_text, data->port,
+                               (const char *) g_ptr_array_index (data->reasons, 0));
+    }
+  else
+    {
+      g_autofree char *reasons_text = format_reason_list (data);
+
+      g_task_return_new_error (task, G_IO_ERROR, code,
+                               _("could not connect to port %u: %s"),
+                               data->port, reasons_text);
+    }
 }
 
 static void
@@ -865,8 +969,7 @@ connect_next (GTask *task)
                          G_SOCKET_PROTOCOL_DEFAULT, &error);
   if (socket == NULL)
     {
-      g_clear_error (&data->last_error);
-      data->last_error = g_steal_pointer (&error);
+      connect_record_failure (data, g_steal_pointer (&error));
       connect_next (task);
       return;
     }
@@ -927,6 +1030,7 @@ hg_connect_async (GPtrArray           *addresses,
 
   data = g_new0 (ConnectData, 1);
   data->addresses = address_array_copy (addresses);
+  data->reasons = g_ptr_array_new_with_free_func (g_free);
   data->port = port;
   data->timeout_ms = timeout_ms;
   g_task_set_task_data (task, data, (GDestroyNotify) connect_data_free);

@@ -55,4 +55,6 @@ void               hg_connect_async  (GPtrArray           *addresses,
 GSocketConnection *hg_connect_finish (GAsyncResult        *result,
                                       GError             **error);
 
+const char        *hg_strip_connect_prefix (const char *message);
+
 G_END_DECLS

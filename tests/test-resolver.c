@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <locale.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -927,6 +929,82 @@ test_connect_skips_timed_out (void)
   g_socket_listener_close (listener);
 }
 
+/* Addresses that fail differently are each named with their reason, and
+ * the last one decides the code. */
+static void
+test_connect_mixed_failures (void)
+{
+  static const char * const texts[] = { "127.0.0.1", "127.0.0.2", NULL };
+  g_autoptr(StuckListener) stuck = stuck_listener_new ("127.0.0.1", 0);
+  guint16 port = stuck_listener_get_port (stuck);
+  g_autoptr(GPtrArray) addresses = addresses_new (texts);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autofree char *expected = g_strdup_printf ("could not connect to port %u: "
+                                               "127.0.0.1: connecting timed out after 200 ms; "
+                                               "127.0.0.2: Connection refused", port);
+
+  connection = connect_to (addresses, port, 200, NULL, &error);
+
+  g_assert_null (connection);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+  g_assert_cmpstr (error->message, ==, expected);
+}
+
+static void
+test_strip_connect_prefix (void)
+{
+  static const struct {
+    const char *message;
+    const char *expected;
+  } cases[] = {
+    { "Error connecting: Connection refused", "Connection refused" },
+    { "Could not connect: Connection refused", "Connection refused" },
+    { "Could not connect to 127.0.0.1: Connection refused", "Connection refused" },
+    { "Could not connect to 2001:db8::1: Network is unreachable", "Network is unreachable" },
+    { "Could not connect to proxy server 127.0.0.1: Connection refused", "Connection refused" },
+    { "Connection refused", "Connection refused" },
+    { "Could not connect to nowhere", "Could not connect to nowhere" },
+    { "", "" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpstr (hg_strip_connect_prefix (cases[i].message), ==, cases[i].expected);
+}
+
+/* GLib's messages arrive translated in a German session; the prefix is
+ * found in its translation. Runs in a subprocess that switches to German. */
+static void
+test_strip_connect_prefix_german (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_setenv ("LANGUAGE", "de", TRUE);
+      setlocale (LC_ALL, "C.UTF-8");
+      g_assert_cmpstr (g_dgettext ("glib20", "Could not connect: "), !=, "Could not connect: ");
+
+      g_assert_cmpstr (hg_strip_connect_prefix ("Verbindung ist gescheitert: Verbindungsaufbau abgelehnt"),
+                       ==, "Verbindungsaufbau abgelehnt");
+      g_assert_cmpstr (hg_strip_connect_prefix ("Verbindung mit 127.0.0.1 ist gescheitert: "
+                                                "Verbindungsaufbau abgelehnt"),
+                       ==, "Verbindungsaufbau abgelehnt");
+      g_assert_cmpstr (hg_strip_connect_prefix ("Verbindung zum Proxy-Server 127.0.0.1 konnte nicht "
+                                                "aufgebaut werden: Verbindungsaufbau abgelehnt"),
+                       ==, "Verbindungsaufbau abgelehnt");
+      return;
+    }
+
+  /* GLib's own catalogues live under its prefix, /usr on Debian. */
+  if (!g_file_test ("/usr/share/locale/de/LC_MESSAGES/glib20.mo", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("GLib's German catalogue (libglib2.0-data) is not installed");
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 static void
 test_connect_no_address (void)
 {
@@ -997,7 +1075,10 @@ main (int   argc,
   g_test_add_func ("/connect/all-refused", test_connect_all_refused);
   g_test_add_func ("/connect/timeout", test_connect_timeout);
   g_test_add_func ("/connect/skips-timed-out", test_connect_skips_timed_out);
+  g_test_add_func ("/connect/mixed-failures", test_connect_mixed_failures);
   g_test_add_func ("/connect/no-address", test_connect_no_address);
+  g_test_add_func ("/connect/strip-prefix", test_strip_connect_prefix);
+  g_test_add_func ("/connect/strip-prefix/german", test_strip_connect_prefix_german);
   g_test_add_func ("/connect/cancelled", test_connect_cancelled);
 
   return g_test_run ();

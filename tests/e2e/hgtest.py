@@ -99,6 +99,14 @@ class Response:
         return f"<Response {self.status_line!r} body={self.body[:200]!r}>"
 
 
+def closed_port():
+    """Return a port of 127.0.0.1 where nothing listens: bound, read and
+    closed again."""
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        return spare.getsockname()[1]
+
+
 def recv_until(sock, marker, limit=1 << 20):
     """Read from sock until marker is in the data; return all data read."""
     data = b""

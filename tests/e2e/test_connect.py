@@ -238,11 +238,7 @@ class ConnectTest(unittest.TestCase):
             self.assertEqual(hgtest.recv_all(sock), b"")
 
     def test_connect_failure_is_502(self):
-        # A port on loopback where nothing listens: bind, read the port, close.
-        spare = socket.socket()
-        spare.bind(("127.0.0.1", 0))
-        port = spare.getsockname()[1]
-        spare.close()
+        port = hgtest.closed_port()
         proxy = self.proxy("--allow-domain", "*", "--allow-loopback",
                            "--resolve", f"closed.test:{port}:127.0.0.1")
         response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
@@ -292,8 +288,11 @@ class ConnectTest(unittest.TestCase):
             probe.close()
         proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "1")
         start = time.monotonic()
-        response = proxy.request(proxy.connect_request(f"127.0.0.1:{full.getsockname()[1]}"))
+        port = full.getsockname()[1]
+        response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
         self.assertEqual(response.status, 504)
+        self.assertEqual(response.reason,
+                         f"could not connect to 127.0.0.1 port {port}: connecting timed out after 1 s")
         self.assertLess(time.monotonic() - start, 5)
 
 
