@@ -759,7 +759,7 @@ prompt_sweep_cb (gpointer user_data)
   send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
   remember_expired (self, prompt);
   record_step (self, prompt->target, prompt->kind, "approval-cancelled",
-               "every waiting client has gone", NULL, prompt_age_ms (prompt));
+               _("every waiting client has gone"), NULL, prompt_age_ms (prompt));
   prompt_free (prompt_detach (prompt));
 
   return G_SOURCE_REMOVE;
@@ -887,7 +887,7 @@ settle_open_questions (HgAgentClient *self)
       send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
       remember_expired (self, prompt);
       record_step (self, prompt->target, prompt->kind, "approval-cancelled",
-                   "decided by the lists", answer->pattern, prompt_age_ms (prompt));
+                   _("decided by the lists"), answer->pattern, prompt_age_ms (prompt));
       prompt_finish (prompt, answer);
     }
 }
@@ -924,6 +924,32 @@ duration_text (HgDecisionDuration duration)
     case HG_DECISION_ALWAYS: return "always";
     case HG_DECISION_ONCE:
     default: return "once";
+    }
+}
+
+/* Returns the reason recorded for a person's decision and sent with a
+ * denial. Whole sentences let translations order the words. */
+static const char *
+decision_reason (HgVerdict          verdict,
+                 HgDecisionDuration duration)
+{
+  if (verdict == HG_VERDICT_APPROVE)
+    {
+      switch (duration)
+        {
+        case HG_DECISION_SESSION: return _("approved by the user for this session");
+        case HG_DECISION_ALWAYS: return _("approved by the user always");
+        case HG_DECISION_ONCE:
+        default: return _("approved by the user once");
+        }
+    }
+
+  switch (duration)
+    {
+    case HG_DECISION_SESSION: return _("denied by the user for this session");
+    case HG_DECISION_ALWAYS: return _("denied by the user always");
+    case HG_DECISION_ONCE:
+    default: return _("denied by the user once");
     }
 }
 
@@ -971,7 +997,7 @@ apply_late_decision (HgAgentClient   *self,
   add_session_entries (self, verdict, (const char * const *) entries);
   record_step (self, expired->target, expired->kind,
                verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
-               duration_text (message->decision.duration), entries[0], 0);
+               decision_reason (verdict, message->decision.duration), entries[0], 0);
   settle_open_questions (self);
 }
 
@@ -984,7 +1010,7 @@ handle_decision (HgAgentClient   *self,
   HgDuration duration = duration_from_decision (message->decision.duration);
   g_auto(GStrv) entries = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *reason = NULL;
+  const char *reason;
 
   if (prompt == NULL)
     {
@@ -1007,9 +1033,7 @@ handle_decision (HgAgentClient   *self,
   if (duration != HG_DURATION_ONCE)
     add_session_entries (self, verdict, (const char * const *) entries);
 
-  reason = g_strdup_printf ("%s %s", verdict == HG_VERDICT_APPROVE ? "approved by the user"
-                                                                   : HG_AGENT_REASON_USER_DENIED,
-                            duration_text (message->decision.duration));
+  reason = decision_reason (verdict, message->decision.duration);
   record_step (self, prompt->target, prompt->kind,
                verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
                reason, entries[0], prompt_age_ms (prompt));

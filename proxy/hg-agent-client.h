@@ -24,7 +24,6 @@ G_BEGIN_DECLS
 #define HG_AGENT_REASON_NO_WELCOME    _("approval agent did not answer")
 #define HG_AGENT_REASON_TIMED_OUT     _("approval timed out")
 #define HG_AGENT_REASON_TOO_MANY      _("too many pending approvals")
-#define HG_AGENT_REASON_USER_DENIED   _("denied by the user")
 #define HG_AGENT_REASON_BAD_DECISION  _("the approval agent sent an invalid decision")
 #define HG_AGENT_REASON_AGENT_BUSY    _("the approval agent has too many open prompts")
 

@@ -10,6 +10,7 @@ import subprocess
 import unittest
 
 import hgtest
+from fakeagent import FakeAgent
 from hgtest import TIMEOUT
 
 GERMAN = {"LANGUAGE": "de", "LC_ALL": "C.UTF-8"}
@@ -102,6 +103,34 @@ class ProxyGermanDenyReasonTest(unittest.TestCase):
         self.assertEqual(response.status, 403)
         self.assertEqual(response.body.decode("utf-8").rstrip("\n"),
                          "Freigabe-Agent läuft nicht")
+
+    def test_user_denial_reason(self):
+        agent = FakeAgent()
+        self.addCleanup(agent.close)
+        proxy = hgtest.Proxy("--network-approval", "ask", "--agent-socket", agent.path,
+                             env=GERMAN)
+        self.addCleanup(proxy.close)
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall(proxy.connect_request("asked.test:443"))
+        agent.decide(agent.wait_message("ask"), "deny", "session")
+
+        response = hgtest.read_response(sock)
+        self.assertEqual(response.status, 403)
+        self.assertEqual(response.body.decode("utf-8").rstrip("\n"),
+                         "vom Benutzer für diese Sitzung verweigert")
+
+    def test_refused_connect_reason(self):
+        port = hgtest.closed_port()
+        proxy = hgtest.Proxy("--allow-domain", "closed.test", "--allow-loopback",
+                             "--resolve", f"closed.test:{port}:127.0.0.1", env=GERMAN)
+        self.addCleanup(proxy.close)
+        response = proxy.request(proxy.connect_request(f"closed.test:{port}"))
+        self.assertEqual(response.status, 502)
+        reason = response.body.decode("utf-8").rstrip("\n")
+        self.assertTrue(reason.startswith(f'"closed.test": Verbindung zu 127.0.0.1 auf Port {port} '
+                                          "konnte nicht hergestellt werden: "), reason)
+        self.assertNotIn("Verbinden:", reason)
 
     def test_status_line_ascii(self):
         response = self.proxy.request(self.proxy.connect_request("local.test:9"))
