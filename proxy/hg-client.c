@@ -705,7 +705,12 @@ forward_cb (GObject      *source,
     {
       if (is_cancelled (error) || started)
         {
-          audit (client, "allow", status, error->message, client->decision->pattern, up, down);
+          const char *reason = error->message;
+
+          /* Only hg_client_abort() cancels a forward. */
+          if (is_cancelled (error))
+            reason = _("closed at the end of the shutdown grace period");
+          audit (client, "allow", status, reason, client->decision->pattern, up, down);
           finish (client);
           return;
         }

@@ -401,6 +401,33 @@ class ShutdownFaultTest(FaultTest):
         proctools.note(f"SIGTERM: listener closed after {listener_closed * 1000:.0f} ms, "
                        f"idle tunnels closed after {closed:.2f} s, exit 0 after {exited:.2f} s")
 
+    def test_sigterm_with_forward_waiting(self):
+        # The origin accepts and reads the request but never responds.
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        silent.settimeout(hgtest.TIMEOUT)
+        port = silent.getsockname()[1]
+        proxy = self.proxy("--grace-period", "1", "--allow-loopback", "--allow-domain", "slow.test",
+                           "--resolve", f"slow.test:{port}:127.0.0.1")
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall(f"GET http://slow.test:{port}/ HTTP/1.1\r\nHost: slow.test:{port}\r\n"
+                     f"{proxy.auth_lines()}\r\n".encode())
+        origin, _ = silent.accept()
+        self.addCleanup(origin.close)
+        self.assertIn(b"GET / HTTP/1.1", hgtest.recv_until(origin, b"\r\n\r\n"))
+
+        proxy.process.send_signal(signal.SIGTERM)
+        self.assertEqual(proxy.process.wait(hgtest.TIMEOUT), 0)
+        self.assertEqual(hgtest.recv_all(sock), b"")
+        records = proxy.audit_records()
+        self.assertEqual(len(records), 1, records)
+        self.assertEqual(records[0]["decision"], "allow")
+        self.assertEqual(records[0]["status"], 0)
+        self.assertEqual(records[0]["reason"], "closed at the end of the shutdown grace period")
+
 
 class ProfileFaultTest(unittest.TestCase):
     def setUp(self):
