@@ -111,8 +111,14 @@ def main():
     parser.add_argument("--output", default=os.path.join(SRCDIR, "docs", "images", "settings.png"))
     options = parser.parse_args()
 
-    os.environ["HOSTGATE_AGENT"] = os.path.join(os.path.abspath(options.build), "agent",
-                                                "hostgate-agent")
+    agent_path = os.path.join(os.path.abspath(options.build), "agent", "hostgate-agent")
+    if not os.access(agent_path, os.X_OK):
+        sys.exit(f"screenshot-settings: no agent at {agent_path}; "
+                 f"build it first (meson setup {options.build} && ninja -C {options.build})")
+    output_folder = os.path.dirname(os.path.abspath(options.output))
+    if not os.path.isdir(output_folder):
+        sys.exit(f"screenshot-settings: the folder {output_folder} of --output does not exist")
+    os.environ["HOSTGATE_AGENT"] = agent_path
     import agentharness as ah
     from test_settings_display import SETTINGS_TITLE, bus_address
 
@@ -139,7 +145,7 @@ def main():
         agent.close()
         display.close()
 
-    with tempfile.NamedTemporaryFile(dir=os.path.dirname(options.output), delete=False) as f:
+    with tempfile.NamedTemporaryFile(dir=output_folder, delete=False) as f:
         f.write(png_from_xwd(dump))
     os.chmod(f.name, 0o644)
     os.replace(f.name, options.output)
