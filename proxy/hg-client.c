@@ -75,8 +75,8 @@ struct _HgClient
   gint64 head_time;
   gboolean authenticated;          /* the head carried the proxy token */
   HgPolicy *policy;
-  GSource *watch;                  /* the connection, while deciding */
-  gboolean client_closed;          /* the client closed while deciding */
+  GSource *watch;                  /* the connection, until a response */
+  gboolean client_closed;          /* the client closed before a response */
   HgDecision *decision;
   GSocketConnection *origin;
   GBytes *origin_pending;
@@ -260,8 +260,8 @@ audit (HgClient   *client,
 }
 
 /* Records a request that stopped before a response was sent, because
- * its client closed while it was decided or the shutdown grace period
- * ended. Status 0 means that nothing was sent. */
+ * its client closed while it was decided or its origin connected, or
+ * the shutdown grace period ended. Status 0 means that nothing was sent. */
 static void
 finish_unanswered (HgClient *client)
 {
@@ -757,6 +757,7 @@ connected_cb (GObject      *source,
   g_autofree char *reason = NULL;
   GSocketConnection *origin;
 
+  unwatch (client);
   origin = hg_connect_finish (result, &error);
   if (origin != NULL)
     {
@@ -777,7 +778,7 @@ connected_cb (GObject      *source,
   else
     reason = g_strdup_printf ("\"%s\": %s", client->head->authority->name, error->message);
   refuse (client, "error", g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? 504 : 502,
-          reason, NULL);
+          reason, client->decision->pattern);
 }
 
 static void
@@ -929,7 +930,6 @@ decide_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   HgDecision *decision;
 
-  unwatch (client);
   decision = hg_policy_decide_finish (client->policy, result, &error);
   if (decision == NULL)
     {
@@ -938,6 +938,19 @@ decide_cb (GObject      *source,
     }
 
   client->decision = decision;
+
+  /* Connecting a tunnel's origin may take --connect-timeout for each of
+   * its addresses, so the watch goes on until connected_cb(). */
+  if (decision->kind == HG_POLICY_ALLOW && decision->addresses != NULL
+      && hg_request_head_is_connect (client->head))
+    {
+      hg_connect_async (decision->addresses, client->head->authority->port,
+                        client->options->connect_timeout_secs * 1000, client->cancellable,
+                        connected_cb, g_object_ref (client));
+      return;
+    }
+
+  unwatch (client);
   if (decision->kind != HG_POLICY_ALLOW)
     {
       refuse (client, decision->kind == HG_POLICY_DENY ? "deny" : "error",
@@ -949,17 +962,14 @@ decide_cb (GObject      *source,
    * resolves it. */
   if (decision->addresses == NULL)
     reach_upstream (client);
-  else if (!hg_request_head_is_connect (client->head))
-    forward (client);
   else
-    hg_connect_async (decision->addresses, client->head->authority->port,
-                      client->options->connect_timeout_secs * 1000, client->cancellable,
-                      connected_cb, g_object_ref (client));
+    forward (client);
 }
 
 /* A decision can wait minutes for a person's answer, so the connection
- * is watched meanwhile: when the client closes, the decision is
- * cancelled, which withdraws the question. Bytes that arrive early (a
+ * is watched meanwhile, and while a tunnel's origin is connected: when
+ * the client closes, the decision or the connect is cancelled, which
+ * also withdraws a question. Bytes that arrive early (a
  * TLS ClientHello right after CONNECT, say) are kept for the request.
  * The socket is read directly, not through its stream, so that the
  * watch can stop at once without a read still pending on the stream. */
@@ -984,7 +994,7 @@ watch_cb (GSocket      *socket,
     }
   else
     {
-      g_debug ("%s: the client closed while its request was being decided", client->peer);
+      g_debug ("%s: the client closed before its request was answered", client->peer);
       client->client_closed = TRUE;
       g_cancellable_cancel (client->cancellable);
     }

@@ -263,19 +263,18 @@ class ConnectTest(unittest.TestCase):
         self.assertGreater(elapsed, 0.5)
         self.assertLess(elapsed, 5)
 
-    def test_connect_timeout_is_504(self):
-        # A listener whose accept queue is full drops further SYNs, so a
-        # connection attempt to it hangs until the proxy's deadline.
+    def full_listener_port(self):
+        """Return the port of a listener whose accept queue is full: it
+        drops further SYNs, so a connection attempt to it hangs until the
+        proxy's deadline."""
         full = socket.socket()
         full.bind(("127.0.0.1", 0))
         full.listen(0)
         self.addCleanup(full.close)
-        fillers = []
         for _ in range(8):
             filler = socket.socket()
             filler.setblocking(False)
             filler.connect_ex(full.getsockname())
-            fillers.append(filler)
             self.addCleanup(filler.close)
         probe = socket.socket()
         probe.settimeout(0.5)
@@ -286,14 +285,48 @@ class ConnectTest(unittest.TestCase):
             pass
         finally:
             probe.close()
+        return full.getsockname()[1]
+
+    def test_connect_timeout_is_504(self):
+        port = self.full_listener_port()
         proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "1")
         start = time.monotonic()
-        port = full.getsockname()[1]
         response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
         self.assertEqual(response.status, 504)
         self.assertEqual(response.reason,
                          f"could not connect to 127.0.0.1 port {port}: connecting timed out after 1 s")
         self.assertLess(time.monotonic() - start, 5)
+
+
+    def test_client_gone_while_connecting(self):
+        # The proxy watches the client while it connects the origin, so a
+        # client that leaves ends the attempt instead of waiting for it.
+        port = self.full_listener_port()
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "60")
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall(proxy.connect_request(f"127.0.0.1:{port}"))
+        pid = proxy.process.pid
+        hgtest.wait_for(lambda: connecting_to(pid, port),
+                        message="the proxy's SYN to the full listener")
+        sock.close()
+
+        record = proxy.wait_audit(1)[0]
+        self.assertEqual(record["decision"], "allow")
+        self.assertEqual(record["status"], 0)
+        self.assertEqual(record["reason"], "the client closed the connection before the response")
+        hgtest.wait_for(lambda: not connecting_to(pid, port), message="the attempt abandoned")
+
+
+def connecting_to(pid, port):
+    """Tell whether process pid has a socket in SYN_SENT towards
+    127.0.0.1:port (state 02 of /proc/net/tcp, matched by inode)."""
+    inodes = {target[len("socket:["):-1] for target in proctools.fd_targets(pid)
+              if target.startswith("socket:[")}
+    remote = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return any(row[2] == remote and row[3] == "02" and row[9] in inodes for row in rows)
 
 
 if __name__ == "__main__":
