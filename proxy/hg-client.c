@@ -76,6 +76,7 @@ struct _HgClient
   gboolean authenticated;          /* the head carried the proxy token */
   HgPolicy *policy;
   GSource *watch;                  /* the connection, until a response */
+  gboolean asking;                 /* the decision waits for a person */
   gboolean client_closed;          /* the client closed before a response */
   HgDecision *decision;
   GSocketConnection *origin;
@@ -110,6 +111,7 @@ clear_request (HgClient *client)
   g_clear_pointer (&client->origin_pending, g_bytes_unref);
   client->head_length = 0;
   client->authenticated = FALSE;
+  client->asking = FALSE;
   client->client_closed = FALSE;
 }
 
@@ -938,6 +940,7 @@ decide_cb (GObject      *source,
     }
 
   client->decision = decision;
+  client->asking = FALSE;
 
   /* Connecting a tunnel's origin may take --connect-timeout for each of
    * its addresses, so the watch goes on until connected_cb(). */
@@ -967,10 +970,11 @@ decide_cb (GObject      *source,
 }
 
 /* A decision can wait minutes for a person's answer, so the connection
- * is watched meanwhile, and while a tunnel's origin is connected: when
- * the client closes, the decision or the connect is cancelled, which
- * also withdraws a question. Bytes that arrive early (a
- * TLS ClientHello right after CONNECT, say) are kept for the request.
+ * is watched meanwhile, and while a tunnel's origin is connected. When
+ * the connection fails, or reaches its end while a person is asked, the
+ * decision or the connect is cancelled, which also withdraws a question.
+ * Bytes that arrive early (a TLS ClientHello right after CONNECT, say)
+ * are kept for the request.
  * The socket is read directly, not through its stream, so that the
  * watch can stop at once without a read still pending on the stream. */
 static gboolean
@@ -991,6 +995,14 @@ watch_cb (GSocket      *socket,
       g_byte_array_append (client->buffer, (const guint8 *) client->read_buffer, n);
       if (client->buffer->len - client->head_length < WATCH_MAX_BYTES)
         return G_SOURCE_CONTINUE;
+    }
+  else if (n == 0 && !client->asking)
+    {
+      /* The client shut down its sending side or closed, which the proxy
+       * cannot tell apart before it writes. Unless a person is asked, the
+       * request goes on: a half-closed client (`nc -N`) gets its response,
+       * and writing it shows whether the client is still there. */
+      g_debug ("%s: the client stopped sending; its request goes on", client->peer);
     }
   else
     {
@@ -1023,9 +1035,9 @@ decide (HgClient *client)
   client->policy = hg_proxy_server_dup_policy (client->server);
   hg_proxy_server_get_policy_context (client->server, &context);
 
-  hg_policy_decide_async (client->policy, &context, client->head->authority,
-                          connect ? "connect" : "http", !goes_upstream (client),
-                          client->cancellable, decide_cb, g_object_ref (client));
+  client->asking = hg_policy_decide_async (client->policy, &context, client->head->authority,
+                                           connect ? "connect" : "http", !goes_upstream (client),
+                                           client->cancellable, decide_cb, g_object_ref (client));
 }
 
 /* Checks whether the buffer holds a complete head: if so handles it, if

@@ -561,8 +561,11 @@ ask_cb (GObject      *source,
  *
  * Decides @target in the full order, asking the approver and resolving
  * as needed.
+ *
+ * Returns: %TRUE when @target is on neither list, so that the decision
+ *   waits for the approver
  */
-void
+gboolean
 hg_policy_decide_async (HgPolicy              *policy,
                         const HgPolicyContext *context,
                         const HgHost          *target,
@@ -575,6 +578,7 @@ hg_policy_decide_async (HgPolicy              *policy,
   g_autoptr(GTask) task = NULL;
   g_autoptr(HgDecision) decision = NULL;
   DecideData *data;
+  gboolean asking = FALSE;
 
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, hg_policy_decide_async);
@@ -596,6 +600,7 @@ hg_policy_decide_async (HgPolicy              *policy,
       decide_allowed (task);
       break;
     case HG_POLICY_UNMATCHED:
+      asking = TRUE;
       hg_approver_ask_async (data->approver, target, kind, cancellable, ask_cb, g_object_ref (task));
       break;
     case HG_POLICY_DENY:
@@ -604,6 +609,8 @@ hg_policy_decide_async (HgPolicy              *policy,
       return_decision (task, g_steal_pointer (&decision));
       break;
     }
+
+  return asking;
 }
 
 /**

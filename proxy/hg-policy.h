@@ -80,7 +80,7 @@ HgDecision *hg_policy_check_addresses   (HgPolicy              *policy,
                                          const HgHost          *target,
                                          GPtrArray             *addresses);
 
-void        hg_policy_decide_async      (HgPolicy              *policy,
+gboolean    hg_policy_decide_async      (HgPolicy              *policy,
                                          const HgPolicyContext *context,
                                          const HgHost          *target,
                                          const char            *kind,

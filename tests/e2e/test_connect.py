@@ -4,6 +4,7 @@
 import os
 import resource
 import socket
+import struct
 import threading
 import time
 import unittest
@@ -298,9 +299,11 @@ class ConnectTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 5)
 
 
-    def test_client_gone_while_connecting(self):
+    def test_client_reset_while_connecting(self):
         # The proxy watches the client while it connects the origin, so a
-        # client that leaves ends the attempt instead of waiting for it.
+        # client that resets its connection ends the attempt instead of
+        # waiting for it. A plain close looks like a half-close, so it
+        # lets the attempt go on (test_half_closed_client_answered).
         port = self.full_listener_port()
         proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "60")
         sock = proxy.connect()
@@ -309,6 +312,7 @@ class ConnectTest(unittest.TestCase):
         pid = proxy.process.pid
         hgtest.wait_for(lambda: connecting_to(pid, port),
                         message="the proxy's SYN to the full listener")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
 
         record = proxy.wait_audit(1)[0]
@@ -316,6 +320,34 @@ class ConnectTest(unittest.TestCase):
         self.assertEqual(record["status"], 0)
         self.assertEqual(record["reason"], "the client closed the connection before the response")
         hgtest.wait_for(lambda: not connecting_to(pid, port), message="the attempt abandoned")
+
+    def test_half_closed_client_answered(self):
+        # A client that shuts down its sending side right after CONNECT
+        # (`nc -N`) still gets the 200 and the origin's bytes.
+        source = SourceServer(4096)
+        self.addCleanup(source.close)
+        proxy = self.pinned("half.test", "--allow-domain", "half.test", port=source.port)
+        for _ in range(10):
+            with proxy.connect() as sock:
+                sock.sendall(proxy.connect_request(f"half.test:{source.port}"))
+                sock.shutdown(socket.SHUT_WR)
+                response = hgtest.read_response(sock, read_body=False)
+                self.assertEqual(response.status, 200, response)
+                self.assertEqual(len(response.rest + hgtest.recv_all(sock)), 4096)
+
+    def test_half_closed_plain_request_answered(self):
+        origin = HttpOrigin()
+        self.addCleanup(origin.close)
+        proxy = self.pinned("web.test", "--allow-domain", "web.test", port=origin.port)
+        head = (f"GET http://web.test:{origin.port}/ HTTP/1.1\r\nHost: web.test:{origin.port}\r\n"
+                f"{proxy.auth_lines()}Connection: close\r\n\r\n").encode()
+        for _ in range(10):
+            with proxy.connect() as sock:
+                sock.sendall(head)
+                sock.shutdown(socket.SHUT_WR)
+                response = hgtest.read_response(sock)
+                self.assertEqual(response.status, 200, response)
+                self.assertEqual(response.body, b"hello from the origin\n")
 
 
 def connecting_to(pid, port):
