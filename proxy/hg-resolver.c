@@ -485,18 +485,27 @@ lookup_cancelled_cb (GCancellable *cancellable,
 
 /* Returns the part of GLib's lookup error after its own naming of the
  * host (“Error resolving “NAME”: Name or service not known” in GLib
- * 2.74), so that the message names the host once. */
+ * 2.74, translated as GLib translates it), so that the message names the
+ * host once. */
 static const char *
 strip_resolver_prefix (const char *message,
                        const char *name)
 {
-  g_autofree char *quoted = g_strdup_printf ("%s”: ", name);
-  const char *found = strstr (message, quoted);
+  const char *format = g_dgettext ("glib20", "Error resolving “%s”: %s");
+  const char *first = strstr (format, "%s");
+  const char *second = first != NULL ? strstr (first + strlen ("%s"), "%s") : NULL;
+  g_autofree char *prefix = NULL;
 
-  if (found == NULL)
+  if (second == NULL)
     return message;
 
-  return found + strlen (quoted);
+  /* The format up to its second %s, with @name in place of the first. */
+  prefix = g_strdup_printf ("%.*s%s%.*s", (int) (first - format), format, name,
+                            (int) (second - first - strlen ("%s")), first + strlen ("%s"));
+  if (!g_str_has_prefix (message, prefix))
+    return message;
+
+  return message + strlen (prefix);
 }
 
 static void

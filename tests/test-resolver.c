@@ -36,6 +36,7 @@ struct _FakeResolver {
   FakeMode mode;
   const char * const *answer;
   GResolverError error_code;
+  const char *error_message; /* instead of GLib 2.74's English wording */
   GPtrArray *names;        /* every name asked for */
   guint finished;          /* lookups that have completed, late ones included */
 };
@@ -85,8 +86,11 @@ fake_lookup_by_name_async (GResolver           *resolver,
 
     case FAKE_FAIL:
       /* Worded as GLib 2.74's threaded resolver words it. */
-      g_task_return_new_error (task, G_RESOLVER_ERROR, self->error_code,
-                               "Error resolving “%s”: Name or service not known", hostname);
+      if (self->error_message != NULL)
+        g_task_return_new_error (task, G_RESOLVER_ERROR, self->error_code, "%s", self->error_message);
+      else
+        g_task_return_new_error (task, G_RESOLVER_ERROR, self->error_code,
+                                 "Error resolving “%s”: Name or service not known", hostname);
       break;
 
     case FAKE_STUCK:
@@ -512,6 +516,58 @@ test_dns_not_found (void)
   g_assert_null (addresses);
   g_assert_error (error, HG_RESOLVER_ERROR, HG_RESOLVER_ERROR_NOT_FOUND);
   g_assert_cmpstr (error->message, ==, "could not resolve \"missing.example\": Name or service not known");
+}
+
+/* Makes GLib's messages German for the rest of a subprocess. */
+static void
+switch_to_german (void)
+{
+  g_setenv ("LANGUAGE", "de", TRUE);
+  setlocale (LC_ALL, "C.UTF-8");
+}
+
+/* Runs the current test again in a subprocess, which switches to German,
+ * or skips it when GLib's German catalogue is missing. GLib's own
+ * catalogues live under its prefix, /usr on Debian. */
+static void
+trap_german_subprocess (void)
+{
+  if (!g_file_test ("/usr/share/locale/de/LC_MESSAGES/glib20.mo", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("GLib's German catalogue (libglib2.0-data) is not installed");
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* In a German session GLib quotes the name with »«; the reason still
+ * names the host once. Runs in a subprocess that switches to German. */
+static void
+test_dns_failed_german (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(InstalledFake) fake = NULL;
+      g_autoptr(HgResolver) resolver = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GPtrArray) addresses = NULL;
+
+      switch_to_german ();
+      fake = fake_install (FAKE_FAIL);
+      resolver = hg_resolver_new (1000);
+      fake->error_message = "Fehler beim Auflösen von »nx.example«: Name oder Dienst ist nicht bekannt";
+      addresses = lookup (resolver, "nx.example", 443, NULL, &error);
+
+      g_assert_null (addresses);
+      g_assert_nonnull (error);
+      g_assert_true (g_str_has_suffix (error->message, ": Name oder Dienst ist nicht bekannt"));
+      g_assert_null (strstr (error->message, "Fehler beim Auflösen"));
+      return;
+    }
+
+  trap_german_subprocess ();
 }
 
 static void
@@ -979,8 +1035,7 @@ test_strip_connect_prefix_german (void)
 {
   if (g_test_subprocess ())
     {
-      g_setenv ("LANGUAGE", "de", TRUE);
-      setlocale (LC_ALL, "C.UTF-8");
+      switch_to_german ();
       g_assert_cmpstr (g_dgettext ("glib20", "Could not connect: "), !=, "Could not connect: ");
 
       g_assert_cmpstr (hg_strip_connect_prefix ("Verbindung ist gescheitert: Verbindungsaufbau abgelehnt"),
@@ -994,15 +1049,7 @@ test_strip_connect_prefix_german (void)
       return;
     }
 
-  /* GLib's own catalogues live under its prefix, /usr on Debian. */
-  if (!g_file_test ("/usr/share/locale/de/LC_MESSAGES/glib20.mo", G_FILE_TEST_EXISTS))
-    {
-      g_test_skip ("GLib's German catalogue (libglib2.0-data) is not installed");
-      return;
-    }
-
-  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
-  g_test_trap_assert_passed ();
+  trap_german_subprocess ();
 }
 
 static void
@@ -1065,6 +1112,7 @@ main (int   argc,
   g_test_add_func ("/resolver/dns/answer", test_dns_answer);
   g_test_add_func ("/resolver/dns/not-found", test_dns_not_found);
   g_test_add_func ("/resolver/dns/failed", test_dns_failed);
+  g_test_add_func ("/resolver/dns/failed/german", test_dns_failed_german);
   g_test_add_func ("/resolver/dns/timeout", test_dns_timeout);
   g_test_add_func ("/resolver/dns/timeout-seconds", test_dns_timeout_seconds);
   g_test_add_func ("/resolver/dns/cancelled", test_dns_cancelled);
