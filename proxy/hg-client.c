@@ -810,9 +810,9 @@ upstream_connected_cb (GObject      *source,
   /* Every error of hg_upstream_connect_finish() names the upstream proxy. */
   reason = g_strdup (error->message);
   if (g_error_matches (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_TIMED_OUT))
-    refuse (client, "error", 504, reason, NULL);
+    refuse (client, "error", 504, reason, client->decision->pattern);
   else
-    refuse (client, "error", 502, reason, NULL);
+    refuse (client, "error", 502, reason, client->decision->pattern);
 }
 
 static void
@@ -823,7 +823,6 @@ upstream_socket_cb (GObject      *source,
   g_autoptr(HgClient) client = user_data;
   g_autoptr(GError) error = NULL;
   g_autofree char *reason = NULL;
-  g_autofree char *upstream = NULL;
   g_autofree char *authority = NULL;
   GSocketConnection *connection;
 
@@ -835,10 +834,15 @@ upstream_socket_cb (GObject      *source,
           finish_unanswered (client);
           return;
         }
-      upstream = hg_host_to_string (client->options->upstream);
-      reason = g_strdup_printf (_("upstream proxy %s: %s"), upstream, error->message);
+      /* hg_connect_finish() names the addresses and the port, so only a
+       * proxy given by name is named in front of them. */
+      if (client->options->upstream->address != NULL)
+        reason = g_strdup_printf (_("upstream proxy: %s"), error->message);
+      else
+        reason = g_strdup_printf (_("upstream proxy \"%s\": %s"), client->options->upstream->name,
+                                  error->message);
       refuse (client, "error", g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? 504 : 502,
-              reason, NULL);
+              reason, client->decision->pattern);
       return;
     }
 
@@ -895,7 +899,7 @@ upstream_lookup_cb (GObject      *source,
       else
         reason = g_strdup_printf (_("could not resolve the upstream proxy \"%s\": no addresses"),
                                   client->options->upstream->name);
-      refuse (client, "error", 502, reason, NULL);
+      refuse (client, "error", 502, reason, client->decision->pattern);
       return;
     }
 

@@ -469,12 +469,13 @@ lookup_cb (GObject      *source,
     }
   if (addresses == NULL || addresses->len == 0)
     {
-      /* The resolver's errors already name the host. */
+      /* The resolver's errors already name the host. The pattern that
+       * allowed the host stays in the decision for the audit record. */
       if (error != NULL)
-        decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, "%s", error->message);
+        decision = hg_decision_new (HG_POLICY_ERROR, 502, data->pattern, "%s", error->message);
       else
-        decision = hg_decision_new (HG_POLICY_ERROR, 502, NULL, _("could not resolve \"%s\": no addresses"),
-                                    data->target->name);
+        decision = hg_decision_new (HG_POLICY_ERROR, 502, data->pattern,
+                                    _("could not resolve \"%s\": no addresses"), data->target->name);
       return_decision (task, decision);
       return;
     }

@@ -327,6 +327,7 @@ test_decide_lookup_failed (void)
   g_assert_cmpint (decision->kind, ==, HG_POLICY_ERROR);
   g_assert_cmpuint (decision->status, ==, 502);
   g_assert_cmpstr (decision->reason, ==, "could not resolve \"gone.test\": Name or service not known");
+  g_assert_cmpstr (decision->pattern, ==, "gone.test");
 }
 
 static void

@@ -76,14 +76,16 @@ class UpstreamTest(unittest.TestCase):
                 self.assertEqual(response.body.count(b"\n"), 1)
 
     def test_upstream_down_is_502(self):
-        spare = socket.socket()
-        spare.bind(("127.0.0.1", 0))
-        port = spare.getsockname()[1]
-        spare.close()
+        port = hgtest.closed_port()
         proxy = Proxy("--upstream-proxy", f"127.0.0.1:{port}", "--allow-domain", "allowed.test")
         self.addCleanup(proxy.close)
         response = proxy.request(proxy.connect_request("allowed.test:443"))
         self.assertEqual(response.status, 502)
+        self.assertEqual(response.reason,
+                         f"upstream proxy: could not connect to 127.0.0.1 port {port}: Connection refused")
+        record = proxy.wait_audit(1)[0]
+        self.assertEqual(record["status"], 502)
+        self.assertEqual(record["pattern"], "allowed.test")
 
     def test_bypass_connects_directly(self):
         upstream = self.upstream()
