@@ -535,10 +535,16 @@ return_error (GTask  *task,
       g_autofree char *reason = NULL;
 
       if (data->client_reading)
-        reason = g_strdup_printf (_("The client sent no request body data for %u seconds"),
+        reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                               "The client sent no request body data for %u second",
+                                               "The client sent no request body data for %u seconds",
+                                               data->timeout_secs),
                                   data->timeout_secs);
       else
-        reason = g_strdup_printf (_("The client read no response data for %u seconds"),
+        reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                               "The client read no response data for %u second",
+                                               "The client read no response data for %u seconds",
+                                               data->timeout_secs),
                                   data->timeout_secs);
 
       g_clear_error (&error);
@@ -1042,10 +1048,16 @@ translate_send_error (ForwardData *data,
     {
       status = SOUP_STATUS_GATEWAY_TIMEOUT;
       if (data->peer_is_upstream)
-        reason = g_strdup_printf (_("the upstream proxy %s did not respond within %u seconds"),
+        reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                               "the upstream proxy %s did not respond within %u second",
+                                               "the upstream proxy %s did not respond within %u seconds",
+                                               data->timeout_secs),
                                   data->peer, data->timeout_secs);
       else
-        reason = g_strdup_printf (_("%s did not respond within %u seconds"),
+        reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                               "%s did not respond within %u second",
+                                               "%s did not respond within %u seconds",
+                                               data->timeout_secs),
                                   data->peer, data->timeout_secs);
     }
   else if (!data->connected)
