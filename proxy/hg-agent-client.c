@@ -1382,7 +1382,7 @@ answer_without_asking (HgAgentClient *self,
   return NULL;
 }
 
-static void
+static gboolean
 hg_agent_client_ask_async (HgApprover          *approver,
                            const HgHost        *target,
                            const char          *kind_name,
@@ -1399,13 +1399,13 @@ hg_agent_client_ask_async (HgApprover          *approver,
 
   g_task_set_source_tag (task, hg_agent_client_ask_async);
   if (g_task_return_error_if_cancelled (task))
-    return;
+    return FALSE;
 
   answer = answer_without_asking (self, target, kind);
   if (answer != NULL)
     {
       g_task_return_pointer (task, answer, (GDestroyNotify) hg_approval_free);
-      return;
+      return FALSE;
     }
 
   prompt = g_hash_table_lookup (self->prompts_by_key, key);
@@ -1416,7 +1416,7 @@ hg_agent_client_ask_async (HgApprover          *approver,
           record_step (self, target, kind, "approval-failed", HG_AGENT_REASON_TOO_MANY, NULL, 0);
           g_task_return_pointer (task, deny_once (HG_AGENT_REASON_TOO_MANY),
                                  (GDestroyNotify) hg_approval_free);
-          return;
+          return FALSE;
         }
 
       prompt = prompt_new (self, target, kind);
@@ -1426,6 +1426,7 @@ hg_agent_client_ask_async (HgApprover          *approver,
     }
 
   prompt_add_waiter (prompt, task);
+  return TRUE;
 }
 
 static HgApproval *

@@ -63,8 +63,11 @@ hg_approver_default_init (HgApproverInterface *iface)
  * @user_data: data for @callback
  *
  * Asks whether @target may be reached.
+ *
+ * Returns: %TRUE when the answer waits for a person, %FALSE when the
+ *   approver answers without asking one
  */
-void
+gboolean
 hg_approver_ask_async (HgApprover          *approver,
                        const HgHost        *target,
                        const char          *kind,
@@ -72,11 +75,11 @@ hg_approver_ask_async (HgApprover          *approver,
                        GAsyncReadyCallback  callback,
                        gpointer             user_data)
 {
-  g_return_if_fail (HG_IS_APPROVER (approver));
-  g_return_if_fail (target != NULL);
+  g_return_val_if_fail (HG_IS_APPROVER (approver), FALSE);
+  g_return_val_if_fail (target != NULL, FALSE);
 
-  HG_APPROVER_GET_IFACE (approver)->ask_async (approver, target, kind, cancellable,
-                                               callback, user_data);
+  return HG_APPROVER_GET_IFACE (approver)->ask_async (approver, target, kind, cancellable,
+                                                      callback, user_data);
 }
 
 /**
@@ -109,7 +112,7 @@ static void hg_deny_approver_iface_init (HgApproverInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (HgDenyApprover, hg_deny_approver, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (HG_TYPE_APPROVER, hg_deny_approver_iface_init))
 
-static void
+static gboolean
 hg_deny_approver_ask_async (HgApprover          *approver,
                             const HgHost        *target,
                             const char          *kind,
@@ -124,6 +127,8 @@ hg_deny_approver_ask_async (HgApprover          *approver,
                          hg_approval_new (HG_VERDICT_DENY, HG_DURATION_ONCE, NULL,
                                           _("not in the allow list")),
                          (GDestroyNotify) hg_approval_free);
+
+  return FALSE;
 }
 
 static HgApproval *

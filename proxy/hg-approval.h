@@ -51,7 +51,9 @@ G_DECLARE_INTERFACE (HgApprover, hg_approver, HG, APPROVER, GObject)
 /**
  * HgApproverInterface:
  * @ask_async: asks about @target, a host on neither list; @kind is
- *   `connect` or `http`. Cancelling means the client has gone.
+ *   `connect` or `http`. Cancelling means the client has gone. Returns
+ *   %TRUE when the answer waits for a person, %FALSE when it is known
+ *   without asking one.
  * @ask_finish: returns the answer; an error counts as a denial
  *
  * What the policy calls at the one step that may ask a person: a host
@@ -62,7 +64,7 @@ struct _HgApproverInterface
 {
   GTypeInterface parent_iface;
 
-  void         (*ask_async)  (HgApprover          *approver,
+  gboolean     (*ask_async)  (HgApprover          *approver,
                               const HgHost        *target,
                               const char          *kind,
                               GCancellable        *cancellable,
@@ -73,7 +75,7 @@ struct _HgApproverInterface
                               GError             **error);
 };
 
-void        hg_approver_ask_async  (HgApprover          *approver,
+gboolean    hg_approver_ask_async  (HgApprover          *approver,
                                     const HgHost        *target,
                                     const char          *kind,
                                     GCancellable        *cancellable,

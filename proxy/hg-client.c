@@ -981,6 +981,8 @@ decide_cb (GObject      *source,
  * are kept for the request.
  * The socket is read directly, not through its stream, so that the
  * watch can stop at once without a read still pending on the stream. */
+static void watch (HgClient *client, GIOCondition condition);
+
 static gboolean
 watch_cb (GSocket      *socket,
           GIOCondition  condition,
@@ -1000,13 +1002,17 @@ watch_cb (GSocket      *socket,
       if (client->buffer->len - client->head_length < WATCH_MAX_BYTES)
         return G_SOURCE_CONTINUE;
     }
-  else if (n == 0 && !client->asking)
+  else if (n == 0 && !client->asking && (condition & (G_IO_HUP | G_IO_ERR)) == 0)
     {
       /* The client shut down its sending side or closed, which the proxy
        * cannot tell apart before it writes. Unless a person is asked, the
        * request goes on: a half-closed client (`nc -N`) gets its response,
-       * and writing it shows whether the client is still there. */
+       * and writing it shows whether the client is still there. A reset
+       * still counts, so the watch goes on for it alone. */
       g_debug ("%s: the client stopped sending; its request goes on", client->peer);
+      g_clear_pointer (&client->watch, g_source_unref);
+      watch (client, G_IO_HUP | G_IO_ERR);
+      return G_SOURCE_REMOVE;
     }
   else
     {
@@ -1020,11 +1026,12 @@ watch_cb (GSocket      *socket,
 }
 
 static void
-watch (HgClient *client)
+watch (HgClient     *client,
+       GIOCondition  condition)
 {
   GSocket *socket = g_socket_connection_get_socket (client->connection);
 
-  client->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  client->watch = g_socket_create_source (socket, condition, NULL);
   g_source_set_callback (client->watch, G_SOURCE_FUNC (watch_cb), client, NULL);
   g_source_attach (client->watch, g_main_context_get_thread_default ());
 }
@@ -1035,7 +1042,7 @@ decide (HgClient *client)
   HgPolicyContext context;
   gboolean connect = hg_request_head_is_connect (client->head);
 
-  watch (client);
+  watch (client, G_IO_IN | G_IO_HUP | G_IO_ERR);
   client->policy = hg_proxy_server_dup_policy (client->server);
   hg_proxy_server_get_policy_context (client->server, &context);
 

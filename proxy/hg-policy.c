@@ -563,8 +563,8 @@ ask_cb (GObject      *source,
  * Decides @target in the full order, asking the approver and resolving
  * as needed.
  *
- * Returns: %TRUE when @target is on neither list, so that the decision
- *   waits for the approver
+ * Returns: %TRUE when @target is on neither list and the decision waits
+ *   for a person's answer
  */
 gboolean
 hg_policy_decide_async (HgPolicy              *policy,
@@ -601,8 +601,8 @@ hg_policy_decide_async (HgPolicy              *policy,
       decide_allowed (task);
       break;
     case HG_POLICY_UNMATCHED:
-      asking = TRUE;
-      hg_approver_ask_async (data->approver, target, kind, cancellable, ask_cb, g_object_ref (task));
+      asking = hg_approver_ask_async (data->approver, target, kind, cancellable, ask_cb,
+                                      g_object_ref (task));
       break;
     case HG_POLICY_DENY:
     case HG_POLICY_ERROR:

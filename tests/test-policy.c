@@ -170,7 +170,7 @@ static void test_approver_iface_init (HgApproverInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (TestApprover, test_approver, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (HG_TYPE_APPROVER, test_approver_iface_init))
 
-static void
+static gboolean
 test_approver_ask_async (HgApprover          *approver,
                          const HgHost        *target,
                          const char          *kind,
@@ -183,6 +183,8 @@ test_approver_ask_async (HgApprover          *approver,
   TEST_APPROVER (approver)->asked++;
   g_task_return_pointer (task, hg_approval_new (HG_VERDICT_APPROVE, HG_DURATION_ONCE, target->name, NULL),
                          (GDestroyNotify) hg_approval_free);
+
+  return FALSE;
 }
 
 static HgApproval *

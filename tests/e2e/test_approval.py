@@ -667,6 +667,15 @@ class ConnectionTest(ApprovalTest):
         self.assertEqual(response.status, 403, response)
         self.assertIn("approval agent not running", response.reason)
 
+        # No person is asked, so a client that shuts down its sending
+        # side right after the request still gets the 403.
+        with proxy.connect() as sock:
+            sock.sendall(proxy.connect_request(f"a.test:{self.echo.port}"))
+            sock.shutdown(socket.SHUT_WR)
+            response = hgtest.read_response(sock)
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("approval agent not running", response.reason)
+
         agent = FakeAgent(path=path)
         self.addCleanup(agent.close)
         hello = agent.wait_message("hello", timeout=20)

@@ -304,22 +304,30 @@ class ConnectTest(unittest.TestCase):
         # client that resets its connection ends the attempt instead of
         # waiting for it. A plain close looks like a half-close, so it
         # lets the attempt go on (test_half_closed_client_answered).
+        # A client may half-close first and reset later.
         port = self.full_listener_port()
-        proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "60")
-        sock = proxy.connect()
-        self.addCleanup(sock.close)
-        sock.sendall(proxy.connect_request(f"127.0.0.1:{port}"))
-        pid = proxy.process.pid
-        hgtest.wait_for(lambda: connecting_to(pid, port),
-                        message="the proxy's SYN to the full listener")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+        for half_close in (False, True):
+            with self.subTest(half_close=half_close):
+                proxy = self.proxy("--allow-domain", "*", "--allow-loopback",
+                                   "--connect-timeout", "60")
+                sock = proxy.connect()
+                self.addCleanup(sock.close)
+                sock.sendall(proxy.connect_request(f"127.0.0.1:{port}"))
+                if half_close:
+                    sock.shutdown(socket.SHUT_WR)
+                pid = proxy.process.pid
+                hgtest.wait_for(lambda: connecting_to(pid, port),
+                                message="the proxy's SYN to the full listener")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
 
-        record = proxy.wait_audit(1)[0]
-        self.assertEqual(record["decision"], "allow")
-        self.assertEqual(record["status"], 0)
-        self.assertEqual(record["reason"], "the client closed the connection before the response")
-        hgtest.wait_for(lambda: not connecting_to(pid, port), message="the attempt abandoned")
+                record = proxy.wait_audit(1)[0]
+                self.assertEqual(record["decision"], "allow")
+                self.assertEqual(record["status"], 0)
+                self.assertEqual(record["reason"],
+                                 "the client closed the connection before the response")
+                hgtest.wait_for(lambda: not connecting_to(pid, port),
+                                message="the attempt abandoned")
 
     def test_half_closed_client_answered(self):
         # A client that shuts down its sending side right after CONNECT
@@ -335,6 +343,18 @@ class ConnectTest(unittest.TestCase):
                 self.assertEqual(response.status, 200, response)
                 self.assertEqual(len(response.rest + hgtest.recv_all(sock)), 4096)
 
+    def test_half_closed_unlisted_refused(self):
+        # Without approval an unlisted host is refused at once, so the
+        # end of the connection must not cut the 403 off.
+        proxy = self.proxy("--allow-domain", "listed.test")
+        for request in (proxy.connect_request("unlisted.test:443"),
+                        f"GET http://unlisted.test/ HTTP/1.1\r\nHost: unlisted.test\r\n"
+                        f"{proxy.auth_lines()}\r\n".encode()):
+            for _ in range(10):
+                response = half_closed_request(proxy, request)
+                self.assertEqual(response.status, 403, response)
+                self.assertEqual(response.reason, "not in the allow list")
+
     def test_half_closed_plain_request_answered(self):
         origin = HttpOrigin()
         self.addCleanup(origin.close)
@@ -342,12 +362,18 @@ class ConnectTest(unittest.TestCase):
         head = (f"GET http://web.test:{origin.port}/ HTTP/1.1\r\nHost: web.test:{origin.port}\r\n"
                 f"{proxy.auth_lines()}Connection: close\r\n\r\n").encode()
         for _ in range(10):
-            with proxy.connect() as sock:
-                sock.sendall(head)
-                sock.shutdown(socket.SHUT_WR)
-                response = hgtest.read_response(sock)
-                self.assertEqual(response.status, 200, response)
-                self.assertEqual(response.body, b"hello from the origin\n")
+            response = half_closed_request(proxy, head)
+            self.assertEqual(response.status, 200, response)
+            self.assertEqual(response.body, b"hello from the origin\n")
+
+
+def half_closed_request(proxy, request):
+    """Send request on a new connection, shut down the sending side at
+    once, as `nc -N` does, and return the response."""
+    with proxy.connect() as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        return hgtest.read_response(sock)
 
 
 def connecting_to(pid, port):
