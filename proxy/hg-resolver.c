@@ -731,6 +731,20 @@ connect_record_failure (ConnectData *data,
   data->last_error = error;
 }
 
+/* Appends @address, in brackets when it is IPv6, as in a URI, so that
+ * its colons do not run into the text around it. */
+static void
+append_address (GString      *text,
+                GInetAddress *address)
+{
+  g_autofree char *address_text = g_inet_address_to_string (address);
+
+  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
+    g_string_append_printf (text, "[%s]", address_text);
+  else
+    g_string_append (text, address_text);
+}
+
 static char *
 format_address_list (GPtrArray *addresses)
 {
@@ -738,11 +752,9 @@ format_address_list (GPtrArray *addresses)
 
   for (guint i = 0; i < addresses->len; i++)
     {
-      g_autofree char *address = g_inet_address_to_string (g_ptr_array_index (addresses, i));
-
       if (i > 0)
         g_string_append (text, ", ");
-      g_string_append (text, address);
+      append_address (text, g_ptr_array_index (addresses, i));
     }
 
   return g_string_free (text, FALSE);
@@ -913,11 +925,10 @@ format_reason_list (ConnectData *data)
 
   for (guint i = 0; i < data->reasons->len; i++)
     {
-      g_autofree char *address = g_inet_address_to_string (g_ptr_array_index (data->addresses, i));
-
       if (i > 0)
         g_string_append (text, "; ");
-      g_string_append_printf (text, "%s: %s", address, (const char *) g_ptr_array_index (data->reasons, i));
+      append_address (text, g_ptr_array_index (data->addresses, i));
+      g_string_append_printf (text, ": %s", (const char *) g_ptr_array_index (data->reasons, i));
     }
 
   return g_string_free (text, FALSE);

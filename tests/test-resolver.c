@@ -874,6 +874,35 @@ test_connect_all_refused (void)
   g_assert_cmpstr (error->message, ==, expected);
 }
 
+/* IPv6 addresses are bracketed, so that their colons do not run into
+ * the port or the reason. */
+static void
+test_connect_refused_ipv6 (void)
+{
+  static const char * const texts[] = { "::1", "127.0.0.1", NULL };
+  g_autoptr(GPtrArray) addresses = addresses_new (texts);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  guint16 port = closed_port ();
+  g_autofree char *expected = g_strdup_printf ("could not connect to [::1], 127.0.0.1 port %u: "
+                                               "Connection refused", port);
+  g_autoptr(GSocket) probe = g_socket_new (G_SOCKET_FAMILY_IPV6, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+
+  if (probe == NULL || !g_socket_bind (probe, any_port, FALSE, NULL))
+    {
+      g_test_skip ("this machine has no IPv6 loopback address");
+      return;
+    }
+
+  connection = connect_to (addresses, port, 2000, NULL, &error);
+  g_assert_null (connection);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+  g_assert_cmpstr (error->message, ==, expected);
+}
+
 /* A listener that never accepts, with a backlog of 0 and one connection
  * already queued: Linux drops further SYNs, so a connect to it waits
  * like one to a host that drops every packet. */
@@ -1124,6 +1153,7 @@ main (int   argc,
   g_test_add_func ("/connect/timeout", test_connect_timeout);
   g_test_add_func ("/connect/skips-timed-out", test_connect_skips_timed_out);
   g_test_add_func ("/connect/mixed-failures", test_connect_mixed_failures);
+  g_test_add_func ("/connect/refused-ipv6", test_connect_refused_ipv6);
   g_test_add_func ("/connect/no-address", test_connect_no_address);
   g_test_add_func ("/connect/strip-prefix", test_strip_connect_prefix);
   g_test_add_func ("/connect/strip-prefix/german", test_strip_connect_prefix_german);
