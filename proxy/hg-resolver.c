@@ -483,29 +483,50 @@ lookup_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* Returns @message past the text of GLib's message @format, as GLib
+ * translates it, up to the format's second `%s` or its end, or %NULL when
+ * @message does not start with that text. */
+static const char *
+skip_glib_message (const char *message,
+                   const char *format)
+{
+  const char *translated = g_dgettext ("glib20", format);
+  const char *placeholder = strstr (translated, "%s");
+  const char *tail_start;
+  const char *tail_end;
+  g_autofree char *tail = NULL;
+  const char *found;
+  gsize head;
+
+  if (placeholder == NULL)
+    return g_str_has_prefix (message, translated) ? message + strlen (translated) : NULL;
+
+  head = placeholder - translated;
+  if (strncmp (message, translated, head) != 0)
+    return NULL;
+
+  /* The first %s is an address or a host name, which never contains the
+   * text after it (": " in English): an IPv6 address has colons but no ": ". */
+  tail_start = placeholder + strlen ("%s");
+  tail_end = strstr (tail_start, "%s");
+  tail = tail_end != NULL ? g_strndup (tail_start, tail_end - tail_start) : g_strdup (tail_start);
+  if (*tail == '\0')
+    return message + head;
+
+  found = strstr (message + head, tail);
+  return found != NULL ? found + strlen (tail) : NULL;
+}
+
 /* Returns the part of GLib's lookup error after its own naming of the
  * host (“Error resolving “NAME”: Name or service not known” in GLib
  * 2.74, translated as GLib translates it), so that the message names the
  * host once. */
 static const char *
-strip_resolver_prefix (const char *message,
-                       const char *name)
+strip_resolver_prefix (const char *message)
 {
-  const char *format = g_dgettext ("glib20", "Error resolving “%s”: %s");
-  const char *first = strstr (format, "%s");
-  const char *second = first != NULL ? strstr (first + strlen ("%s"), "%s") : NULL;
-  g_autofree char *prefix = NULL;
+  const char *rest = skip_glib_message (message, "Error resolving “%s”: %s");
 
-  if (second == NULL)
-    return message;
-
-  /* The format up to its second %s, with @name in place of the first. */
-  prefix = g_strdup_printf ("%.*s%s%.*s", (int) (first - format), format, name,
-                            (int) (second - first - strlen ("%s")), first + strlen ("%s"));
-  if (!g_str_has_prefix (message, prefix))
-    return message;
-
-  return message + strlen (prefix);
+  return rest != NULL ? rest : message;
 }
 
 static void
@@ -537,7 +558,7 @@ lookup_by_name_cb (GObject      *source_object,
 
       g_task_return_new_error (task, HG_RESOLVER_ERROR, code,
                                _("could not resolve \"%s\": %s"),
-                               data->name, strip_resolver_prefix (error->message, data->name));
+                               data->name, strip_resolver_prefix (error->message));
       return;
     }
 
@@ -758,36 +779,6 @@ format_address_list (GPtrArray *addresses)
     }
 
   return g_string_free (text, FALSE);
-}
-
-/* Returns @message past GLib's message @format, which has at most one
- * `%s`, as GLib translates it, or %NULL when @message does not start
- * with it. */
-static const char *
-skip_glib_message (const char *message,
-                   const char *format)
-{
-  const char *translated = g_dgettext ("glib20", format);
-  const char *placeholder = strstr (translated, "%s");
-  const char *tail;
-  const char *found;
-  gsize head;
-
-  if (placeholder == NULL)
-    return g_str_has_prefix (message, translated) ? message + strlen (translated) : NULL;
-
-  head = placeholder - translated;
-  if (strncmp (message, translated, head) != 0)
-    return NULL;
-
-  /* The %s is an address or a host name, which never contains the tail
-   * (": " in English): an IPv6 address has colons but no ": ". */
-  tail = placeholder + strlen ("%s");
-  if (*tail == '\0')
-    return message + head;
-
-  found = strstr (message + head, tail);
-  return found != NULL ? found + strlen (tail) : NULL;
 }
 
 /**
