@@ -107,6 +107,32 @@ def closed_port():
         return spare.getsockname()[1]
 
 
+def full_listener_port(test):
+    """Return the port of a listener on 127.0.0.1 whose accept queue is
+    full: it drops further SYNs, so a connection attempt to it hangs
+    until the proxy's deadline. The sockets close when test ends; test is
+    skipped where the kernel accepts past a full backlog."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    test.addCleanup(full.close)
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(full.getsockname())
+        test.addCleanup(filler.close)
+    probe = socket.socket()
+    probe.settimeout(0.5)
+    try:
+        probe.connect(full.getsockname())
+        test.skipTest("the kernel accepted a connection past a full backlog")
+    except socket.timeout:
+        pass
+    finally:
+        probe.close()
+    return full.getsockname()[1]
+
+
 def recv_until(sock, marker, limit=1 << 20):
     """Read from sock until marker is in the data; return all data read."""
     data = b""

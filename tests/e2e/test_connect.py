@@ -264,32 +264,8 @@ class ConnectTest(unittest.TestCase):
         self.assertGreater(elapsed, 0.5)
         self.assertLess(elapsed, 5)
 
-    def full_listener_port(self):
-        """Return the port of a listener whose accept queue is full: it
-        drops further SYNs, so a connection attempt to it hangs until the
-        proxy's deadline."""
-        full = socket.socket()
-        full.bind(("127.0.0.1", 0))
-        full.listen(0)
-        self.addCleanup(full.close)
-        for _ in range(8):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(full.getsockname())
-            self.addCleanup(filler.close)
-        probe = socket.socket()
-        probe.settimeout(0.5)
-        try:
-            probe.connect(full.getsockname())
-            self.skipTest("the kernel accepted a connection past a full backlog")
-        except socket.timeout:
-            pass
-        finally:
-            probe.close()
-        return full.getsockname()[1]
-
     def test_connect_timeout_is_504(self):
-        port = self.full_listener_port()
+        port = hgtest.full_listener_port(self)
         proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--connect-timeout", "1")
         start = time.monotonic()
         response = proxy.request(proxy.connect_request(f"127.0.0.1:{port}"))
@@ -305,7 +281,7 @@ class ConnectTest(unittest.TestCase):
         # waiting for it. A plain close looks like a half-close, so it
         # lets the attempt go on (test_half_closed_client_answered).
         # A client may half-close first and reset later.
-        port = self.full_listener_port()
+        port = hgtest.full_listener_port(self)
         for half_close in (False, True):
             with self.subTest(half_close=half_close):
                 proxy = self.proxy("--allow-domain", "*", "--allow-loopback",

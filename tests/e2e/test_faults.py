@@ -244,17 +244,7 @@ class OriginFaultTest(FaultTest):
         proctools.note(f"origin reset: tunnel closed, audit reason “{record['reason']}”")
 
     def test_origin_never_accepts_is_504(self):
-        # A listener whose accept queue is full drops further SYNs.
-        full = socket.socket()
-        full.bind(("127.0.0.1", 0))
-        full.listen(0)
-        self.addCleanup(full.close)
-        for _ in range(8):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(full.getsockname())
-            self.addCleanup(filler.close)
-        port = full.getsockname()[1]
+        port = hgtest.full_listener_port(self)
         proxy = self.proxy("--allow-loopback", "--allow-domain", "full.test", "--connect-timeout", "2",
                            "--resolve", f"full.test:{port}:127.0.0.1")
         pid = proxy.process.pid
@@ -269,10 +259,7 @@ class OriginFaultTest(FaultTest):
         proctools.wait_fd_count(pid, baseline)
 
     def test_closed_port_is_502(self):
-        spare = socket.socket()
-        spare.bind(("127.0.0.1", 0))
-        port = spare.getsockname()[1]
-        spare.close()
+        port = hgtest.closed_port()
         proxy = self.proxy("--allow-loopback", "--allow-domain", "closed.test",
                            "--resolve", f"closed.test:{port}:127.0.0.1")
         pid = proxy.process.pid
