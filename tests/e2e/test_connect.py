@@ -145,6 +145,29 @@ class ConnectTest(unittest.TestCase):
         sock.sendall(payload)
         sock.shutdown(socket.SHUT_WR)
 
+    def test_no_descriptor_for_origin_is_502(self):
+        # With its descriptor limit set so that only the client's
+        # connection fits, the proxy cannot create the origin's socket and
+        # responds with 502 and the system's reason.
+        proxy = self.pinned("nofd.test", "--allow-domain", "nofd.test")
+        pid = proxy.process.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        used = {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
+        free = [number for number in range(max(used) + 3) if number not in used]
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (free[1], hard))
+        try:
+            response = proxy.request(proxy.connect_request(f"nofd.test:{self.echo.port}"))
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+        self.assertEqual(response.status, 502, response)
+        self.assertEqual(response.reason,
+                         f'"nofd.test": could not connect to 127.0.0.1 port {self.echo.port}: '
+                         "Unable to create socket: Too many open files")
+        sock, response = proxy.open_tunnel(f"nofd.test:{self.echo.port}")
+        sock.close()
+        self.assertEqual(response.status, 200)
+
     def test_bytes_after_head_same_write(self):
         proxy = self.pinned("a.example.test", "--allow-domain", "a.example.test")
         sock, response = proxy.open_tunnel(f"a.example.test:{self.echo.port}", extra=b"early bytes")
