@@ -261,9 +261,9 @@ audit (HgClient   *client,
     hg_audit_write (hg_proxy_server_get_audit (client->server), &record);
 }
 
-/* Records a request that stopped before a response was sent, because
- * its client closed while it was decided or its origin connected, or
- * the shutdown grace period ended. Status 0 means that nothing was sent. */
+/* Records a request that stopped before a response was sent, because the
+ * watch saw its client leave or the shutdown grace period ended. Status 0
+ * means that nothing was sent. */
 static void
 finish_unanswered (HgClient *client)
 {
