@@ -736,6 +736,7 @@ prompt_sweep_cb (gpointer user_data)
 {
   Prompt *prompt = user_data;
   HgAgentClient *self = prompt->client;
+  const char *reason;
 
   prompt->sweep_id = 0;
   for (guint i = prompt->waiters->len; i > 0; i--)
@@ -754,12 +755,18 @@ prompt_sweep_cb (gpointer user_data)
       return G_SOURCE_REMOVE;
     }
 
-  g_message ("Withdrawing the question about %s port %u: every waiting client has gone",
-             prompt->target->name, prompt->target->port);
+  /* The wire knows no shutdown reason: to the agent, the clients are
+   * gone either way; the record says why. */
+  if (self->server != NULL && hg_proxy_server_is_aborting (self->server))
+    reason = _("the proxy closed every waiting client at the end of the shutdown grace period");
+  else
+    reason = _("every waiting client has gone");
+  g_message ("Withdrawing the question about %s port %u: %s",
+             prompt->target->name, prompt->target->port, reason);
   send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
   remember_expired (self, prompt);
   record_step (self, prompt->target, prompt->kind, "approval-cancelled",
-               _("every waiting client has gone"), NULL, prompt_age_ms (prompt));
+               reason, NULL, prompt_age_ms (prompt));
   prompt_free (prompt_detach (prompt));
 
   return G_SOURCE_REMOVE;

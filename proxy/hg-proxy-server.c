@@ -329,6 +329,19 @@ hg_proxy_server_get_n_clients (HgProxyServer *server)
 }
 
 /**
+ * hg_proxy_server_is_aborting:
+ * @server: the server
+ *
+ * Returns: %TRUE once the shutdown grace period has ended and the
+ *   remaining connections are being closed
+ */
+gboolean
+hg_proxy_server_is_aborting (HgProxyServer *server)
+{
+  return server->aborted;
+}
+
+/**
  * hg_proxy_server_dup_policy:
  * @server: the server
  *

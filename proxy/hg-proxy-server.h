@@ -23,6 +23,7 @@ gboolean            hg_proxy_server_start           (HgProxyServer        *serve
                                                      GError              **error);
 GInetSocketAddress *hg_proxy_server_get_address     (HgProxyServer        *server);
 guint               hg_proxy_server_get_n_clients   (HgProxyServer        *server);
+gboolean            hg_proxy_server_is_aborting     (HgProxyServer        *server);
 
 HgPolicy           *hg_proxy_server_dup_policy      (HgProxyServer        *server);
 void                hg_proxy_server_set_policy      (HgProxyServer        *server,

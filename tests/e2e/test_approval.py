@@ -300,6 +300,9 @@ class EndOfPromptTest(ApprovalTest):
         self.assertEqual(hgtest.recv_all(request.sock), b"")
         self.assert_unanswered(proxy, "late.test",
                                "closed at the end of the shutdown grace period")
+        cancelled = [r for r in proxy.audit_records() if r["decision"] == "approval-cancelled"]
+        self.assertEqual([r["reason"] for r in cancelled],
+                         ["the proxy closed every waiting client at the end of the shutdown grace period"])
 
     def test_one_client_gone_keeps_prompt(self):
         proxy = self.proxy(*self.pins("a.test"), debug=True)
