@@ -1044,7 +1044,23 @@ translate_send_error (ForwardData *data,
 
   /* Whole sentences for the upstream proxy, so that translations can
    * decline "proxy" as their grammar needs. */
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) && !data->connected)
+    {
+      status = SOUP_STATUS_GATEWAY_TIMEOUT;
+      if (data->peer_is_upstream)
+        reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                               "could not connect to the upstream proxy %s within %u second",
+                                               "could not connect to the upstream proxy %s within %u seconds",
+                                               data->timeout_secs),
+                                  data->peer, data->timeout_secs);
+      else
+        reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                               "could not connect to %s within %u second",
+                                               "could not connect to %s within %u seconds",
+                                               data->timeout_secs),
+                                  data->peer, data->timeout_secs);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     {
       status = SOUP_STATUS_GATEWAY_TIMEOUT;
       if (data->peer_is_upstream)

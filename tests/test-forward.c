@@ -1556,6 +1556,7 @@ test_connect_timeout (void)
   g_autoptr(GPtrArray) addresses = loopback_addresses ();
   g_autoptr(GError) error = NULL;
   g_autofree char *request = NULL;
+  g_autofree char *expected = NULL;
   Outcome outcome = { 0 };
 
   /* The kernel completes the handshake, but the listener never accepts
@@ -1570,6 +1571,9 @@ test_connect_timeout (void)
                         addresses, 20, &outcome);
   g_assert_false (outcome.ok);
   g_assert_error (outcome.error, HG_HTTP_ERROR, 504);
+  expected = g_strdup_printf ("silent.invalid:%u did not respond within 1 second",
+                              g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  g_assert_cmpstr (outcome.error->message, ==, expected);
   g_assert_false (outcome.response_started);
 
   outcome_clear (&outcome);

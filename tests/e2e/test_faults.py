@@ -258,6 +258,26 @@ class OriginFaultTest(FaultTest):
         self.assertLess(elapsed, 3.5)
         proctools.wait_fd_count(pid, baseline)
 
+    def test_origin_never_accepts_plain_http_is_504(self):
+        # Plain HTTP connects through libsoup, which bounds the connect by
+        # --io-timeout and names the host and port, not each address.
+        port = hgtest.full_listener_port(self)
+        proxy = self.proxy("--allow-loopback", "--allow-domain", "full.test", "--io-timeout", "2",
+                           "--resolve", f"full.test:{port}:127.0.0.1")
+        pid = proxy.process.pid
+        baseline = proctools.fd_count_except_caches(pid)
+        start = time.monotonic()
+        response = proxy.request((f"GET http://full.test:{port}/ HTTP/1.1\r\nHost: full.test:{port}\r\n"
+                                  f"{proxy.auth_lines()}\r\n").encode())
+        elapsed = time.monotonic() - start
+        self.assertEqual(response.status, 504, response)
+        self.assertEqual(response.reason, f"could not connect to full.test:{port} within 2 seconds")
+        self.assertGreater(elapsed, 1.5)
+        self.assertLess(elapsed, 3.5)
+        record = proxy.wait_audit(1)[0]
+        self.assertEqual((record["status"], record["reason"]), (504, response.reason))
+        proctools.wait_fd_count(pid, baseline)
+
     def test_closed_port_is_502(self):
         port = hgtest.closed_port()
         proxy = self.proxy("--allow-loopback", "--allow-domain", "closed.test",
