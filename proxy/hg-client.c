@@ -88,6 +88,8 @@ G_DEFINE_FINAL_TYPE (HgClient, hg_client, G_TYPE_OBJECT)
 
 static void read_head (HgClient *client);
 static void handle_head (HgClient *client);
+static void watch (HgClient *client, GIOCondition condition);
+static void watch_reset (HgClient *client);
 
 static void
 unwatch (HgClient *client)
@@ -431,6 +433,7 @@ refuse (HgClient   *client,
 {
   HgHost *target = client->head != NULL ? client->head->authority : NULL;
 
+  unwatch (client);
   if (status == 403 || status == 502 || status == 504)
     hg_proxy_server_log_denial (client->server, target != NULL ? target->name : client->peer,
                                 status, reason);
@@ -680,6 +683,7 @@ open_tunnel (HgClient          *client,
 {
   GOutputStream *output = g_io_stream_get_output_stream (G_IO_STREAM (client->connection));
 
+  unwatch (client);
   client->origin = origin;
   client->origin_pending = origin_pending;
 
@@ -702,15 +706,24 @@ forward_cb (GObject      *source,
   guint64 up = 0;
   guint64 down = 0;
 
+  unwatch (client);
   if (!hg_forwarder_forward_finish (hg_proxy_server_get_forwarder (client->server), result, &keep_alive, &pending,
                                     &up, &down, &started, &status, &error))
     {
+      if (is_cancelled (error) && client->client_closed && !started)
+        {
+          finish_unanswered (client);
+          return;
+        }
+
       if (is_cancelled (error) || started)
         {
           const char *reason = error->message;
 
-          /* Only hg_client_abort() cancels a forward. */
-          if (is_cancelled (error))
+          /* The reset watch or hg_client_abort() cancelled the forward. */
+          if (is_cancelled (error) && client->client_closed)
+            reason = _("the client closed the connection during the response");
+          else if (is_cancelled (error))
             reason = _("closed at the end of the shutdown grace period");
           audit (client, "allow", status, reason, client->decision->pattern, up, down);
           finish (client);
@@ -946,18 +959,6 @@ decide_cb (GObject      *source,
   client->decision = decision;
   client->asking = FALSE;
 
-  /* Connecting a tunnel's origin may take --connect-timeout for each of
-   * its addresses, so the watch goes on until connected_cb(). */
-  if (decision->kind == HG_POLICY_ALLOW && decision->addresses != NULL
-      && hg_request_head_is_connect (client->head))
-    {
-      hg_connect_async (decision->addresses, client->head->authority->port,
-                        client->options->connect_timeout_secs * 1000, client->cancellable,
-                        connected_cb, g_object_ref (client));
-      return;
-    }
-
-  unwatch (client);
   if (decision->kind != HG_POLICY_ALLOW)
     {
       refuse (client, decision->kind == HG_POLICY_DENY ? "deny" : "error",
@@ -965,24 +966,34 @@ decide_cb (GObject      *source,
       return;
     }
 
+  /* Connecting may take --connect-timeout for each address, so a tunnel's
+   * client stays watched until its tunnel opens or fails. A plain
+   * request's body belongs to the forwarder, which reads it, so only a
+   * reset is watched for while it runs. */
+  if (!hg_request_head_is_connect (client->head))
+    watch_reset (client);
+
   /* No addresses: the target goes through the upstream proxy, which
    * resolves it. */
   if (decision->addresses == NULL)
     reach_upstream (client);
+  else if (hg_request_head_is_connect (client->head))
+    hg_connect_async (decision->addresses, client->head->authority->port,
+                      client->options->connect_timeout_secs * 1000, client->cancellable,
+                      connected_cb, g_object_ref (client));
   else
     forward (client);
 }
 
 /* A decision can wait minutes for a person's answer, so the connection
- * is watched meanwhile, and while a tunnel's origin is connected. When
+ * is watched meanwhile, and while a tunnel's origin or the upstream
+ * proxy is connected. When
  * the connection fails, or reaches its end while a person is asked, the
  * decision or the connect is cancelled, which also withdraws a question.
  * Bytes that arrive early (a TLS ClientHello right after CONNECT, say)
  * are kept for the request.
  * The socket is read directly, not through its stream, so that the
  * watch can stop at once without a read still pending on the stream. */
-static void watch (HgClient *client, GIOCondition condition);
-
 static gboolean
 watch_cb (GSocket      *socket,
           GIOCondition  condition,
@@ -1033,6 +1044,35 @@ watch (HgClient     *client,
 
   client->watch = g_socket_create_source (socket, condition, NULL);
   g_source_set_callback (client->watch, G_SOURCE_FUNC (watch_cb), client, NULL);
+  g_source_attach (client->watch, g_main_context_get_thread_default ());
+}
+
+static gboolean
+reset_cb (GSocket      *socket,
+          GIOCondition  condition,
+          gpointer      user_data)
+{
+  HgClient *client = user_data;
+
+  g_debug ("%s: the client reset its connection during a forward", client->peer);
+  client->client_closed = TRUE;
+  g_cancellable_cancel (client->cancellable);
+
+  g_clear_pointer (&client->watch, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* Replaces the watch with one that reads nothing and fires only when the
+ * connection fails, which a socket reports as G_IO_HUP or G_IO_ERR. A
+ * client that merely shut down its sending side does not fire it. */
+static void
+watch_reset (HgClient *client)
+{
+  GSocket *socket = g_socket_connection_get_socket (client->connection);
+
+  unwatch (client);
+  client->watch = g_socket_create_source (socket, G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (client->watch, G_SOURCE_FUNC (reset_cb), client, NULL);
   g_source_attach (client->watch, g_main_context_get_thread_default ());
 }
 

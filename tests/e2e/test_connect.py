@@ -328,6 +328,73 @@ class ConnectTest(unittest.TestCase):
                 hgtest.wait_for(lambda: not connecting_to(pid, port),
                                 message="the attempt abandoned")
 
+    def test_plain_client_reset_while_connecting(self):
+        # A plain request's client is watched for a reset while the
+        # forwarder connects, so the attempt stops at once instead of
+        # running to --io-timeout.
+        port = hgtest.full_listener_port(self)
+        proxy = self.proxy("--allow-domain", "*", "--allow-loopback", "--io-timeout", "60")
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall((f"GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      f"{proxy.auth_lines()}\r\n").encode())
+        pid = proxy.process.pid
+        hgtest.wait_for(lambda: connecting_to(pid, port), message="the proxy's SYN to the full listener")
+        reset(sock)
+
+        record = proxy.wait_audit(1)[0]
+        self.assertEqual(record["decision"], "allow")
+        self.assertEqual(record["status"], 0)
+        self.assertEqual(record["reason"], "the client closed the connection before the response")
+        hgtest.wait_for(lambda: not connecting_to(pid, port), message="the attempt abandoned")
+
+    def test_upstream_client_reset_while_connecting(self):
+        port = hgtest.full_listener_port(self)
+        proxy = self.proxy("--allow-domain", "up.test", "--upstream-proxy", f"127.0.0.1:{port}",
+                           "--connect-timeout", "60")
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall(proxy.connect_request("up.test:443"))
+        pid = proxy.process.pid
+        hgtest.wait_for(lambda: connecting_to(pid, port), message="the proxy's SYN to the upstream")
+        reset(sock)
+
+        record = proxy.wait_audit(1)[0]
+        self.assertEqual(record["decision"], "allow")
+        self.assertEqual(record["status"], 0)
+        self.assertEqual(record["reason"], "the client closed the connection before the response")
+        hgtest.wait_for(lambda: not connecting_to(pid, port), message="the attempt abandoned")
+
+    def test_plain_client_reset_during_response(self):
+        # The origin stalls after part of the body, so without the watch
+        # the reset would be noticed only at --io-timeout.
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def stall(request):
+            request.send_response(200)
+            request.send_header("Content-Length", "1000")
+            request.end_headers()
+            request.wfile.write(b"x" * 10)
+            request.wfile.flush()
+            release.wait(hgtest.TIMEOUT)
+
+        origin = HttpOrigin(stall)
+        self.addCleanup(origin.close)
+        proxy = self.pinned("stall.test", "--allow-domain", "stall.test", "--io-timeout", "60",
+                            port=origin.port)
+        sock = proxy.connect()
+        self.addCleanup(sock.close)
+        sock.sendall((f"GET http://stall.test:{origin.port}/ HTTP/1.1\r\nHost: stall.test:{origin.port}\r\n"
+                      f"{proxy.auth_lines()}\r\n").encode())
+        self.assertTrue(hgtest.recv_until(sock, b"x" * 10).endswith(b"x" * 10))
+        reset(sock)
+
+        record = proxy.wait_audit(1)[0]
+        self.assertEqual(record["decision"], "allow")
+        self.assertEqual(record["status"], 200)
+        self.assertEqual(record["reason"], "the client closed the connection during the response")
+
     def test_half_closed_client_answered(self):
         # A client that shuts down its sending side right after CONNECT
         # (`nc -N`) still gets the 200 and the origin's bytes.
@@ -364,6 +431,12 @@ class ConnectTest(unittest.TestCase):
             response = half_closed_request(proxy, head)
             self.assertEqual(response.status, 200, response)
             self.assertEqual(response.body, b"hello from the origin\n")
+
+
+def reset(sock):
+    """Close sock with a reset instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 def half_closed_request(proxy, request):
