@@ -403,7 +403,8 @@ add_session_entries (HgAgentClient      *self,
 
       /* hg_agent_decision_entries() validated them with the same flags. */
       if (!hg_filter_add (filter, entries[i], flags, &error))
-        g_warning ("Could not add “%s” to the session list: %s", entries[i], error->message);
+        /* Translators: the first %s is a host pattern, the second an error message. */
+        g_warning (_("Could not add “%s” to the session list: %s"), entries[i], error->message);
     }
 
   update_policy (self);
@@ -437,8 +438,8 @@ forget_session (HgAgentClient *self)
   g_clear_pointer (&self->session_deny, hg_filter_unref);
   self->session_allow = hg_filter_new ();
   self->session_deny = hg_filter_new ();
-  g_message ("The agent asked to forget the session decisions; "
-             "hosts with a Session answer will be asked about again");
+  g_message (_("The agent asked to forget the session decisions; "
+               "hosts with a Session answer will be asked about again"));
 }
 
 /* A profile given with `--profile-file` keeps its own lists and approval
@@ -450,8 +451,8 @@ apply_filter_to_file_profile (HgAgentClient        *self,
 {
   if (!self->file_lists_logged)
     {
-      g_message ("Not using the agent's lists of profile “%s”: this proxy's profile "
-                 "comes from a file given with --profile-file", update->profile);
+      g_message (_("Not using the agent's lists of profile “%s”: this proxy's profile "
+                   "comes from a file given with --profile-file"), update->profile);
       self->file_lists_logged = TRUE;
     }
 
@@ -502,8 +503,11 @@ apply_filter (HgAgentClient        *self,
                        HG_PATTERN_FLAG_DENY, "deny", &error);
   if (deny == NULL)
     {
-      g_warning ("Ignoring revision %" G_GUINT64_FORMAT " of profile “%s” from the agent: %s",
-                 update->revision, update->profile, error->message);
+      /* Plain C formats, because xgettext cannot expand G_GUINT64_FORMAT.
+       * Translators: %llu is the revision number, %s the profile name,
+       * and the last %s an error message. */
+      g_warning (_("Ignoring revision %llu of profile “%s” from the agent: %s"),
+                 (unsigned long long) update->revision, update->profile, error->message);
       send_error (self, NULL, HG_ERROR_CODE_INVALID_MESSAGE, error->message);
       return;
     }
@@ -525,9 +529,14 @@ apply_filter (HgAgentClient        *self,
                                 HG_APPROVAL_TIMEOUT_MIN, HG_APPROVAL_TIMEOUT_MAX);
 
   update_policy (self);
-  g_message ("Using revision %" G_GUINT64_FORMAT " of profile “%s” from the agent: "
-             "%u allowed, %u denied, approval %s, timeout %u s",
-             update->revision, update->profile,
+  /* Translators: %llu is the revision number and %s the profile name.
+   * The two %u are the numbers of allowed and denied patterns. The
+   * second %s is the approval mode as profiles and --network-approval
+   * write it, “off” or “ask”, which stays untranslated. The last %u is
+   * the approval timeout in seconds. */
+  g_message (_("Using revision %llu of profile “%s” from the agent: "
+               "%u allowed, %u denied, approval %s, timeout %u s"),
+             (unsigned long long) update->revision, update->profile,
              update->allow != NULL ? g_strv_length (update->allow) : 0,
              update->deny != NULL ? g_strv_length (update->deny) : 0,
              hg_approval_mode_to_string (self->mode), self->timeout_secs);
@@ -696,7 +705,11 @@ send_ask (HgAgentClient *self,
   gint64 remaining_ms = (prompt->deadline - g_get_monotonic_time () + 999) / 1000;
 
   prompt->sent = TRUE;
-  g_message ("Asking the agent about %s port %u (%s), question %s",
+  /* Translators: the first %s is a host name and %u its port. The
+   * second %s is the kind of request as the agent protocol names it,
+   * “connect” or “http”, which stays untranslated. The last %s is the
+   * question id. */
+  g_message (_("Asking the agent about %s port %u (%s), question %s"),
              prompt->target->name, prompt->target->port,
              hg_ask_kind_to_string (prompt->kind), prompt->id);
   send_message (self, hg_message_new_ask (prompt->id, prompt->target->name, prompt->target->port,
@@ -719,7 +732,9 @@ prompt_timeout_cb (gpointer user_data)
   HgAgentClient *self = prompt->client;
 
   prompt->timeout_id = 0;
-  g_message ("No answer about %s port %u within %u s, question %s",
+  /* Translators: %s is a host name, the first %u its port, the second %u
+   * a number of seconds and the last %s the question id. */
+  g_message (_("No answer about %s port %u within %u s, question %s"),
              prompt->target->name, prompt->target->port,
              (guint) (prompt_age_ms (prompt) / 1000), prompt->id);
   send_cancel (self, prompt, HG_CANCEL_REASON_TIMEOUT);
@@ -761,7 +776,9 @@ prompt_sweep_cb (gpointer user_data)
     reason = _("the proxy closed every waiting client at the end of the shutdown grace period");
   else
     reason = _("every waiting client has gone");
-  g_message ("Withdrawing the question about %s port %u: %s",
+  /* Translators: the first %s is a host name, %u its port and the last
+   * %s the reason, such as “every waiting client has gone”. */
+  g_message (_("Withdrawing the question about %s port %u: %s"),
              prompt->target->name, prompt->target->port, reason);
   send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
   remember_expired (self, prompt);
@@ -889,7 +906,9 @@ settle_open_questions (HgAgentClient *self)
       if (answer == NULL)
         continue;
 
-      g_message ("The lists now decide %s port %u, question %s",
+      /* Translators: the first %s is a host name, %u its port and the
+       * last %s the question id. */
+      g_message (_("The lists now decide %s port %u, question %s"),
                  prompt->target->name, prompt->target->port, prompt->id);
       send_cancel (self, prompt, HG_CANCEL_REASON_CLIENT_GONE);
       remember_expired (self, prompt);
@@ -922,15 +941,87 @@ send_unsent_asks (HgAgentClient *self)
 /* Messages from the agent                                             */
 /* ------------------------------------------------------------------ */
 
-static const char *
-duration_text (HgDecisionDuration duration)
+/* Logs a person's decision about @pattern on question @id. Whole
+ * sentences for each verdict and duration let translations order the
+ * words. */
+static void
+log_decision (HgVerdict          verdict,
+              HgDecisionDuration duration,
+              const char        *pattern,
+              const char        *id)
 {
+  if (verdict == HG_VERDICT_APPROVE)
+    {
+      switch (duration)
+        {
+        case HG_DECISION_SESSION:
+          /* Translators: the first %s is a host pattern, the second a question id. */
+          g_message (_("The user approved %s for this session, question %s"), pattern, id);
+          return;
+        case HG_DECISION_ALWAYS:
+          /* Translators: the first %s is a host pattern, the second a question id. */
+          g_message (_("The user approved %s always, question %s"), pattern, id);
+          return;
+        case HG_DECISION_ONCE:
+        default:
+          /* Translators: the first %s is a host pattern, the second a question id. */
+          g_message (_("The user approved %s once, question %s"), pattern, id);
+          return;
+        }
+    }
+
   switch (duration)
     {
-    case HG_DECISION_SESSION: return "for this session";
-    case HG_DECISION_ALWAYS: return "always";
+    case HG_DECISION_SESSION:
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user denied %s for this session, question %s"), pattern, id);
+      return;
+    case HG_DECISION_ALWAYS:
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user denied %s always, question %s"), pattern, id);
+      return;
     case HG_DECISION_ONCE:
-    default: return "once";
+    default:
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user denied %s once, question %s"), pattern, id);
+      return;
+    }
+}
+
+/* Logs a decision that came after question @id timed out or was
+ * withdrawn. Only Session and Always answers get here, because a late
+ * Once answer has nothing left to decide. */
+static void
+log_late_decision (HgVerdict          verdict,
+                   HgDecisionDuration duration,
+                   const char        *pattern,
+                   const char        *id)
+{
+  gboolean always = duration == HG_DECISION_ALWAYS;
+
+  g_return_if_fail (duration != HG_DECISION_ONCE);
+
+  if (verdict == HG_VERDICT_APPROVE && always)
+    {
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user approved %s always after the question %s ended"), pattern, id);
+    }
+  else if (verdict == HG_VERDICT_APPROVE)
+    {
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user approved %s for this session after the question %s ended"),
+                 pattern, id);
+    }
+  else if (always)
+    {
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user denied %s always after the question %s ended"), pattern, id);
+    }
+  else
+    {
+      /* Translators: the first %s is a host pattern, the second a question id. */
+      g_message (_("The user denied %s for this session after the question %s ended"),
+                 pattern, id);
     }
 }
 
@@ -993,14 +1084,13 @@ apply_late_decision (HgAgentClient   *self,
   entries = hg_agent_decision_entries (message->decision.pattern, verdict, expired->target, &error);
   if (entries == NULL)
     {
-      g_message ("Rejected the late decision for question %s: %s", message->id, error->message);
+      /* Translators: the first %s is the question id, the second an error message. */
+      g_message (_("Rejected the late decision for question %s: %s"), message->id, error->message);
       send_error (self, message->id, HG_ERROR_CODE_INVALID_MESSAGE, error->message);
       return;
     }
 
-  g_message ("The user %s %s %s after the question %s ended",
-             verdict == HG_VERDICT_APPROVE ? "approved" : "denied", entries[0],
-             duration_text (message->decision.duration), message->id);
+  log_late_decision (verdict, message->decision.duration, entries[0], message->id);
   add_session_entries (self, verdict, (const char * const *) entries);
   record_step (self, expired->target, expired->kind,
                verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
@@ -1028,15 +1118,14 @@ handle_decision (HgAgentClient   *self,
   entries = hg_agent_decision_entries (message->decision.pattern, verdict, prompt->target, &error);
   if (entries == NULL)
     {
-      g_message ("Rejected the decision for question %s: %s", message->id, error->message);
+      /* Translators: the first %s is the question id, the second an error message. */
+      g_message (_("Rejected the decision for question %s: %s"), message->id, error->message);
       send_error (self, message->id, HG_ERROR_CODE_INVALID_MESSAGE, error->message);
       prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_BAD_DECISION);
       return;
     }
 
-  g_message ("The user %s %s %s, question %s",
-             verdict == HG_VERDICT_APPROVE ? "approved" : "denied", entries[0],
-             duration_text (message->decision.duration), message->id);
+  log_decision (verdict, message->decision.duration, entries[0], message->id);
   if (duration != HG_DURATION_ONCE)
     add_session_entries (self, verdict, (const char * const *) entries);
 
@@ -1056,7 +1145,10 @@ handle_agent_error (HgAgentClient   *self,
 {
   Prompt *prompt = NULL;
 
-  g_message ("The approval agent reported an error (%s): %s",
+  /* Translators: the first %s is an error code of the agent protocol,
+   * such as “too-many-prompts”, which stays untranslated. The second %s
+   * is the agent's error message. */
+  g_message (_("The approval agent reported an error (%s): %s"),
              message->error.code, message->error.message);
 
   if (message->id != NULL)
@@ -1075,7 +1167,8 @@ handle_welcome (HgAgentClient   *self,
   self->state = STATE_READY;
   self->backoff_ms = 0;
   self->connect_failures = 0;
-  g_message ("Connected to the approval agent at %s", self->socket_path);
+  /* Translators: %s is the path of the agent's socket. */
+  g_message (_("Connected to the approval agent at %s"), self->socket_path);
 
   /* A restarted agent counts revisions from the start again. */
   self->have_revision = FALSE;
@@ -1084,7 +1177,7 @@ handle_welcome (HgAgentClient   *self,
    * it must not replace the lists with its empty stand-in. Later pushes
    * apply once the agent reads the profile again. */
   if (self->agent_profile_invalid)
-    g_message ("The agent cannot read profile “%s”; keeping the lists this proxy loaded",
+    g_message (_("The agent cannot read profile “%s”; keeping the lists this proxy loaded"),
                self->profile_name);
   else
     apply_filter (self, message->filter);
@@ -1201,7 +1294,8 @@ lose_connection (HgAgentClient *self,
                  const char    *detail)
 {
   if (self->state == STATE_READY || self->state == STATE_GREETING)
-    g_message ("Disconnected from the approval agent: %s", detail);
+    /* Translators: %s is the reason, such as “the agent closed the connection”. */
+    g_message (_("Disconnected from the approval agent: %s"), detail);
 
   close_stream (self);
   self->state = STATE_DISCONNECTED;
@@ -1229,13 +1323,13 @@ read_cb (GObject      *source,
 
   if (message == NULL && error == NULL)
     {
-      lose_connection (self, HG_AGENT_REASON_DISCONNECTED, "the agent closed the connection");
+      lose_connection (self, HG_AGENT_REASON_DISCONNECTED, _("the agent closed the connection"));
       return;
     }
 
   if (message == NULL && !hg_message_error_is_fatal (error))
     {
-      g_message ("The approval agent sent an invalid message: %s", error->message);
+      g_message (_("The approval agent sent an invalid message: %s"), error->message);
       send_error (self, NULL, hg_message_error_to_code (error), error->message);
       read_next (self);
       return;
@@ -1245,7 +1339,7 @@ read_cb (GObject      *source,
     {
       if (g_error_matches (error, HG_MESSAGE_ERROR, HG_MESSAGE_ERROR_VERSION_MISMATCH))
         send_error (self, NULL, HG_ERROR_CODE_VERSION_MISMATCH, error->message);
-      detail = g_strdup_printf ("could not read a message: %s", error->message);
+      detail = g_strdup_printf (_("could not read a message: %s"), error->message);
       lose_connection (self, HG_AGENT_REASON_DISCONNECTED, detail);
       return;
     }
@@ -1267,7 +1361,7 @@ stream_failed_cb (HgMessageStream *stream,
                   gpointer         user_data)
 {
   HgAgentClient *self = user_data;
-  g_autofree char *detail = g_strdup_printf ("could not send a message: %s", error->message);
+  g_autofree char *detail = g_strdup_printf (_("could not send a message: %s"), error->message);
 
   lose_connection (self, HG_AGENT_REASON_DISCONNECTED, detail);
 }
@@ -1276,7 +1370,9 @@ static gboolean
 welcome_timeout_cb (gpointer user_data)
 {
   HgAgentClient *self = user_data;
-  g_autofree char *detail = g_strdup_printf ("no “welcome” within %u s of “hello”",
+  /* Translators: “welcome” and “hello” are messages of the agent
+   * protocol and stay untranslated. %u is a number of seconds. */
+  g_autofree char *detail = g_strdup_printf (_("no “welcome” within %u s of “hello”"),
                                              HG_AGENT_WELCOME_TIMEOUT_SECS);
 
   self->welcome_timeout_id = 0;
@@ -1300,7 +1396,9 @@ connect_failed (HgAgentClient *self,
 {
   /* Said once per outage: the agent may be stopped on purpose. */
   if (self->connect_failures++ == 0)
-    g_message ("Cannot reach the approval agent at %s: %s; questions are denied until it runs",
+    /* Translators: the first %s is the path of the agent's socket, the
+     * second an error message. */
+    g_message (_("Cannot reach the approval agent at %s: %s; questions are denied until it runs"),
                self->socket_path, detail);
   else
     g_debug ("Cannot reach the approval agent at %s: %s", self->socket_path, detail);
@@ -1333,7 +1431,9 @@ connect_cb (GObject      *source,
 
   if (!hg_unix_peer_check (connection, &error))
     {
-      g_warning ("Refusing the approval agent at %s: %s", self->socket_path, error->message);
+      /* Translators: the first %s is the path of the agent's socket, the
+       * second the reason for rejecting it. */
+      g_warning (_("Refusing the approval agent at %s: %s"), self->socket_path, error->message);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       connect_failed (self, error->message);
       return;

@@ -217,7 +217,8 @@ hg_audit_write (HgAudit             *audit,
   if (!g_output_stream_write_all (audit->stream, line->str, line->len, NULL, NULL, &error) ||
       !g_output_stream_flush (audit->stream, NULL, &error))
     {
-      g_warning ("Could not write to the audit log “%s”, no further records are written: %s",
+      /* Translators: the first %s is a file path, the second an error message. */
+      g_warning (_("Could not write to the audit log “%s”, no further records are written: %s"),
                  audit->path, error->message);
       audit->failed = TRUE;
     }

@@ -30,7 +30,7 @@ shutdown_cb (GObject      *source,
   Main *main_data = user_data;
 
   hg_proxy_server_shutdown_finish (HG_PROXY_SERVER (source), result, NULL);
-  g_message ("Stopped");
+  g_message (_("Stopped"));
   g_main_loop_quit (main_data->loop);
 }
 
@@ -42,7 +42,7 @@ signal_cb (gpointer user_data)
   if (main_data->stopping)
     return G_SOURCE_CONTINUE;
 
-  g_message ("Shutting down on a signal: no new connections are accepted");
+  g_message (_("Shutting down on a signal: no new connections are accepted"));
   main_data->stopping = TRUE;
   hg_proxy_server_shutdown_async (main_data->server, NULL, shutdown_cb, main_data);
 
@@ -68,12 +68,15 @@ announce_address (HgProxyServer   *server,
   if (options->port_file != NULL && !hg_write_port_file (options->port_file, address, error))
     return FALSE;
 
-  g_message ("hostgate-proxy %s listening on %s", PACKAGE_VERSION, address);
+  /* Translators: the first %s is the version of hostgate-proxy, the
+   * second the address and port it listens on. */
+  g_message (_("hostgate-proxy %s listening on %s"), PACKAGE_VERSION, address);
 
   if (!options->auth_required &&
       !g_inet_address_get_is_loopback (g_inet_socket_address_get_address (hg_proxy_server_get_address (server))))
-    g_warning ("Listening on %s with --auth off: every host that can reach this address can use the proxy. "
-               "Listen on a loopback address or require the proxy token.", address);
+    /* Translators: %s is the address and port the proxy listens on. */
+    g_warning (_("Listening on %s with --auth off: every host that can reach this address can use the proxy. "
+                 "Listen on a loopback address or require the proxy token."), address);
   return TRUE;
 }
 
@@ -112,7 +115,8 @@ main (int   argc,
   options = hg_options_parse (&argc, &argv, (const char * const *) envp, &error);
   if (options == NULL)
     {
-      g_printerr ("hostgate-proxy: %s\n", error->message);
+      /* Translators: %s is an error message. */
+      g_printerr (_("hostgate-proxy: %s\n"), error->message);
       return EXIT_FAILURE;
     }
 
@@ -135,7 +139,8 @@ main (int   argc,
   if (server == NULL || !hg_proxy_server_start (server, &error) ||
       !announce_address (server, options, &error))
     {
-      g_printerr ("hostgate-proxy: %s\n", error->message);
+      /* Translators: %s is an error message. */
+      g_printerr (_("hostgate-proxy: %s\n"), error->message);
       return EXIT_FAILURE;
     }
 

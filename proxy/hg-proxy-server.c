@@ -261,11 +261,24 @@ ensure_fd_limit (guint max_connections)
   if (setrlimit (RLIMIT_NOFILE, &limit) != 0 || getrlimit (RLIMIT_NOFILE, &limit) != 0)
     return;
 
-  if (limit.rlim_cur < needed)
-    g_warning ("--max-connections %u may need %" G_GUINT64_FORMAT " file descriptors, "
-               "but the limit is %" G_GUINT64_FORMAT "; raise the hard limit "
-               "(ulimit -Hn) or lower --max-connections",
-               max_connections, (guint64) needed, (guint64) limit.rlim_cur);
+  if (limit.rlim_cur >= needed)
+    return;
+
+  /* Plain C formats, because xgettext cannot expand G_GUINT64_FORMAT. */
+  g_warning (g_dngettext (GETTEXT_PACKAGE,
+                          /* Translators: %u is the value of --max-connections,
+                           * the first %llu the number of file descriptors it
+                           * may need, and the second %llu the current limit on
+                           * open files. */
+                          "--max-connections %u may need %llu file descriptor, "
+                          "but the limit is %llu; raise the hard limit "
+                          "(ulimit -Hn) or lower --max-connections",
+                          "--max-connections %u may need %llu file descriptors, "
+                          "but the limit is %llu; raise the hard limit "
+                          "(ulimit -Hn) or lower --max-connections",
+                          (gulong) MIN (needed, G_MAXULONG)),
+             max_connections, (unsigned long long) needed,
+             (unsigned long long) limit.rlim_cur);
 }
 
 /**
@@ -495,13 +508,16 @@ shutdown_timeout_cb (gpointer user_data)
   server->shutdown_timeout_id = 0;
   if (server->aborted)
     {
-      g_warning ("Connections still open %u s after being closed (%u open), exiting anyway",
+      /* Translators: the first %u is a number of seconds, the second the
+       * number of connections still open. */
+      g_warning (_("Connections still open %u s after being closed (%u open), exiting anyway"),
                  ABORT_TIMEOUT_SECS, g_hash_table_size (server->clients));
       shutdown_done (server);
       return G_SOURCE_REMOVE;
     }
 
-  g_message ("Grace period over, closing the remaining connections (%u open)",
+  /* Translators: %u is the number of connections still open. */
+  g_message (_("Grace period over, closing the remaining connections (%u open)"),
              g_hash_table_size (server->clients));
   server->aborted = TRUE;
   server->shutdown_timeout_id = g_timeout_add_seconds (ABORT_TIMEOUT_SECS, shutdown_timeout_cb, server);
@@ -559,7 +575,9 @@ hg_proxy_server_shutdown_async (HgProxyServer       *server,
       return;
     }
 
-  g_message ("Waiting up to %u s for open connections to finish (%u open)",
+  /* Translators: the first %u is the grace period in seconds, the
+   * second the number of connections still open. */
+  g_message (_("Waiting up to %u s for open connections to finish (%u open)"),
              server->options->grace_period_secs, g_hash_table_size (server->clients));
   /* Not g_timeout_add_seconds(): it may fire up to a quarter second
    * early, which would cut the promised grace period short. */

@@ -311,18 +311,21 @@ child_exited_cb (GPid     pid,
   if (WIFEXITED (wait_status))
     {
       run->exit_status = WEXITSTATUS (wait_status);
-      g_message ("Command exited with status %d", run->exit_status);
+      g_message (_("Command exited with status %d"), run->exit_status);
     }
   else if (WIFSIGNALED (wait_status))
     {
       run->exit_status = 128 + WTERMSIG (wait_status);
-      g_message ("Command was killed by signal %d (%s); exiting with status %d",
+      /* Translators: the first %d is a signal number, %s its description
+       * from the C library and the last %d an exit status. */
+      g_message (_("Command was killed by signal %d (%s); exiting with status %d"),
                  WTERMSIG (wait_status), g_strsignal (WTERMSIG (wait_status)), run->exit_status);
     }
   else
     {
       run->exit_status = EXIT_FAILURE;
-      g_message ("Command stopped with wait status %d", wait_status);
+      /* Translators: %d is the raw status from waitpid(). */
+      g_message (_("Command stopped with wait status %d"), wait_status);
     }
 
   hg_proxy_server_shutdown_async (run->server, NULL, shutdown_cb, run);
@@ -577,17 +580,22 @@ hg_run_main (int                  argc,
       release_signals (&run);
       if (run.ruleset_fd >= 0)
         close (run.ruleset_fd);
-      g_printerr ("hostgate-proxy run: %s\n", error->message);
+      /* Translators: %s is an error message. */
+      g_printerr (_("hostgate-proxy run: %s\n"), error->message);
 
       /* As a shell does: 127 when the command was not found, else 126. */
       return g_error_matches (error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT) ? 127 : 126;
     }
 
   if (confined)
-    g_message ("Running “%s” (pid %d) behind the proxy on %s, confined by Landlock to TCP connections to port %u",
+    /* Translators: the first %s is the command, %d its process id, the
+     * second %s the proxy's address and port, and %u the proxy's port. */
+    g_message (_("Running “%s” (pid %d) behind the proxy on %s, confined by Landlock to TCP connections to port %u"),
                command[0], run.child, address, port);
   else
-    g_message ("Running “%s” (pid %d) behind the proxy on %s, not confined",
+    /* Translators: the first %s is the command, %d its process id and the
+     * second %s the proxy's address and port. */
+    g_message (_("Running “%s” (pid %d) behind the proxy on %s, not confined"),
                command[0], run.child, address);
 
   /* No request is served before the main loop runs, so the agent is in
@@ -606,6 +614,7 @@ hg_run_main (int                  argc,
 fail:
   if (run.ruleset_fd >= 0)
     close (run.ruleset_fd);
-  g_printerr ("hostgate-proxy run: %s\n", error->message);
+  /* Translators: %s is an error message. */
+  g_printerr (_("hostgate-proxy run: %s\n"), error->message);
   return EXIT_FAILURE;
 }

@@ -222,8 +222,8 @@ sigpipe_is_handled (void)
 
   if (!warned)
     {
-      g_warning ("SIGPIPE is not ignored, so tunnels copy through a buffer "
-                 "instead of using splice()");
+      g_warning (_("SIGPIPE is not ignored, so tunnels copy through a buffer "
+                   "instead of using splice()"));
       warned = TRUE;
     }
 
@@ -1114,7 +1114,7 @@ hg_tunnel_poller_run_events (HgTunnelPoller *poller)
 
   if (n_events < 0)
     {
-      g_warning ("Could not wait for tunnel sockets: %s", g_strerror (errno));
+      g_warning (_("Could not wait for tunnel sockets: %s"), g_strerror (errno));
       return;
     }
 

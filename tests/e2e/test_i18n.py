@@ -141,5 +141,22 @@ class ProxyGermanDenyReasonTest(unittest.TestCase):
         self.assertIn("127.0.0.1 aufgeloest", response.reason)
 
 
+class ProxyGermanLogTest(unittest.TestCase):
+    """A proxy started in German writes its log lines on stderr in German."""
+
+    def setUp(self):
+        if not os.environ.get("HOSTGATE_LOCALEDIR"):
+            self.skipTest("HOSTGATE_LOCALEDIR is not set")
+
+    def test_listening_line(self):
+        proxy = hgtest.Proxy(env=GERMAN)
+        self.addCleanup(proxy.close)
+
+        # The proxy logs the line after it writes the port file.
+        line = f" lauscht auf {proxy.address}"
+        hgtest.wait_for(lambda: line in proxy.stderr(), message=f"“{line.strip()}” on stderr")
+        self.assertNotIn("listening on", proxy.stderr())
+
+
 if __name__ == "__main__":
     hgtest.main()
