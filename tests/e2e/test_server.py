@@ -86,7 +86,9 @@ class StartupTest(unittest.TestCase):
         with Proxy() as proxy:
             self.assertEqual(proxy.stdout_line, proxy.address)
             self.assertRegex(proxy.address, r"^127\.0\.0\.1:\d+$")
-            self.assertIn(f"listening on {proxy.address}", proxy.stderr())
+            # The line is logged after the port file is written.
+            hgtest.wait_for(lambda: f"listening on {proxy.address}" in proxy.stderr(),
+                            message="the listening line on stderr")
 
     def test_ipv6_listen(self):
         try:
