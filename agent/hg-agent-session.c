@@ -289,7 +289,10 @@ hg_agent_filter_from_profile (const HgProfile *profile,
 /* Replies to `hello` with the profile's filter. A profile that is
  * missing or does not parse gets an `error` naming the problem and a
  * `welcome` with an empty filter and approval off, so the agent adds
- * nothing to what the proxy loaded itself. */
+ * nothing to what the proxy loaded itself: the protocol's one code for
+ * both makes the proxy keep its own lists. A missing profile is no
+ * fault of the session, which marks no profile error, so that an Always
+ * answer may create the file. */
 static void
 welcome (HgAgentSession *session)
 {
@@ -299,22 +302,31 @@ welcome (HgAgentSession *session)
   g_autoptr(HgFilterUpdate) filter = NULL;
   g_autoptr(HgMessage) message = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
 
-  profile = hg_profile_store_load (session->store, name, &error);
-  if (profile == NULL)
+  if (!hg_profile_store_has_profile (session->store, name))
     {
-      g_autofree char *text = g_strdup_printf (_("The profile “%s” cannot be used, so the filter is empty: %s"),
-                                               name, error->message);
-
+      text = g_strdup_printf (_("The agent has no profile “%s” yet, so it sends no lists; "
+                                "the first Always answer creates it"), name);
+      g_message ("Session %s: %s", session->info->id, text);
+    }
+  else if ((profile = hg_profile_store_load (session->store, name, &error)) == NULL)
+    {
+      text = g_strdup_printf (_("The profile “%s” cannot be used, so the filter is empty: %s"),
+                              name, error->message);
       g_warning ("Session %s: %s", session->info->id, text);
       hg_agent_session_set_profile_error (session, error);
-      send_error (session, NULL, ERROR_CODE_INVALID_PROFILE, text);
-      filter = hg_filter_update_new (name, revision, NULL, NULL, HG_APPROVAL_OFF,
-                                     HG_APPROVAL_TIMEOUT_DEFAULT);
+    }
+
+  if (profile != NULL)
+    {
+      filter = hg_agent_filter_from_profile (profile, name, revision);
     }
   else
     {
-      filter = hg_agent_filter_from_profile (profile, name, revision);
+      send_error (session, NULL, ERROR_CODE_INVALID_PROFILE, text);
+      filter = hg_filter_update_new (name, revision, NULL, NULL, HG_APPROVAL_OFF,
+                                     HG_APPROVAL_TIMEOUT_DEFAULT);
     }
 
   message = hg_message_new_welcome (filter);

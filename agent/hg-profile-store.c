@@ -232,8 +232,32 @@ skeleton_json (const char *name)
   return json_generator_to_data (generator, NULL);
 }
 
-/* Reads the current text of profile @name: the file, or for `default`
- * without a file the built-in profile, which the first write then
+/* Returns the text of profile @name before it has a file: the built-in
+ * profile for `default`, an empty one for any other name. A proxy may use
+ * a name the agent has no file for (its lists come from --profile-file),
+ * and the first Always answer or edit then creates the file. */
+static char *
+new_profile_text (const char *name,
+                  gsize      *length)
+{
+  g_autoptr(GBytes) builtin = NULL;
+  char *text;
+
+  if (g_strcmp0 (name, "default") != 0)
+    {
+      /* A valid name has no character that JSON would need escaped. */
+      text = g_strdup_printf ("{\n  \"meta\": { \"name\": \"%s\" },\n  \"network\": {}\n}\n", name);
+      *length = strlen (text);
+      return text;
+    }
+
+  builtin = hg_profile_get_default_data ();
+  *length = g_bytes_get_size (builtin);
+  return g_strndup (g_bytes_get_data (builtin, NULL), *length);
+}
+
+/* Reads the current text of profile @name: the file, or without a file
+ * the text new_profile_text() gives, which the first write then
  * materialises. */
 static char *
 read_profile_text (const char  *path,
@@ -242,22 +266,18 @@ read_profile_text (const char  *path,
                    GError     **error)
 {
   g_autoptr(GError) local_error = NULL;
-  g_autoptr(GBytes) builtin = NULL;
   char *contents = NULL;
 
   if (g_file_get_contents (path, &contents, length, &local_error))
     return contents;
 
-  if (!g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
-      g_strcmp0 (name, "default") != 0)
+  if (!g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
     {
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
 
-  builtin = hg_profile_get_default_data ();
-  *length = g_bytes_get_size (builtin);
-  return g_strndup (g_bytes_get_data (builtin, NULL), *length);
+  return new_profile_text (name, length);
 }
 
 /* Parses the profile text into a JSON tree, after checking that the
@@ -1295,8 +1315,9 @@ hg_profile_store_list_names (HgProfileStore *store)
 /**
  * hg_profile_store_load:
  *
- * Reads profile @name from the store's folder; `default` without a file
- * is the built-in default.
+ * Reads profile @name from the store's folder. Without a file, `default`
+ * is the built-in default and any other name an empty profile, which the
+ * first write creates.
  *
  * Returns: (transfer full): the profile, or %NULL with @error set
  */
@@ -1317,10 +1338,42 @@ hg_profile_store_load (HgProfileStore  *store,
     }
 
   path = profile_path (store, name);
-  if (g_str_equal (name, "default") && !g_file_test (path, G_FILE_TEST_EXISTS))
-    return hg_profile_load_default ();
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *text = NULL;
+      gsize length;
+
+      if (g_str_equal (name, "default"))
+        return hg_profile_load_default ();
+
+      text = new_profile_text (name, &length);
+      return hg_profile_load_data (text, length, path, error);
+    }
 
   return hg_profile_load_file (path, error);
+}
+
+/**
+ * hg_profile_store_has_profile:
+ * @store: the store
+ * @name: a valid profile name
+ *
+ * Returns: %TRUE if profile @name has a file in the store's folder, or is
+ *   `default`, which is built in
+ */
+gboolean
+hg_profile_store_has_profile (HgProfileStore *store,
+                              const char     *name)
+{
+  g_autofree char *path = NULL;
+
+  g_return_val_if_fail (HG_IS_PROFILE_STORE (store), FALSE);
+
+  if (g_strcmp0 (name, "default") == 0)
+    return TRUE;
+
+  path = profile_path (store, name);
+  return g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
 /**

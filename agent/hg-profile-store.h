@@ -23,6 +23,8 @@ GStrv           hg_profile_store_list_names       (HgProfileStore  *store);
 HgProfile      *hg_profile_store_load             (HgProfileStore  *store,
                                                    const char      *name,
                                                    GError         **error);
+gboolean        hg_profile_store_has_profile      (HgProfileStore  *store,
+                                                   const char      *name);
 guint64         hg_profile_store_get_revision     (HgProfileStore  *store,
                                                    const char      *name);
 

@@ -1177,7 +1177,7 @@ handle_welcome (HgAgentClient   *self,
    * it must not replace the lists with its empty stand-in. Later pushes
    * apply once the agent reads the profile again. */
   if (self->agent_profile_invalid)
-    g_message (_("The agent cannot read profile “%s”; keeping the lists this proxy loaded"),
+    g_message (_("The agent sent no lists for profile “%s”; keeping the lists this proxy loaded"),
                self->profile_name);
   else
     apply_filter (self, message->filter);

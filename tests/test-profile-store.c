@@ -176,6 +176,37 @@ test_add_materializes_default (Fixture       *fixture,
   g_assert_cmpstr (profile->allow->pdata[0], ==, "api.example.com");
 }
 
+/* A proxy may use a name the agent has no file for: its lists come from
+ * --profile-file. The profile then reads as empty, and an Always answer
+ * creates its file. */
+static void
+test_add_creates_missing (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) empty = NULL;
+  g_autoptr(HgProfile) profile = NULL;
+  g_autofree char *text = NULL;
+
+  empty = hg_profile_store_load (fixture->store, "sandbox", &error);
+  g_assert_no_error (error);
+  g_assert_true (empty->allow == NULL || empty->allow->len == 0);
+  g_assert_true (empty->deny == NULL || empty->deny->len == 0);
+  g_assert_false (empty->approval_mode_set);
+  g_assert_null (read_profile (fixture, "sandbox"));
+
+  g_assert_true (add_entry (fixture, "sandbox", HG_PROFILE_LIST_ALLOW, "api.example.com", &error));
+  g_assert_no_error (error);
+
+  text = read_profile (fixture, "sandbox");
+  g_assert_nonnull (text);
+  g_assert_nonnull (strstr (text, "\"name\" : \"sandbox\""));
+  profile = hg_profile_store_load (fixture->store, "sandbox", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (profile->allow->len, ==, 1);
+  g_assert_cmpstr (profile->allow->pdata[0], ==, "api.example.com");
+}
+
 static void
 test_add_keeps_unknown_keys (Fixture       *fixture,
                              gconstpointer  data)
@@ -584,6 +615,7 @@ main (int   argc,
   g_test_add ("/profile-store/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
   ADD ("add/materializes-default", test_add_materializes_default);
+  ADD ("add/creates-missing", test_add_creates_missing);
   ADD ("add/keeps-unknown-keys", test_add_keeps_unknown_keys);
   ADD ("add/skips-duplicate", test_add_skips_duplicate);
   ADD ("add/invalid-entry", test_add_invalid_entry);

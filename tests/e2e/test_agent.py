@@ -77,12 +77,18 @@ class WelcomeTest(AgentTestCase):
         self.assertIn(welcome["approval_mode"], ("off", "ask"))
 
     def test_missing_profile_fails_closed(self):
+        # A proxy whose lists come from --profile-file may name a profile
+        # the agent has no file for. The error makes the proxy keep its
+        # own lists, and the filter adds nothing.
         proxy, welcome = self.connect("nosuch")
         error = proxy.expect("error")
         self.assertEqual(error["code"], "invalid-profile")
-        self.assertIn("nosuch", error["message"])
+        self.assertEqual(error["message"], "The agent has no profile “nosuch” yet, so it sends no lists; "
+                                           "the first Always answer creates it")
         self.assertEqual(welcome["allow"], [])
+        self.assertEqual(welcome["deny"], [])
         self.assertEqual(welcome["approval_mode"], "off")
+        self.assertFalse(os.path.exists(self.agent.profile_path("nosuch")))
 
     def test_ping_pong(self):
         proxy, _ = self.connect()
@@ -357,6 +363,20 @@ class AlwaysTest(AgentTestCase):
         other.expect_nothing("filter")
         self.assertEqual(self.agent.read_profile("work")["network"]["allow_domain"],
                          ["api.example", "new.example"])
+
+    def test_always_creates_missing_profile(self):
+        proxy, _ = self.connect("sandbox")
+        ask_id, window = self.prompt(proxy, "new.example")
+        ah.choose_duration(display, window, "always")
+        ah.click_button(display, window, "approve")
+
+        self.assertEqual(proxy.expect("decision", id=ask_id)["duration"], "always")
+        pushed = proxy.expect("filter")
+        self.assertEqual(pushed["profile"], "sandbox")
+        self.assertEqual(pushed["allow"], ["new.example"])
+        saved = self.agent.read_profile("sandbox")
+        self.assertEqual(saved["meta"]["name"], "sandbox")
+        self.assertEqual(saved["network"]["allow_domain"], ["new.example"])
 
     def test_always_whole_domain(self):
         proxy, _ = self.connect("work")
