@@ -16,8 +16,17 @@ work=$(mktemp -d)
 pids=()
 headless=0
 
+session_pid=
+
+# The headless agent is stopped itself, not its dbus-run-session: killed
+# by a signal, dbus-run-session leaves its bus and the accessibility bus
+# running.
 cleanup () {
   local pid
+  if [[ -n $session_pid ]]; then
+    [[ -s $work/agent.pid ]] && kill "$(cat "$work/agent.pid")" 2>/dev/null || true
+    wait "$session_pid" 2>/dev/null || true
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -91,8 +100,10 @@ start_headless_agent () {
   export DISPLAY=:$(head -n1 "$work/display")
 
   say "No display found: started an agent on the virtual display $DISPLAY."
-  dbus-run-session -- "$agent" --socket "$socket" > "$work/agent.log" 2>&1 &
-  pids+=($!)
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  dbus-run-session -- sh -c 'echo $$ > "$1"; exec "$2" --socket "$3"' sh \
+    "$work/agent.pid" "$agent" "$socket" > "$work/agent.log" 2>&1 &
+  session_pid=$!
   wait_for agent_answers "$socket"
 }
 
