@@ -481,8 +481,14 @@ head_read_cb (GObject      *source,
     }
   if (n <= 0)
     {
-      if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      gboolean cancelled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+      if (n < 0 && !cancelled)
         g_debug ("%s: reading the request head failed: %s", client->peer, error->message);
+      /* A head cut off by the end of the grace period was a request in
+       * progress, so it is recorded like any other. */
+      if (cancelled && client->shutting_down && client->buffer->len > 0)
+        audit (client, "error", 0, _("closed at the end of the shutdown grace period"), NULL, 0, 0);
       finish (client);
       return;
     }

@@ -435,6 +435,45 @@ class ShutdownFaultTest(FaultTest):
         self.assertEqual(records[0]["status"], 0)
         self.assertEqual(records[0]["reason"], "closed at the end of the shutdown grace period")
 
+    def test_sigterm_with_partial_head(self):
+        # A head still arriving is a request in progress: it gets the
+        # grace period, then a record, like a request already decided.
+        proxy = self.proxy("--grace-period", "1", "--header-timeout", "30")
+        idle = proxy.connect()
+        self.addCleanup(idle.close)
+        partial = proxy.connect()
+        self.addCleanup(partial.close)
+        partial.sendall(b"GET http://partial.test/ HTTP/1.1\r\nHost: parti")
+        hgtest.wait_for(lambda: proxy_has_clients(proxy.process.pid, 2),
+                        message="both connections accepted and their bytes read")
+
+        start = time.monotonic()
+        proxy.process.send_signal(signal.SIGTERM)
+        self.assertEqual(hgtest.recv_all(idle), b"")
+        self.assertLess(time.monotonic() - start, 0.9)
+        self.assertEqual(hgtest.recv_all(partial), b"")
+        self.assertGreaterEqual(time.monotonic() - start, 0.95)
+        self.assertEqual(proxy.process.wait(hgtest.TIMEOUT), 0)
+
+        records = proxy.audit_records()
+        self.assertEqual(len(records), 1, records)
+        self.assertEqual(records[0]["decision"], "error")
+        self.assertEqual(records[0]["status"], 0)
+        self.assertIsNone(records[0]["method"])
+        self.assertEqual(records[0]["reason"], "closed at the end of the shutdown grace period")
+
+
+def proxy_has_clients(pid, count):
+    """Tell whether process pid holds at least count established TCP
+    connections (state 01 of /proc/net/tcp) and has read every byte that
+    arrived on them (receive queue 0)."""
+    inodes = {target[len("socket:["):-1] for target in proctools.fd_targets(pid)
+              if target.startswith("socket:[")}
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    mine = [row for row in rows if row[3] == "01" and row[9] in inodes]
+    return len(mine) >= count and all(row[4].endswith(":00000000") for row in mine)
+
 
 class ProfileFaultTest(unittest.TestCase):
     def setUp(self):
