@@ -162,6 +162,13 @@ split_arguments (int           argc,
         return FALSE;
     }
 
+  if (i >= argc)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                           _("Missing -- before the command. Usage: hostgate-proxy run [OPTIONS] -- COMMAND [ARGUMENTS…]"));
+      return FALSE;
+    }
+
   if (i + 1 >= argc)
     {
       g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,

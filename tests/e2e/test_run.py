@@ -300,9 +300,16 @@ class RunTest(unittest.TestCase):
                 self.assertIn(b"own random token", result.stderr)
 
     def test_missing_command(self):
-        result = run("--allow-domain", "a.test")
+        result = run("--allow-domain", "a.test", "--")
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"No command given", result.stderr)
+
+    def test_command_without_separator(self):
+        for args in (("true",), ("--allow-domain", "a.test")):
+            with self.subTest(args=args):
+                result = run(*args)
+                self.assertEqual(result.returncode, 1)
+                self.assertIn("Missing -- before the command", result.stderr.decode())
 
     def test_command_not_found(self):
         result = run("--", "/nonexistent/hostgate-test-command")
