@@ -556,7 +556,8 @@ create_context (RawOptions *raw)
     { "upstream-bypass", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw->upstream_bypass,
       N_("Connect directly, not through the upstream proxy, to hosts matching PATTERN; repeatable"), N_("PATTERN") },
     { "resolve", 0, 0, G_OPTION_ARG_STRING_ARRAY, &raw->resolve,
-      N_("Answer lookups of HOST on PORT with ADDR (a comma-separated list) instead of DNS; repeatable"), N_("HOST:PORT:ADDR") },
+      N_("Answer lookups of HOST on PORT (a number or *) with ADDR (a comma-separated list) instead of DNS; "
+         "HOST:ADDR pins every port; repeatable"), N_("HOST:[PORT:]ADDR") },
     { "network-approval", 0, 0, G_OPTION_ARG_STRING, &raw->network_approval,
       N_("Whether to ask about hosts on neither list: off or ask (default: the profile’s setting, else off)"), N_("MODE") },
     { "approval-timeout", 0, 0, G_OPTION_ARG_STRING, &raw->approval_timeout,
