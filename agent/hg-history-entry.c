@@ -101,6 +101,24 @@ hg_history_entry_get_profile (HgHistoryEntry *entry)
   return entry->profile;
 }
 
+/* The decisions of requests and of the steps of a question, as the
+ * audit log writes them, with their labels. */
+static const struct
+{
+  const char *decision;
+  const char *label;
+} decision_labels[] = {
+  { "allow", NC_("history decision", "Allowed") },
+  { "deny", NC_("history decision", "Denied") },
+  { "error", NC_("history decision", "Failed") },
+  { "approval-requested", NC_("history decision", "Asked") },
+  { "approval-granted", NC_("history decision", "User approved") },
+  { "approval-denied", NC_("history decision", "User denied") },
+  { "approval-timed-out", NC_("history decision", "No answer") },
+  { "approval-cancelled", NC_("history decision", "Withdrawn") },
+  { "approval-failed", NC_("history decision", "Question failed") },
+};
+
 /**
  * hg_history_entry_get_decision_label:
  * @entry: a history entry
@@ -121,12 +139,12 @@ hg_history_entry_get_decision_label (HgHistoryEntry *entry)
   decision = entry->event->decision;
   if (decision == NULL)
     return "—";
-  if (g_str_equal (decision, "allow"))
-    return C_("history decision", "Allowed");
-  if (g_str_equal (decision, "deny"))
-    return C_("history decision", "Denied");
-  if (g_str_equal (decision, "error"))
-    return C_("history decision", "Failed");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (decision_labels); i++)
+    {
+      if (g_str_equal (decision, decision_labels[i].decision))
+        return g_dpgettext2 (GETTEXT_PACKAGE, "history decision", decision_labels[i].label);
+    }
 
   return decision;
 }

@@ -17,6 +17,12 @@ static const LabelCase label_cases[] = {
   { "allow", "Allowed" },
   { "deny", "Denied" },
   { "error", "Failed" },
+  { "approval-requested", "Asked" },
+  { "approval-granted", "User approved" },
+  { "approval-denied", "User denied" },
+  { "approval-timed-out", "No answer" },
+  { "approval-cancelled", "Withdrawn" },
+  { "approval-failed", "Question failed" },
   { "redirect", "redirect" },
   { NULL, "—" },
 };
