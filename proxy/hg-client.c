@@ -456,6 +456,20 @@ header_timeout_cb (gpointer user_data)
 }
 
 static void
+refuse_head_timeout (HgClient *client)
+{
+  guint secs = client->options->header_timeout_secs;
+  g_autofree char *reason = NULL;
+
+  reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                         "timed out waiting for the request head after %u second (--header-timeout)",
+                                         "timed out waiting for the request head after %u seconds (--header-timeout)",
+                                         secs),
+                            secs);
+  refuse (client, "error", 408, reason, NULL);
+}
+
+static void
 head_read_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
@@ -476,7 +490,7 @@ head_read_cb (GObject      *source,
       if (client->buffer->len == 0 && client->n_requests > 0)
         finish (client);
       else
-        refuse (client, "error", 408, _("timed out waiting for the request head"), NULL);
+        refuse_head_timeout (client);
       return;
     }
   if (n <= 0)
@@ -1171,8 +1185,12 @@ hg_client_run_async (HgClient            *client,
 
   if (client->over_limit)
     {
+      g_autofree char *reason = NULL;
+
+      reason = g_strdup_printf (_("too many connections to the proxy: the limit set by --max-connections is %u"),
+                                client->options->max_connections);
       client->head_time = g_get_monotonic_time ();
-      refuse (client, "error", 503, _("too many connections to the proxy"), NULL);
+      refuse (client, "error", 503, reason, NULL);
       return;
     }
 

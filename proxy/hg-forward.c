@@ -824,7 +824,7 @@ handle_chunk_size (ForwardData  *data,
   if (data->chunk_remaining > data->max_body - data->body->len)
     {
       g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                   _("The request body exceeds %zu bytes"), data->max_body);
+                   _("The request body exceeds %zu bytes, the limit set by --max-body"), data->max_body);
       return FALSE;
     }
 
@@ -1472,7 +1472,7 @@ forward_start (HgForwarder         *forwarder,
 
   if (head->content_length > 0 && (guint64) head->content_length > forwarder->max_body)
     {
-      g_autofree char *reason = g_strdup_printf (_("The request body exceeds %zu bytes"),
+      g_autofree char *reason = g_strdup_printf (_("The request body exceeds %zu bytes, the limit set by --max-body"),
                                                  forwarder->max_body);
 
       return_http_error (g_steal_pointer (&task), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, reason);

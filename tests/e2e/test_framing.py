@@ -121,6 +121,7 @@ class FramingTest(unittest.TestCase):
         response = self.send(self.plain(method="POST", headers=f"Content-Length: {len(body)}\r\n",
                                         body=body))
         self.assertEqual(response.status, 413)
+        self.assertEqual(response.reason, "The request body exceeds 1024 bytes, the limit set by --max-body")
         self.assertEqual(len(self.origin.requests), 0)
 
     def test_head_over_64k(self):
@@ -218,6 +219,8 @@ class LimitsTest(unittest.TestCase):
             response = hgtest.read_response(sock)
             elapsed = time.monotonic() - start
         self.assertEqual(response.status, 408)
+        self.assertEqual(response.reason,
+                         "timed out waiting for the request head after 1 second (--header-timeout)")
         self.assertLess(elapsed, 5)
 
     def test_header_timeout_silent(self):
@@ -260,6 +263,8 @@ class LimitsTest(unittest.TestCase):
         with proxy.connect() as third:
             response = hgtest.read_response(third)
         self.assertEqual(response.status, 503)
+        self.assertEqual(response.reason,
+                         "too many connections to the proxy: the limit set by --max-connections is 2")
         self.assertEqual(response.header("Connection"), "close")
 
     def test_slot_freed_after_close(self):
