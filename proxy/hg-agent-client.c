@@ -377,6 +377,7 @@ update_policy (HgAgentClient *self)
   g_autoptr(HgPolicy) policy = NULL;
   g_autoptr(HgFilter) allow = hg_filter_copy (self->profile_allow);
   g_autoptr(HgFilter) deny = hg_filter_copy (self->profile_deny);
+  g_autoptr(HgFilter) session_deny = hg_filter_copy (self->session_deny);
 
   if (self->server == NULL)
     return;
@@ -386,6 +387,7 @@ update_policy (HgAgentClient *self)
 
   current = hg_proxy_server_dup_policy (self->server);
   policy = hg_policy_new (allow, deny, hg_policy_get_allow_loopback (current));
+  hg_policy_set_session_deny (policy, session_deny);
   hg_proxy_server_set_policy (self->server, policy);
 }
 

@@ -34,6 +34,7 @@ struct _HgPolicy {
   gatomicrefcount ref_count;
   HgFilter *allow;
   HgFilter *deny;
+  HgFilter *session_deny;  /* (nullable): the part of @deny a person chose */
   gboolean allow_loopback;
 };
 
@@ -83,7 +84,25 @@ hg_policy_unref (HgPolicy *policy)
 
   hg_filter_unref (policy->allow);
   hg_filter_unref (policy->deny);
+  g_clear_pointer (&policy->session_deny, hg_filter_unref);
   g_free (policy);
+}
+
+/**
+ * hg_policy_set_session_deny:
+ * @policy: a policy not yet in use
+ * @session_deny: the entries of the deny list that a person chose for
+ *   this session (a reference is taken); it may not change afterwards
+ *
+ * Lets a refusal report that a person denied the host for this session,
+ * since such an entry is in no file the user could look in.
+ */
+void
+hg_policy_set_session_deny (HgPolicy *policy,
+                            HgFilter *session_deny)
+{
+  g_clear_pointer (&policy->session_deny, hg_filter_unref);
+  policy->session_deny = hg_filter_ref (session_deny);
 }
 
 HgFilter *
@@ -361,6 +380,10 @@ hg_policy_check_target (HgPolicy     *policy,
   if (filter_matches (policy->deny, target->name, target->address, target->port))
     {
       entry = hg_filter_find_match (policy->deny, target->name, target->address, target->port);
+      if (entry != NULL && policy->session_deny != NULL &&
+          filter_matches (policy->session_deny, target->name, target->address, target->port))
+        return hg_decision_new (HG_POLICY_DENY, 403, entry,
+                                _("\"%s\" was denied by the user for this session"), target->name);
       if (entry != NULL)
         return hg_decision_new (HG_POLICY_DENY, 403, entry,
                                 _("\"%s\" is denied by the deny list entry \"%s\""), target->name, entry);

@@ -68,6 +68,8 @@ HgPolicy   *hg_policy_new               (HgFilter              *allow,
                                          gboolean               allow_loopback);
 HgPolicy   *hg_policy_ref               (HgPolicy              *policy);
 void        hg_policy_unref             (HgPolicy              *policy);
+void        hg_policy_set_session_deny  (HgPolicy              *policy,
+                                         HgFilter              *session_deny);
 HgFilter   *hg_policy_get_allow         (HgPolicy              *policy);
 HgFilter   *hg_policy_get_deny          (HgPolicy              *policy);
 gboolean    hg_policy_get_allow_loopback (HgPolicy             *policy);

@@ -111,6 +111,32 @@ test_target (gconstpointer data)
     g_assert_nonnull (strstr (decision->reason, test->reason));
 }
 
+/* A refusal names a person's Session denial as such, since its entry is
+ * in no file, and a profile's entry by its pattern. */
+static void
+test_target_session_deny (void)
+{
+  g_autoptr(HgPolicy) policy = policy_new ("", "no.test,*.profile.test", FALSE);
+  g_autoptr(HgFilter) session_deny = filter_from_list ("no.test", HG_PATTERN_FLAG_DENY);
+  g_autoptr(GPtrArray) own = own_addresses ();
+  g_autoptr(HgHost) session_target = hg_host_parse ("no.test:443", HG_HOST_PORT_REQUIRED, NULL);
+  g_autoptr(HgHost) profile_target = hg_host_parse ("a.profile.test:443", HG_HOST_PORT_REQUIRED, NULL);
+  g_autoptr(HgDecision) session_decision = NULL;
+  g_autoptr(HgDecision) profile_decision = NULL;
+
+  hg_policy_set_session_deny (policy, session_deny);
+
+  session_decision = hg_policy_check_target (policy, own, session_target);
+  g_assert_cmpint (session_decision->kind, ==, HG_POLICY_DENY);
+  g_assert_cmpstr (session_decision->reason, ==, "\"no.test\" was denied by the user for this session");
+  g_assert_cmpstr (session_decision->pattern, ==, "no.test");
+
+  profile_decision = hg_policy_check_target (policy, own, profile_target);
+  g_assert_cmpint (profile_decision->kind, ==, HG_POLICY_DENY);
+  g_assert_cmpstr (profile_decision->reason, ==,
+                   "\"a.profile.test\" is denied by the deny list entry \"*.profile.test\"");
+}
+
 typedef struct {
   const char *path;
   const char *addresses;  /* comma-separated */
@@ -504,6 +530,7 @@ main (int   argc,
   g_test_add_func ("/policy/decide/approved-still-vetted", test_decide_approved_still_vetted);
   g_test_add_func ("/policy/decide/hard-deny-not-asked", test_decide_hard_deny_not_asked);
   g_test_add_func ("/policy/own-addresses/unspecified", test_own_addresses_unspecified);
+  g_test_add_func ("/policy/target/session-deny", test_target_session_deny);
   g_test_add_func ("/policy/refcount", test_policy_refcount);
 
   return g_test_run ();

@@ -154,9 +154,10 @@ class SharedPromptTest(ApprovalTest):
         self.assertEqual(response.status, 403, response)
         self.assertIn("denied by the user for this session", response.reason)
 
+        # The entry is in no file, so the reason names the person's answer.
         response = proxy.request(proxy.connect_request(f"no.test:{self.echo.port}"))
         self.assertEqual(response.status, 403, response)
-        self.assertIn("deny list", response.reason)
+        self.assertEqual(response.reason, '"no.test" was denied by the user for this session')
         self.assertEqual(len(self.agent.messages("ask")), 1)
         self.assertEqual(self.echo.connections, 0)
 
@@ -638,7 +639,7 @@ class ForgetSessionTest(ApprovalTest):
         self.assert_tunnel(proxy, "yes.test")
         response = proxy.request(proxy.connect_request(f"no.test:{self.echo.port}"))
         self.assertEqual(response.status, 403, response)
-        self.assertIn("deny list", response.reason)
+        self.assertEqual(response.reason, "\"no.test\" was denied by the user for this session")
         self.assertEqual(len(self.asks_for("yes.test")), 1)
         self.assertEqual(len(self.asks_for("no.test")), 1)
         self.assertNotIn("forget the session decisions", proxy.stderr())
