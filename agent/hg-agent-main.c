@@ -31,7 +31,9 @@ choose_flags (int    argc,
   if (bus != NULL)
     return G_APPLICATION_DEFAULT_FLAGS;
 
-  g_warning ("No session bus (%s); running as a non-unique application", error->message);
+  /* Translators: %s is the error message from connecting to the D-Bus
+   * session bus. */
+  g_warning (_("No session bus (%s); running as a non-unique application"), error->message);
   return G_APPLICATION_NON_UNIQUE;
 }
 

@@ -258,7 +258,7 @@ clear_stale_socket (const char  *path,
       return FALSE;
     }
 
-  g_message ("Removing the stale socket “%s” that nothing listens on", path);
+  g_message (_("Removing the stale socket “%s” that nothing listens on"), path);
   if (g_unlink (path) != 0 && errno != ENOENT)
     {
       saved = errno;
@@ -292,7 +292,9 @@ incoming_cb (GSocketService    *service,
 
   if (!hg_unix_peer_check (connection, &error))
     {
-      g_warning ("Dropped a connection on %s: %s", server->socket_path, error->message);
+      /* Translators: the first %s is the path of the agent's socket, the
+       * second the reason for rejecting the connection. */
+      g_warning (_("Dropped a connection on %s: %s"), server->socket_path, error->message);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return TRUE;
     }
@@ -358,7 +360,8 @@ hg_agent_server_start (HgAgentServer  *server,
   g_signal_connect (server->service, "incoming", G_CALLBACK (incoming_cb), server);
   g_socket_service_start (server->service);
   server->listening = TRUE;
-  g_message ("Listening on %s", server->socket_path);
+  /* Translators: %s is the path of the agent's socket. */
+  g_message (_("Listening on %s"), server->socket_path);
 
   return TRUE;
 }
@@ -388,7 +391,8 @@ hg_agent_server_stop (HgAgentServer *server)
   for (guint i = 0; i < sessions->len; i++)
     hg_agent_session_close (sessions->pdata[i]);
 
-  g_message ("Stopped listening on %s", server->socket_path);
+  /* Translators: %s is the path of the agent's socket. */
+  g_message (_("Stopped listening on %s"), server->socket_path);
 }
 
 const char *
@@ -468,7 +472,13 @@ hg_agent_server_push_profile (HgAgentServer *server,
   profile = hg_profile_store_load (server->store, name, &error);
   if (profile == NULL)
     {
-      g_warning ("Profile “%s” changed but cannot be read, so its %u sessions keep their last filter: %s",
+      /* Translators: the first %s is the profile name, %u the number of
+       * sessions that use it and the last %s an error message. */
+      g_warning (g_dngettext (GETTEXT_PACKAGE, "Profile “%s” changed but cannot be read, "
+                              "so its %u session keeps its last filter: %s",
+                              "Profile “%s” changed but cannot be read, "
+                              "so its %u sessions keep their last filter: %s",
+                              targets->len),
                  name, targets->len, error->message);
       for (guint i = 0; i < targets->len; i++)
         hg_agent_session_set_profile_error (targets->pdata[i], error);

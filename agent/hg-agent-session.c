@@ -165,12 +165,6 @@ hg_agent_session_new (GSocketConnection *connection,
   return session;
 }
 
-static const char *
-describe (HgAgentSession *session)
-{
-  return session->info != NULL ? session->info->id : "(before hello)";
-}
-
 /**
  * hg_agent_session_close:
  *
@@ -205,7 +199,11 @@ hg_agent_session_close (HgAgentSession *session)
   /* A connection without hello is a probe, such as another agent
    * checking whether this one is alive; it is not worth a message. */
   if (session->info != NULL)
-    g_message ("Session %s left after %u prompts", session->info->id, session->n_asked);
+    /* Translators: %s is the session id and %u the number of prompts
+     * the proxy asked for. */
+    g_message (g_dngettext (GETTEXT_PACKAGE, "Session %s left after %u prompt",
+                            "Session %s left after %u prompts", session->n_asked),
+               session->info->id, session->n_asked);
   else
     g_debug ("A connection closed before sending hello");
   g_signal_emit (session, signals[CLOSED], 0);
@@ -308,13 +306,17 @@ welcome (HgAgentSession *session)
     {
       text = g_strdup_printf (_("The agent has no profile “%s” yet, so it sends no lists; "
                                 "the first Always answer creates it"), name);
-      g_message ("Session %s: %s", session->info->id, text);
+      /* Translators: the first %s is the session id, the second a
+       * sentence about the session's profile. */
+      g_message (_("Session %s: %s"), session->info->id, text);
     }
   else if ((profile = hg_profile_store_load (session->store, name, &error)) == NULL)
     {
       text = g_strdup_printf (_("The profile “%s” cannot be used, so the filter is empty: %s"),
                               name, error->message);
-      g_warning ("Session %s: %s", session->info->id, text);
+      /* Translators: the first %s is the session id, the second a
+       * sentence about the session's profile. */
+      g_warning (_("Session %s: %s"), session->info->id, text);
       hg_agent_session_set_profile_error (session, error);
     }
 
@@ -337,6 +339,8 @@ static void
 handle_hello (HgAgentSession *session,
               HgMessage      *message)
 {
+  const HgSessionInfo *info;
+
   if (session->info != NULL)
     {
       send_error (session, NULL, HG_ERROR_CODE_NOT_ALLOWED,
@@ -345,11 +349,20 @@ handle_hello (HgAgentSession *session,
     }
 
   session->info = hg_session_info_copy (message->session);
-  g_message ("Session %s connected: label “%s”, profile “%s”, pid %d, command “%s”",
-             session->info->id,
-             session->info->label ? session->info->label : "",
-             session->info->profile, session->info->pid,
-             session->info->command ? session->info->command : "");
+  info = session->info;
+  if (info->command != NULL && info->command[0] != '\0')
+    /* Translators: the first %s is the session id, the second the
+     * proxy's label, the third the profile name, %d the proxy's process
+     * id and the last %s the command it runs. */
+    g_message (_("Session %s connected: label “%s”, profile “%s”, pid %d, command “%s”"),
+               info->id, info->label ? info->label : "", info->profile, info->pid,
+               info->command);
+  else
+    /* Translators: the first %s is the session id, the second the
+     * proxy's label, the third the profile name and %d the proxy's
+     * process id. */
+    g_message (_("Session %s connected: label “%s”, profile “%s”, pid %d"),
+               info->id, info->label ? info->label : "", info->profile, info->pid);
   welcome (session);
 }
 
@@ -379,12 +392,14 @@ prompt_expired_cb (HgPrompt *expired,
   if (prompt == NULL)
     return;
 
+  /* Translators: the first %s is the session id, the second the prompt
+   * id, and %s:%u the requested host and port. */
+  g_message (_("Session %s: prompt %s for %s:%u timed out without an answer"),
+             session->info->id, hg_prompt_get_id (prompt), hg_prompt_get_host (prompt),
+             hg_prompt_get_port (prompt));
   /* No decision is sent: the proxy's own timer ends the question with
    * "approval timed out", which tells the client and the audit log what
    * happened, where a deny would read as the person's answer. */
-  g_message ("Session %s: prompt %s for %s:%u timed out without an answer",
-             describe (session), hg_prompt_get_id (prompt), hg_prompt_get_host (prompt),
-             hg_prompt_get_port (prompt));
   g_signal_emit (session, signals[PROMPT_WITHDRAWN], 0, prompt);
 }
 
@@ -403,8 +418,10 @@ handle_ask (HgAgentSession *session,
 
   if (g_hash_table_size (session->prompts) >= HG_SESSION_MAX_PROMPTS)
     {
-      g_message ("Session %s: too many open prompts, %s:%u denied once",
-                 describe (session), message->ask.host, message->ask.port);
+      /* Translators: %s is the session id, and %s:%u the requested host
+       * and port. */
+      g_message (_("Session %s: too many open prompts, %s:%u denied once"),
+                 session->info->id, message->ask.host, message->ask.port);
       send_error (session, message->id, HG_ERROR_CODE_TOO_MANY_PROMPTS,
                   "too many prompts are open for this session");
       return;
@@ -427,8 +444,12 @@ handle_cancel (HgAgentSession *session,
   if (prompt == NULL)
     return;
 
-  g_message ("Session %s: prompt %s for %s:%u withdrawn (%s)",
-             describe (session), message->id, hg_prompt_get_host (prompt),
+  /* Translators: the first %s is the session id, the second the prompt
+   * id, and %s:%u the requested host and port. The last %s is the
+   * reason as the agent protocol names it, such as “client-gone” or
+   * “timeout”, which stays untranslated. */
+  g_message (_("Session %s: prompt %s for %s:%u withdrawn (%s)"),
+             session->info->id, message->id, hg_prompt_get_host (prompt),
              hg_prompt_get_port (prompt), hg_cancel_reason_to_string (message->cancel.reason));
   g_signal_emit (session, signals[PROMPT_WITHDRAWN], 0, prompt);
 }
@@ -495,8 +516,20 @@ handle_message (HgAgentSession *session,
       break;
 
     case HG_MESSAGE_TYPE_ERROR:
-      g_message ("Session %s reported an error: %s: %s", describe (session),
-                 message->error.code, message->error.message);
+      if (session->info != NULL)
+        /* Translators: the first %s is the session id, the second an
+         * error code of the agent protocol, such as “invalid-message”,
+         * which stays untranslated, and the last %s the proxy's error
+         * message. */
+        g_message (_("Session %s reported an error: %s: %s"), session->info->id,
+                   message->error.code, message->error.message);
+      else
+        /* Translators: the first %s is an error code of the agent
+         * protocol, such as “invalid-message”, which stays untranslated,
+         * and the second %s the proxy's error message. “hello” is the
+         * protocol's first message and stays untranslated. */
+        g_message (_("Session (before hello) reported an error: %s: %s"),
+                   message->error.code, message->error.message);
       break;
 
     case HG_MESSAGE_TYPE_WELCOME:
@@ -534,7 +567,14 @@ read_cb (GObject      *object,
 
   if (error != NULL && g_error_matches (error, HG_MESSAGE_ERROR, HG_MESSAGE_ERROR_VERSION_MISMATCH))
     {
-      g_message ("Session %s: %s; closing", describe (session), error->message);
+      if (session->info != NULL)
+        /* Translators: the first %s is the session id, the second an
+         * error message. */
+        g_message (_("Session %s: %s; closing"), session->info->id, error->message);
+      else
+        /* Translators: %s is an error message. “hello” is the protocol's
+         * first message and stays untranslated. */
+        g_message (_("Session (before hello): %s; closing"), error->message);
       send_error (session, NULL, HG_ERROR_CODE_VERSION_MISMATCH, error->message);
       close_after_flush (session);
       return;
@@ -543,7 +583,18 @@ read_cb (GObject      *object,
   if (error != NULL && hg_message_error_is_fatal (error))
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_message ("Session %s: closing the connection: %s", describe (session), error->message);
+        {
+          if (session->info != NULL)
+            /* Translators: the first %s is the session id, the second an
+             * error message. */
+            g_message (_("Session %s: closing the connection: %s"), session->info->id,
+                       error->message);
+          else
+            /* Translators: %s is an error message. “hello” is the
+             * protocol's first message and stays untranslated. */
+            g_message (_("Session (before hello): closing the connection: %s"),
+                       error->message);
+        }
       hg_agent_session_close (session);
       return;
     }
@@ -573,7 +624,14 @@ stream_failed_cb (HgMessageStream *stream,
 {
   HgAgentSession *session = user_data;
 
-  g_message ("Session %s: writing failed: %s", describe (session), error->message);
+  if (session->info != NULL)
+    /* Translators: the first %s is the session id, the second an error
+     * message. */
+    g_message (_("Session %s: writing failed: %s"), session->info->id, error->message);
+  else
+    /* Translators: %s is an error message. “hello” is the protocol's
+     * first message and stays untranslated. */
+    g_message (_("Session (before hello): writing failed: %s"), error->message);
   hg_agent_session_close (session);
 }
 
@@ -721,7 +779,8 @@ hg_agent_session_list_prompts (HgAgentSession *session)
 /**
  * hg_agent_session_send_filter:
  *
- * Sends a `filter` message with the profile's new content.
+ * Sends a `filter` message with the profile's new content. The proxy
+ * must have sent `hello`, which names its profile.
  */
 void
 hg_agent_session_send_filter (HgAgentSession       *session,
@@ -731,6 +790,7 @@ hg_agent_session_send_filter (HgAgentSession       *session,
 
   g_return_if_fail (HG_IS_AGENT_SESSION (session));
   g_return_if_fail (filter != NULL);
+  g_return_if_fail (session->info != NULL);
 
   if (session->closed)
     return;
@@ -738,8 +798,11 @@ hg_agent_session_send_filter (HgAgentSession       *session,
   message = hg_message_new_filter (filter);
   hg_message_stream_send (session->stream, message);
   hg_agent_session_set_profile_error (session, NULL);
-  g_message ("Session %s: sent revision %" G_GUINT64_FORMAT " of profile “%s”",
-             describe (session), filter->revision, filter->profile);
+  /* Plain C formats, because xgettext cannot expand G_GUINT64_FORMAT.
+   * Translators: the first %s is the session id, %llu the revision
+   * number and the last %s the profile name. */
+  g_message (_("Session %s: sent revision %llu of profile “%s”"),
+             session->info->id, (unsigned long long) filter->revision, filter->profile);
 }
 
 /**
@@ -793,7 +856,8 @@ hg_agent_session_forget_decisions (HgAgentSession  *session,
   filter = hg_agent_filter_from_profile (profile, name, hg_profile_store_get_revision (session->store, name));
   filter->forget_session = TRUE;
   hg_agent_session_send_filter (session, filter);
-  g_message ("Session %s: asked the proxy to forget its Session answers", describe (session));
+  /* Translators: %s is the session id. */
+  g_message (_("Session %s: asked the proxy to forget its Session answers"), session->info->id);
   return TRUE;
 }
 
@@ -827,8 +891,13 @@ hg_agent_session_answer (HgAgentSession     *session,
   hg_prompt_stop_timer (prompt);
   message = hg_message_new_decision (id, verdict, duration, pattern);
   hg_message_stream_send (session->stream, message);
-  g_message ("Session %s: prompt %s for %s:%u answered: %s %s %s",
-             describe (session), id, hg_prompt_get_host (prompt), hg_prompt_get_port (prompt),
+  /* Translators: the first %s is the session id, the second the prompt
+   * id, and %s:%u the requested host and port. The next two %s are
+   * the verdict (“approve” or “deny”) and the duration (“once”,
+   * “session” or “always”) as the agent protocol writes them, which
+   * stay untranslated. The last %s is the host pattern. */
+  g_message (_("Session %s: prompt %s for %s:%u answered: %s %s %s"),
+             session->info->id, id, hg_prompt_get_host (prompt), hg_prompt_get_port (prompt),
              hg_decision_verdict_to_string (verdict), hg_decision_duration_to_string (duration),
              pattern);
 

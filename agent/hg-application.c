@@ -126,10 +126,17 @@ update_window (HgApplication *app)
     {
       HgAgentSession *session = hg_prompt_get_session (head);
 
-      g_message ("Showing prompt %s of session %s: %s:%u",
-                 hg_prompt_get_id (head),
-                 session ? hg_agent_session_get_info (session)->id : "(gone)",
-                 hg_prompt_get_host (head), hg_prompt_get_port (head));
+      if (session != NULL)
+        /* Translators: the first %s is the prompt id, the second the
+         * session id, and %s:%u the requested host and port. */
+        g_message (_("Showing prompt %s of session %s: %s:%u"), hg_prompt_get_id (head),
+                   hg_agent_session_get_info (session)->id,
+                   hg_prompt_get_host (head), hg_prompt_get_port (head));
+      else
+        /* Translators: %s is the prompt id, and %s:%u the requested host
+         * and port. The session has closed. */
+        g_message (_("Showing prompt %s of session (gone): %s:%u"), hg_prompt_get_id (head),
+                   hg_prompt_get_host (head), hg_prompt_get_port (head));
       gtk_window_present (GTK_WINDOW (app->window));
     }
 }
@@ -154,14 +161,19 @@ write_done_cb (GObject      *object,
 
   if (hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error))
     {
-      g_message ("Saved %s to profile “%s”", data->entries, data->profile);
+      /* Translators: the first %s is a comma-separated list of host
+       * patterns, the second the profile name. */
+      g_message (_("Saved %s to profile “%s”"), data->entries, data->profile);
     }
   else
     {
       g_autofree char *text = g_strdup_printf (_("The answer for %s could not be saved to the profile “%s”. It still applies to this sandbox until its proxy exits.\n\n%s"),
                                                data->entries, data->profile, error->message);
 
-      g_warning ("Could not save %s to profile “%s”: %s", data->entries, data->profile,
+      /* Translators: the first %s is a comma-separated list of host
+       * patterns, the second the profile name and the last an error
+       * message. */
+      g_warning (_("Could not save %s to profile “%s”: %s"), data->entries, data->profile,
                  error->message);
       show_error (data->app, _("Could not save the answer"), text);
     }
@@ -286,7 +298,7 @@ static const GActionEntry app_actions[] = {
 static gboolean
 quit_signal_cb (gpointer user_data)
 {
-  g_message ("Stopping on a termination signal");
+  g_message (_("Stopping on a termination signal"));
   g_application_quit (G_APPLICATION (user_data));
   return G_SOURCE_CONTINUE;
 }
@@ -311,13 +323,15 @@ hg_application_startup (GApplication *application)
 
   if (!hg_agent_server_start (app->server, &error))
     {
-      g_printerr ("hostgate-agent: %s\n", error->message);
+      /* Translators: %s is an error message. */
+      g_printerr (_("hostgate-agent: %s\n"), error->message);
       app->exit_status = 1;
       g_application_quit (application);
       return;
     }
 
-  g_message ("Profiles are in %s", hg_profile_store_get_directory (app->store));
+  /* Translators: %s is the path of the profile folder. */
+  g_message (_("Profiles are in %s"), hg_profile_store_get_directory (app->store));
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions), app);
 

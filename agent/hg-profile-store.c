@@ -769,13 +769,16 @@ edit_done_cb (GObject      *object,
 
   for (guint i = 0; i < edit->changed_names->len; i++)
     {
-      g_message ("Wrote profile “%s” in %s", (char *) edit->changed_names->pdata[i], store->directory);
+      /* Translators: the first %s is the profile name, the second the
+       * path of the profile folder. */
+      g_message (_("Wrote profile “%s” in %s"), (char *) edit->changed_names->pdata[i],
+                 store->directory);
       note_content (store, edit->changed_names->pdata[i], edit->changed_checksums->pdata[i]);
     }
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
-      g_message ("Editing profile “%s” failed: %s", edit->name, error->message);
+      g_message (_("Editing profile “%s” failed: %s"), edit->name, error->message);
       g_task_return_error (outer, g_steal_pointer (&error));
       return;
     }
@@ -1101,7 +1104,8 @@ remove_stale_temporaries (const char *directory)
 
       path = g_build_filename (directory, base, NULL);
       if (g_unlink (path) == 0)
-        g_message ("Removed “%s”, left behind by an interrupted profile write", path);
+        /* Translators: %s is the path of a temporary file. */
+        g_message (_("Removed “%s”, left behind by an interrupted profile write"), path);
     }
 }
 
@@ -1126,7 +1130,7 @@ hg_profile_store_constructed (GObject *object)
   store->monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
   if (store->monitor == NULL)
     {
-      g_warning ("Cannot watch the profile folder “%s” for external edits: %s",
+      g_warning (_("Cannot watch the profile folder “%s” for external edits: %s"),
                  store->directory, error->message);
       return;
     }

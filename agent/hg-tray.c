@@ -893,7 +893,10 @@ lookup_interface (const char *file,
         node = g_dbus_node_info_new_for_xml (g_bytes_get_data (bytes, NULL), &error);
       if (node == NULL)
         {
-          g_critical ("Could not load the D-Bus interface %s from %s: %s", name, path,
+          /* Translators: the first %s is a D-Bus interface name, the
+           * second the path of a resource in the program and the last
+           * an error message. */
+          g_critical (_("Could not load the D-Bus interface %s from %s: %s"), name, path,
                       error->message);
           return NULL;
         }
@@ -930,7 +933,9 @@ register_item_cb (GObject      *source,
 
   if (reply == NULL)
     {
-      g_message ("Could not register the tray icon %s with the tray host: %s", tray->bus_name,
+      /* Translators: the first %s is the D-Bus name of the tray icon, the
+       * second an error message. */
+      g_message (_("Could not register the tray icon %s with the tray host: %s"), tray->bus_name,
                  error->message);
       set_embedded (tray, FALSE);
       return;
@@ -997,9 +1002,9 @@ name_lost_cb (GDBusConnection *connection,
   HgTray *tray = user_data;
 
   if (tray->name_owned)
-    g_message ("Lost the bus name %s of the tray icon", name);
+    g_message (_("Lost the bus name %s of the tray icon"), name);
   else
-    g_message ("Could not own the bus name %s; registering the tray icon by object path", name);
+    g_message (_("Could not own the bus name %s; registering the tray icon by object path"), name);
 
   tray->name_owned = FALSE;
   start_watching (tray);
@@ -1026,7 +1031,7 @@ tray_export (HgTray *tray)
                                          &menu_vtable, weak_ref_new (tray), weak_ref_free, &error);
   if (tray->menu_registration == 0)
     {
-      g_warning ("Could not export the tray icon: %s", error->message);
+      g_warning (_("Could not export the tray icon: %s"), error->message);
       tray_unexport (tray);
       return;
     }
@@ -1494,7 +1499,7 @@ hg_tray_deny_if_paused (HgTray   *tray,
     {
       pattern = hg_prompt_dup_pattern (prompt, FALSE);
       hg_agent_session_answer (session, prompt, HG_DECISION_DENY, HG_DECISION_ONCE, pattern);
-      g_message ("Denied %s:%u once without asking: prompts are paused",
+      g_message (_("Denied %s:%u once without asking: prompts are paused"),
                  hg_prompt_get_host (prompt), hg_prompt_get_port (prompt));
     }
 
@@ -1539,7 +1544,10 @@ hg_tray_set_paused (HgTray   *tray,
       tray->n_paused_denials = 0;
       g_object_notify_by_pspec (G_OBJECT (tray), properties[PROP_N_PAUSED_DENIALS]);
     }
-  g_message ("%s", paused ? "Prompts paused" : "Prompts resumed");
+  if (paused)
+    g_message (_("Prompts paused"));
+  else
+    g_message (_("Prompts resumed"));
 
   g_object_notify_by_pspec (G_OBJECT (tray), properties[PROP_PAUSED]);
   emit_pause_state (tray);

@@ -2,10 +2,11 @@
 from the build tree (HOSTGATE_LOCALEDIR, which meson sets) and
 LANGUAGE=de in the C.UTF-8 locale.
 
-The window titles are read with xdotool. Button labels cannot be read
-without an accessibility bus, so the prompt's buttons are checked through
-their mnemonics, which come from the translated labels: Alt+V presses
-„_Verweigern“ and Alt+E presses „_Erlauben“."""
+The window titles are read with xdotool and the log lines from the
+agent's stderr. Button labels cannot be read without an accessibility
+bus, so the prompt's buttons are checked through their mnemonics, which
+come from the translated labels: Alt+V presses „_Verweigern“ and Alt+E
+presses „_Erlauben“."""
 
 import os
 import subprocess
@@ -52,8 +53,21 @@ class AgentGermanTest(unittest.TestCase):
         # after the agent has stopped.
         self.addCleanup(ah.wait_no_window, display, SETTINGS_TITLE)
         self.addCleanup(ah.wait_no_window, display, PROMPT_TITLE)
-        self.agent = ah.Agent(display, env=GERMAN)
+        # ah.Agent.start() waits for the English start line, which this
+        # agent writes in German.
+        self.agent = ah.Agent(display, start=False, env=GERMAN)
         self.addCleanup(self.agent.close)
+        self.agent.launch()
+        wait_for(self.listening, message="the agent's socket and „Lauscht auf“ in its log")
+
+    def listening(self):
+        """Tell whether the agent listens and has logged it in German."""
+        process = self.agent.process
+        if process.poll() is not None:
+            raise AssertionError(
+                f"hostgate-agent exited with {process.returncode}: {self.agent.stderr()}")
+        return (self.agent.listening()
+                and f"Lauscht auf {self.agent.socket_path}" in self.agent.stderr())
 
     def ask(self, host):
         """Connect a fake proxy, ask about host; return (proxy, id, window)."""
@@ -85,6 +99,26 @@ class AgentGermanTest(unittest.TestCase):
         decision = proxy.expect("decision", id=ask_id)
         self.assertEqual(decision["verdict"], "approve")
         self.assertEqual(decision["duration"], "once")
+
+    def test_session_log_lines(self):
+        with_command = FakeProxy(self.agent.socket_path)
+        self.addCleanup(with_command.close)
+        with_command.hello(label="i18n test", command="curl example")
+        without_command = FakeProxy(self.agent.socket_path)
+        self.addCleanup(without_command.close)
+        without_command.hello(label="i18n test", command="")
+
+        pid = os.getpid()
+        expected = [
+            f"Sitzung {with_command.session_id} verbunden: Bezeichnung „i18n test“, "
+            f"Profil „default“, PID {pid}, Befehl „curl example“\n",
+            f"Sitzung {without_command.session_id} verbunden: Bezeichnung „i18n test“, "
+            f"Profil „default“, PID {pid}\n",
+        ]
+        for line in expected:
+            wait_for(lambda: line in self.agent.stderr(),
+                     message=f"“{line.strip()}” in the agent's log")
+        self.assertNotIn(f"Session {with_command.session_id} connected", self.agent.stderr())
 
     def test_settings_title(self):
         env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus_address(self.agent),
