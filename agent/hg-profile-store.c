@@ -1319,9 +1319,10 @@ hg_profile_store_list_names (HgProfileStore *store)
 /**
  * hg_profile_store_load:
  *
- * Reads profile @name from the store's folder. Without a file, `default`
- * is the built-in default and any other name an empty profile, which the
- * first write creates.
+ * Reads profile @name from the store's folder; `default` without a file
+ * is the built-in default. Any other profile without a file cannot be
+ * read, so that proxies using a deleted profile keep their filter; the
+ * first write creates it again.
  *
  * Returns: (transfer full): the profile, or %NULL with @error set
  */
@@ -1342,17 +1343,8 @@ hg_profile_store_load (HgProfileStore  *store,
     }
 
   path = profile_path (store, name);
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    {
-      g_autofree char *text = NULL;
-      gsize length;
-
-      if (g_str_equal (name, "default"))
-        return hg_profile_load_default ();
-
-      text = new_profile_text (name, &length);
-      return hg_profile_load_data (text, length, path, error);
-    }
+  if (g_str_equal (name, "default") && !g_file_test (path, G_FILE_TEST_EXISTS))
+    return hg_profile_load_default ();
 
   return hg_profile_load_file (path, error);
 }

@@ -378,6 +378,15 @@ class AlwaysTest(AgentTestCase):
         self.assertEqual(saved["meta"]["name"], "sandbox")
         self.assertEqual(saved["network"]["allow_domain"], ["new.example"])
 
+    def test_deleted_profile_keeps_filter(self):
+        # The settings window promises that proxies using a deleted
+        # profile keep their filter until they restart.
+        proxy, _ = self.connect("work")
+        os.remove(self.agent.profile_path("work"))
+        hgtest.wait_for(lambda: "Profile “work” changed but cannot be read" in self.agent.stderr(),
+                        message="the agent noticing the deletion")
+        proxy.expect_nothing("filter")
+
     def test_always_whole_domain(self):
         proxy, _ = self.connect("work")
         ask_id, window = self.prompt(proxy, "www.shop.example.co.uk")
