@@ -603,16 +603,49 @@ create_profile (HgProfileStore  *store,
   return TRUE;
 }
 
-/* Writes a whole profile file as given, after the same validation the
- * proxy applies when it loads it, so unknown keys and every setting
- * survive an import. */
+/* The `network` keys an import leaves out: each lets the proxy reach more
+ * than its lists say, so a file from elsewhere may not set them. The
+ * settings window names them when it imports. */
+static const char * const import_dropped_keys[] = {
+  "upstream_proxy", "upstream_bypass", "allow_loopback", NULL,
+};
+
+/* Removes import_dropped_keys from the `network` object of
+ * @root. Returns whether there was any. */
+static gboolean
+drop_import_keys (JsonNode *root)
+{
+  JsonObject *object = json_node_get_object (root);
+  JsonObject *network;
+  gboolean dropped = FALSE;
+
+  if (!json_object_has_member (object, "network") ||
+      !JSON_NODE_HOLDS_OBJECT (json_object_get_member (object, "network")))
+    return FALSE;
+
+  network = json_object_get_object_member (object, "network");
+  for (guint i = 0; import_dropped_keys[i] != NULL; i++)
+    {
+      if (!json_object_has_member (network, import_dropped_keys[i]))
+        continue;
+      json_object_remove_member (network, import_dropped_keys[i]);
+      dropped = TRUE;
+    }
+
+  return dropped;
+}
+
+/* Writes a profile file as given, after the same validation the proxy
+ * applies when it loads it, so unknown keys survive an import. Only the
+ * keys of import_dropped_keys are left out. */
 static gboolean
 import_profile (HgProfileStore  *store,
                 Edit            *edit,
                 GError         **error)
 {
   g_autofree char *path = profile_path (store, edit->name);
-  g_autoptr(HgProfile) profile = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *rewritten = NULL;
   gsize length = 0;
   const char *data = g_bytes_get_data (edit->contents, &length);
 
@@ -623,9 +656,15 @@ import_profile (HgProfileStore  *store,
       return FALSE;
     }
 
-  profile = hg_profile_load_data (data, length, path, error);
-  if (profile == NULL)
+  root = parse_profile_tree (path, data, length, error);
+  if (root == NULL)
     return FALSE;
+
+  if (drop_import_keys (root))
+    {
+      rewritten = serialize_tree (root, &length);
+      data = rewritten;
+    }
 
   if (!write_atomically (path, data, length, error))
     return FALSE;

@@ -544,6 +544,7 @@ typedef struct {
   HgSettingsWindow *self;
   char *name;
   char *file_name;
+  char *dropped;  /* (nullable): the settings left out, comma-separated */
 } ProfileImport;
 
 static void
@@ -551,7 +552,27 @@ profile_import_free (ProfileImport *import)
 {
   g_free (import->name);
   g_free (import->file_name);
+  g_free (import->dropped);
   g_free (import);
+}
+
+/* Names the settings of @profile that the store leaves out of an import
+ * and that would change what the proxy may reach, or returns %NULL. */
+static char *
+describe_dropped_settings (const HgProfile *profile)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) keys = NULL;
+
+  if (profile->upstream_proxy != NULL)
+    g_strv_builder_add (builder, "upstream_proxy");
+  if (profile->upstream_bypass != NULL && profile->upstream_bypass->len > 0)
+    g_strv_builder_add (builder, "upstream_bypass");
+  if (profile->allow_loopback)
+    g_strv_builder_add (builder, "allow_loopback");
+
+  keys = g_strv_builder_end (builder);
+  return keys[0] != NULL ? g_strjoinv (", ", keys) : NULL;
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ProfileImport, profile_import_free)
@@ -575,7 +596,14 @@ profile_imported_cb (GObject      *object,
       return;
     }
 
-  text = g_strdup_printf (_("Created the profile “%s” from “%s”."), import->name, import->file_name);
+  if (import->dropped != NULL)
+    /* Translators: the last %s is a list of profile keys, such as
+     * “upstream_proxy, allow_loopback”, which stay untranslated. */
+    text = g_strdup_printf (_("Created the profile “%s” from “%s”, without %s: a profile from a file "
+                              "may not widen what the proxy can reach. Set them with the proxy's options."),
+                            import->name, import->file_name, import->dropped);
+  else
+    text = g_strdup_printf (_("Created the profile “%s” from “%s”."), import->name, import->file_name);
   show_info (import->self, GTK_MESSAGE_INFO, text);
   select_profile (import->self, import->name);
 }
@@ -631,12 +659,14 @@ profile_loaded_cb (GObject      *object,
       return;
     }
 
-  /* The store writes the file byte for byte, so every key survives. */
+  /* The store keeps unknown keys but leaves out those that widen what
+   * the proxy may reach. */
   bytes = g_bytes_new_take (g_steal_pointer (&contents), length);
   import = g_new0 (ProfileImport, 1);
   import->self = self;
   import->name = g_strdup (profile->name);
   import->file_name = g_steal_pointer (&file_name);
+  import->dropped = describe_dropped_settings (profile);
   hg_profile_store_import_async (self->store, import->name, bytes, self->cancellable,
                                  profile_imported_cb, import);
 }

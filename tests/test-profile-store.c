@@ -454,12 +454,11 @@ import_profile (Fixture     *fixture,
 }
 
 static void
-test_import_keeps_every_key (Fixture       *fixture,
-                             gconstpointer  data)
+test_import_keeps_unknown_keys (Fixture       *fixture,
+                                gconstpointer  data)
 {
   const char *contents = "{\"meta\": {\"name\": \"corp\"}, \"filesystem\": {\"x\": 1},\n"
-                         " \"network\": {\"allow_domain\": [\"a.example\"],"
-                         " \"upstream_proxy\": \"proxy.example:3128\", \"allow_loopback\": true}}\n";
+                         " \"network\": {\"allow_domain\": [\"a.example\"], \"x_custom\": 7}}\n";
   g_autoptr(GError) error = NULL;
   g_autofree char *written = NULL;
 
@@ -468,6 +467,37 @@ test_import_keeps_every_key (Fixture       *fixture,
 
   written = read_profile (fixture, "corp");
   g_assert_cmpstr (written, ==, contents);
+}
+
+/* An imported file may not widen what the proxy can reach: the upstream
+ * and loopback settings are left out, and the rest is kept. */
+static void
+test_import_drops_widening_keys (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  const char *contents = "{\"meta\": {\"name\": \"corp\"}, \"filesystem\": {\"x\": 1},\n"
+                         " \"network\": {\"allow_domain\": [\"a.example\"],"
+                         " \"upstream_proxy\": \"proxy.example:3128\", \"upstream_bypass\": [\"b.example\"],"
+                         " \"allow_loopback\": true, \"x_custom\": 7}}\n";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile = NULL;
+  g_autofree char *written = NULL;
+
+  g_assert_true (import_profile (fixture, "corp", contents, &error));
+  g_assert_no_error (error);
+
+  written = read_profile (fixture, "corp");
+  g_assert_null (strstr (written, "upstream_proxy"));
+  g_assert_null (strstr (written, "upstream_bypass"));
+  g_assert_null (strstr (written, "allow_loopback"));
+  g_assert_nonnull (strstr (written, "\"x_custom\" : 7"));
+  g_assert_nonnull (strstr (written, "\"filesystem\""));
+
+  profile = hg_profile_store_load (fixture->store, "corp", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (profile->allow->len, ==, 1);
+  g_assert_false (profile->allow_loopback);
+  g_assert_null (profile->upstream_proxy);
 }
 
 static void
@@ -625,7 +655,8 @@ main (int   argc,
   ADD ("add/concurrent", test_concurrent_adds);
   ADD ("add/widened", test_widened_entries);
   ADD ("add/many-entries", test_add_many_entries);
-  ADD ("import/keeps-every-key", test_import_keeps_every_key);
+  ADD ("import/keeps-unknown-keys", test_import_keeps_unknown_keys);
+  ADD ("import/drops-widening-keys", test_import_drops_widening_keys);
   ADD ("import/invalid", test_import_invalid_rejected);
   ADD ("import/existing", test_import_existing_refused);
   ADD ("profile/create-rename-delete", test_create_rename_delete);
