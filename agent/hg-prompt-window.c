@@ -333,7 +333,8 @@ show_session (HgPromptWindow *window,
   if (info == NULL)
     session_text = g_strdup (_("The proxy that asked has disconnected."));
   else if (info->command != NULL && info->command[0] != '\0')
-    session_text = g_strdup_printf (_("Profile “%s”, command “%s”, proxy process %d"),
+    /* Under `hostgate-proxy run` the pid is the command's. */
+    session_text = g_strdup_printf (_("Profile “%s”, command “%s” (process %d)"),
                                     info->profile, info->command, info->pid);
   else
     session_text = g_strdup_printf (_("Profile “%s”, proxy process %d"), info->profile, info->pid);
