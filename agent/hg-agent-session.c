@@ -862,6 +862,32 @@ hg_agent_session_forget_decisions (HgAgentSession  *session,
 }
 
 /**
+ * hg_agent_session_decline_paused:
+ * @prompt: a prompt of this session
+ *
+ * Answers @prompt with an `error` saying that the person paused
+ * prompts, which the proxy takes as a denial for this request, and
+ * removes the prompt from the session.
+ */
+void
+hg_agent_session_decline_paused (HgAgentSession *session,
+                                 HgPrompt       *prompt)
+{
+  const char *id;
+
+  g_return_if_fail (HG_IS_AGENT_SESSION (session));
+  g_return_if_fail (HG_IS_PROMPT (prompt));
+
+  id = hg_prompt_get_id (prompt);
+  if (session->closed || g_hash_table_lookup (session->prompts, id) != prompt)
+    return;
+
+  hg_prompt_stop_timer (prompt);
+  send_error (session, id, HG_ERROR_CODE_PROMPTS_PAUSED, "the person paused prompts");
+  g_hash_table_remove (session->prompts, id);
+}
+
+/**
  * hg_agent_session_answer:
  * @prompt: a prompt of this session
  * @pattern: the `pattern` of the decision

@@ -41,6 +41,8 @@ gboolean             hg_agent_session_forget_decisions (HgAgentSession *session,
                                                         GError        **error);
 void                 hg_agent_session_set_profile_error (HgAgentSession  *session,
                                                          const GError    *error);
+void                 hg_agent_session_decline_paused (HgAgentSession     *session,
+                                                      HgPrompt           *prompt);
 void                 hg_agent_session_answer         (HgAgentSession     *session,
                                                       HgPrompt           *prompt,
                                                       HgDecisionVerdict   verdict,

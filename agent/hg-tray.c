@@ -1476,8 +1476,9 @@ hg_tray_get_prompts (HgTray *tray)
  * hg_tray_deny_if_paused:
  * @prompt: a prompt that has just arrived
  *
- * Denies @prompt once, without showing it, while the person has paused
- * prompts, and counts it for the tooltip.
+ * Declines @prompt without showing it while the person has paused
+ * prompts, which denies its request once, and counts it for the
+ * tooltip.
  *
  * Returns: %TRUE when @prompt was denied and must not be shown
  */
@@ -1486,7 +1487,6 @@ hg_tray_deny_if_paused (HgTray   *tray,
                         HgPrompt *prompt)
 {
   HgAgentSession *session;
-  g_autofree char *pattern = NULL;
 
   g_return_val_if_fail (HG_IS_TRAY (tray), FALSE);
   g_return_val_if_fail (HG_IS_PROMPT (prompt), FALSE);
@@ -1497,8 +1497,7 @@ hg_tray_deny_if_paused (HgTray   *tray,
   session = hg_prompt_get_session (prompt);
   if (session != NULL)
     {
-      pattern = hg_prompt_dup_pattern (prompt, FALSE);
-      hg_agent_session_answer (session, prompt, HG_DECISION_DENY, HG_DECISION_ONCE, pattern);
+      hg_agent_session_decline_paused (session, prompt);
       g_message (_("Denied %s:%u once without asking: prompts are paused"),
                  hg_prompt_get_host (prompt), hg_prompt_get_port (prompt));
     }

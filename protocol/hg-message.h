@@ -30,6 +30,7 @@ G_BEGIN_DECLS
 #define HG_ERROR_CODE_VERSION_MISMATCH "version-mismatch"
 #define HG_ERROR_CODE_NOT_ALLOWED      "not-allowed"
 #define HG_ERROR_CODE_TOO_MANY_PROMPTS "too-many-prompts"
+#define HG_ERROR_CODE_PROMPTS_PAUSED   "prompts-paused"
 
 #define HG_MESSAGE_ERROR (hg_message_error_quark ())
 

@@ -1157,6 +1157,8 @@ handle_agent_error (HgAgentClient   *self,
     prompt = g_hash_table_lookup (self->prompts_by_id, message->id);
   if (prompt != NULL && g_str_equal (message->error.code, HG_ERROR_CODE_TOO_MANY_PROMPTS))
     prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_AGENT_BUSY);
+  else if (prompt != NULL && g_str_equal (message->error.code, HG_ERROR_CODE_PROMPTS_PAUSED))
+    prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_PAUSED);
   if (self->state == STATE_GREETING && g_str_equal (message->error.code, ERROR_CODE_INVALID_PROFILE))
     self->agent_profile_invalid = TRUE;
 }

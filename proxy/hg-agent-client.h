@@ -26,6 +26,7 @@ G_BEGIN_DECLS
 #define HG_AGENT_REASON_TOO_MANY      _("too many pending approvals")
 #define HG_AGENT_REASON_BAD_DECISION  _("the approval agent sent an invalid decision")
 #define HG_AGENT_REASON_AGENT_BUSY    _("the approval agent has too many open prompts")
+#define HG_AGENT_REASON_PAUSED        _("the user paused the approval prompts")
 
 #define HG_TYPE_AGENT_CLIENT (hg_agent_client_get_type ())
 G_DECLARE_FINAL_TYPE (HgAgentClient, hg_agent_client, HG, AGENT_CLIENT, GObject)

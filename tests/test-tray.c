@@ -984,10 +984,12 @@ test_pause_denies (Fixture       *fixture,
 
   peer_send (fixture, "{\"type\":\"ask\",\"id\":\"7\",\"host\":\"example.com\",\"port\":443,"
                       "\"kind\":\"connect\",\"timeout_ms\":60000}\n");
-  WAIT_FOR (strstr (peer_received (fixture), "\"decision\"") != NULL);
+  WAIT_FOR (strstr (peer_received (fixture), "\"error\"") != NULL);
 
-  g_assert_nonnull (strstr (fixture->peer_input->str, "\"verdict\":\"deny\""));
-  g_assert_nonnull (strstr (fixture->peer_input->str, "\"duration\":\"once\""));
+  /* An error, not a decision: nobody answered, and the proxy says so. */
+  g_assert_nonnull (strstr (fixture->peer_input->str, "\"code\":\"prompts-paused\""));
+  g_assert_nonnull (strstr (fixture->peer_input->str, "\"id\":\"7\""));
+  g_assert_null (strstr (fixture->peer_input->str, "\"decision\""));
   g_assert_cmpuint (hg_tray_get_n_paused_denials (fixture->tray), ==, 1);
   g_assert_cmpuint (g_list_model_get_n_items (hg_tray_get_prompts (fixture->tray)), ==, 0);
   tooltip = get_tooltip_text (fixture);

@@ -198,6 +198,21 @@ class SharedPromptTest(ApprovalTest):
         self.assertEqual(response.status, 403, response)
         self.assertIn("too many open prompts", response.reason)
 
+    def test_agent_prompts_paused(self):
+        proxy = self.proxy(*self.pins("paused.test"))
+        request = self.pending(proxy, "paused.test")
+        ask = self.agent.wait_message("ask")
+        self.agent.send({"type": "error", "code": "prompts-paused", "message": "paused",
+                         "id": ask["id"]})
+
+        response = request.response()
+        self.assertEqual(response.status, 403, response)
+        self.assertEqual(response.reason, "the user paused the approval prompts")
+        records = hgtest.wait_for(
+            lambda: [r for r in proxy.audit_records() if r["decision"] == "approval-failed"],
+            message="the approval-failed record")
+        self.assertEqual(records[0]["reason"], "the user paused the approval prompts")
+
     def test_wildcard_answer_settles_others(self):
         proxy = self.proxy(*self.pins("a.w.test", "b.w.test"))
         first = self.pending(proxy, "a.w.test")
