@@ -349,6 +349,25 @@ approval_saved_cb (GObject      *object,
   show_info (HG_SETTINGS_WINDOW (user_data), GTK_MESSAGE_ERROR, error->message);
 }
 
+/* Reads the timeout typed into the spin button. Text that is no number,
+ * such as an emptied field, keeps the current value: the default
+ * conversion would read it as 0 and save the lowest timeout. */
+static int
+timeout_input_cb (GtkSpinButton *spin,
+                  double        *new_value,
+                  gpointer       user_data)
+{
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (spin));
+  guint64 value;
+
+  if (g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT, &value, NULL))
+    *new_value = (double) value;
+  else
+    *new_value = gtk_spin_button_get_value (spin);
+
+  return TRUE;
+}
+
 static void
 approval_changed_cb (HgSettingsWindow *self)
 {
@@ -1414,6 +1433,7 @@ hg_settings_window_init (HgSettingsWindow *self)
   g_signal_connect_swapped (self->profile_dropdown, "notify::selected", G_CALLBACK (profile_selected_cb), self);
   g_signal_connect_swapped (self->approval_dropdown, "notify::selected", G_CALLBACK (approval_changed_cb), self);
   g_signal_connect_swapped (self->timeout_spin, "value-changed", G_CALLBACK (approval_changed_cb), self);
+  g_signal_connect (self->timeout_spin, "input", G_CALLBACK (timeout_input_cb), NULL);
 
   setup_sessions_view (self);
   setup_history_view (self);

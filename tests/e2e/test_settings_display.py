@@ -336,6 +336,23 @@ class ApprovalTests(SettingsTestCase):
                  message=f"approval_mode ask in {path}")
         self.assertEqual(read_json(path)["network"]["approval_timeout_secs"], 300)
 
+        # Text that is no number keeps the timeout: without the check it
+        # became 0 and was saved as the lowest timeout, 5 s. Changing the
+        # mode afterwards writes the file again with whatever the field
+        # holds, so the file shows what the field kept.
+        ah.key(display, "alt+w")
+        retype("abc")
+        ah.key(display, "Tab")
+        ah.key(display, "alt+h")
+        ah.key(display, "space")
+        wait_for(lambda: len(ah.xdotool(display, "search", "--onlyvisible", "--class",
+                                        "hostgate-agent", check=False).split()) > 1,
+                 message="the drop-down's list")
+        ah.key(display, "Up", "Return")
+        wait_for(lambda: read_json(path)["network"]["approval_mode"] == "off",
+                 message=f"approval_mode off in {path}")
+        self.assertEqual(read_json(path)["network"]["approval_timeout_secs"], 300)
+
 
 class HistoryTests(SettingsTestCase):
 
