@@ -1096,8 +1096,10 @@ send_notification (HgTray   *tray,
 static void
 sync_notifications (HgTray *tray)
 {
-  gboolean wanted = tray->application != NULL && tray->notifications && !tray->embedded
-                    && g_application_get_is_registered (tray->application);
+  /* GIO sends notifications over the session bus and fails assertions
+   * without one. */
+  gboolean wanted = tray->application != NULL && tray->connection != NULL && tray->notifications
+                    && !tray->embedded && g_application_get_is_registered (tray->application);
   g_autoptr(GHashTable) waiting = g_hash_table_new (NULL, NULL);
   guint n = g_list_model_get_n_items (tray->prompts);
   GHashTableIter iter;
