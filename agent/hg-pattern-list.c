@@ -168,9 +168,10 @@ add_entry_changed_cb (HgPatternList *list)
   g_autoptr(HgPattern) pattern = NULL;
   g_autoptr(GError) error = NULL;
 
+  /* An empty field keeps an edit going: typing over the selected text
+   * empties the field for a moment. Escape ends the edit. */
   if (text[0] == '\0')
     {
-      g_clear_pointer (&list->editing, g_free);
       show_error (list, NULL);
       update_buttons (list);
       return;
@@ -285,6 +286,22 @@ add_clicked_cb (HgPatternList *list)
   list->adding = g_strdup (text);
   hg_profile_store_add_entries_async (list->store, list->profile, list_kind (list), entries,
                                       list->cancellable, add_done_cb, list);
+}
+
+static gboolean
+cancel_edit_cb (GtkWidget *widget,
+                GVariant  *args,
+                gpointer   user_data)
+{
+  HgPatternList *list = user_data;
+
+  if (list->editing == NULL)
+    return FALSE;
+
+  g_clear_pointer (&list->editing, g_free);
+  gtk_editable_set_text (GTK_EDITABLE (list->add_entry), "");
+  update_buttons (list);
+  return TRUE;
 }
 
 static void
@@ -785,6 +802,7 @@ static void
 hg_pattern_list_init (HgPatternList *list)
 {
   GtkStringFilter *filter;
+  GtkEventController *escape;
 
   gtk_widget_init_template (GTK_WIDGET (list));
 
@@ -803,6 +821,12 @@ hg_pattern_list_init (HgPatternList *list)
   gtk_list_view_set_model (list->list_view, GTK_SELECTION_MODEL (list->selection));
 
   g_signal_connect_swapped (list->selection, "selection-changed", G_CALLBACK (selection_changed_cb), list);
+
+  escape = gtk_shortcut_controller_new ();
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (escape),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_Escape, 0),
+                                                          gtk_callback_action_new (cancel_edit_cb, list, NULL)));
+  gtk_widget_add_controller (GTK_WIDGET (list->add_entry), escape);
   g_signal_connect_swapped (list->selection, "items-changed", G_CALLBACK (items_changed_cb), list);
   update_empty_state (list);
   update_buttons (list);
