@@ -31,6 +31,7 @@ struct _HgSettingsWindow
   GtkWindow parent_instance;
 
   GtkInfoBar *info_bar;
+  gboolean load_error_shown;  /* the info bar says the profile cannot be read */
   GtkLabel *info_label;
   GtkStack *stack;
   GtkDropDown *profile_dropdown;
@@ -94,6 +95,7 @@ show_info (HgSettingsWindow *self,
   gtk_info_bar_set_message_type (self->info_bar, type);
   gtk_label_set_text (self->info_label, message);
   gtk_info_bar_set_revealed (self->info_bar, TRUE);
+  self->load_error_shown = FALSE;
 }
 
 static void
@@ -244,9 +246,14 @@ load_profile (HgSettingsWindow *self)
       hg_pattern_list_set_entries (self->allow_list, NULL);
       hg_pattern_list_set_entries (self->deny_list, NULL);
       show_info (self, GTK_MESSAGE_ERROR, text);
+      self->load_error_shown = TRUE;
       return;
     }
 
+  /* The file was fixed: its problem no longer holds. */
+  if (self->load_error_shown)
+    hide_info (self);
+  self->load_error_shown = FALSE;
   show_profile (self, profile);
 }
 
