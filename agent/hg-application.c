@@ -73,6 +73,7 @@ show_error (HgApplication *app,
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
   GtkWidget *label = gtk_label_new (text);
   GtkWidget *button = gtk_button_new_with_mnemonic (_("_Close"));
+  GtkEventController *shortcuts = gtk_shortcut_controller_new ();
 
   gtk_window_set_title (GTK_WINDOW (window), title);
   gtk_window_set_application (GTK_WINDOW (window), GTK_APPLICATION (app));
@@ -87,9 +88,18 @@ show_error (HgApplication *app,
   gtk_widget_set_halign (button, GTK_ALIGN_END);
   g_signal_connect_object (button, "clicked", G_CALLBACK (error_window_close_cb), window, 0);
 
+  /* Escape and Return close the window, as in the other dialogs. With
+   * the focus on the button, the label's text is not selected either. */
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (shortcuts),
+                                        gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_Escape, 0),
+                                                          gtk_named_action_new ("window.close")));
+  gtk_widget_add_controller (window, shortcuts);
+
   gtk_box_append (GTK_BOX (box), label);
   gtk_box_append (GTK_BOX (box), button);
   gtk_window_set_child (GTK_WINDOW (window), box);
+  gtk_window_set_default_widget (GTK_WINDOW (window), button);
+  gtk_window_set_focus (GTK_WINDOW (window), button);
   gtk_window_present (GTK_WINDOW (window));
 }
 

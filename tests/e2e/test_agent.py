@@ -458,7 +458,9 @@ class CorruptProfileTest(AgentTestCase):
             self.assertEqual(f.read(), self.CORRUPT)
         self.assertEqual(sorted(os.listdir(self.agent.profiles)), ["broken.json"])
         proxy.expect_nothing("filter")
-        ah.close_window(display, error_window)
+        # Escape closes the error window, as it does the other dialogs.
+        ah.focus(display, error_window)
+        ah.key(display, "Escape")
         ah.wait_no_window(display, ah.ERROR_TITLE)
 
 
