@@ -338,15 +338,7 @@ class ConnectTest(unittest.TestCase):
         self.addCleanup(sock.close)
         sock.sendall((f"GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                       f"{proxy.auth_lines()}\r\n").encode())
-        pid = proxy.process.pid
-        hgtest.wait_for(lambda: connecting_to(pid, port), message="the proxy's SYN to the full listener")
-        reset(sock)
-
-        record = proxy.wait_audit(1)[0]
-        self.assertEqual(record["decision"], "allow")
-        self.assertEqual(record["status"], 0)
-        self.assertEqual(record["reason"], "the client closed the connection before the response")
-        hgtest.wait_for(lambda: not connecting_to(pid, port), message="the attempt abandoned")
+        self.assert_reset_stops_connect(proxy, sock, port)
 
     def test_upstream_client_reset_while_connecting(self):
         port = hgtest.full_listener_port(self)
@@ -355,8 +347,13 @@ class ConnectTest(unittest.TestCase):
         sock = proxy.connect()
         self.addCleanup(sock.close)
         sock.sendall(proxy.connect_request("up.test:443"))
+        self.assert_reset_stops_connect(proxy, sock, port)
+
+    def assert_reset_stops_connect(self, proxy, sock, port):
+        """Reset sock once the proxy connects to port, then check that the
+        attempt stops and the request is recorded without a response."""
         pid = proxy.process.pid
-        hgtest.wait_for(lambda: connecting_to(pid, port), message="the proxy's SYN to the upstream")
+        hgtest.wait_for(lambda: connecting_to(pid, port), message=f"the proxy's SYN to port {port}")
         reset(sock)
 
         record = proxy.wait_audit(1)[0]

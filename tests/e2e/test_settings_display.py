@@ -83,6 +83,18 @@ def retype(text):
     ah.xdotool(display, "type", "--delay", "10", text)
 
 
+def choose_approval(arrow):
+    """Pick the approval drop-down's next ("Down", Ask me) or previous
+    ("Up", Off) row: Alt+H focuses it, Space opens its list, the arrow
+    and Return pick the row."""
+    ah.key(display, "alt+h")
+    ah.key(display, "space")
+    wait_for(lambda: len(ah.xdotool(display, "search", "--onlyvisible", "--class",
+                                    "hostgate-agent", check=False).split()) > 1,
+             message="the drop-down's list")
+    ah.key(display, arrow, "Return")
+
+
 def history_tab(window):
     """Return the centre of the History button of the page switcher in
     the header bar, the last of three buttons centred in the window."""
@@ -324,14 +336,7 @@ class ApprovalTests(SettingsTestCase):
                  message=f"approval_timeout_secs 300 in {path}")
         self.assertEqual(read_json(path)["network"]["approval_mode"], "off")
 
-        # Alt+H focuses the drop-down, Space opens its list, Down and
-        # Return pick Ask me.
-        ah.key(display, "alt+h")
-        ah.key(display, "space")
-        wait_for(lambda: len(ah.xdotool(display, "search", "--onlyvisible", "--class",
-                                        "hostgate-agent", check=False).split()) > 1,
-                 message="the drop-down's list")
-        ah.key(display, "Down", "Return")
+        choose_approval("Down")
         wait_for(lambda: read_json(path)["network"]["approval_mode"] == "ask",
                  message=f"approval_mode ask in {path}")
         self.assertEqual(read_json(path)["network"]["approval_timeout_secs"], 300)
@@ -343,12 +348,7 @@ class ApprovalTests(SettingsTestCase):
         ah.key(display, "alt+w")
         retype("abc")
         ah.key(display, "Tab")
-        ah.key(display, "alt+h")
-        ah.key(display, "space")
-        wait_for(lambda: len(ah.xdotool(display, "search", "--onlyvisible", "--class",
-                                        "hostgate-agent", check=False).split()) > 1,
-                 message="the drop-down's list")
-        ah.key(display, "Up", "Return")
+        choose_approval("Up")
         wait_for(lambda: read_json(path)["network"]["approval_mode"] == "off",
                  message=f"approval_mode off in {path}")
         self.assertEqual(read_json(path)["network"]["approval_timeout_secs"], 300)
