@@ -1007,9 +1007,9 @@ decide_cb (GObject      *source,
 
 /* A decision can wait minutes for a person's answer, so the connection
  * is watched meanwhile, and while a tunnel's origin or the upstream
- * proxy is connected. When
- * the connection fails, or reaches its end while a person is asked, the
- * decision or the connect is cancelled, which also withdraws a question.
+ * proxy is connected. When the connection fails, or reaches its end
+ * while a person is asked, the decision or the connect is cancelled,
+ * which also withdraws a question.
  * Bytes that arrive early (a TLS ClientHello right after CONNECT, say)
  * are kept for the request.
  * The socket is read directly, not through its stream, so that the
