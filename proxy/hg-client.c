@@ -1057,14 +1057,22 @@ watch_cb (GSocket      *socket,
 }
 
 static void
-watch (HgClient     *client,
-       GIOCondition  condition)
+attach_watch (HgClient          *client,
+              GIOCondition       condition,
+              GSocketSourceFunc  callback)
 {
   GSocket *socket = g_socket_connection_get_socket (client->connection);
 
   client->watch = g_socket_create_source (socket, condition, NULL);
-  g_source_set_callback (client->watch, G_SOURCE_FUNC (watch_cb), client, NULL);
+  g_source_set_callback (client->watch, G_SOURCE_FUNC (callback), client, NULL);
   g_source_attach (client->watch, g_main_context_get_thread_default ());
+}
+
+static void
+watch (HgClient     *client,
+       GIOCondition  condition)
+{
+  attach_watch (client, condition, watch_cb);
 }
 
 static gboolean
@@ -1088,12 +1096,8 @@ reset_cb (GSocket      *socket,
 static void
 watch_reset (HgClient *client)
 {
-  GSocket *socket = g_socket_connection_get_socket (client->connection);
-
   unwatch (client);
-  client->watch = g_socket_create_source (socket, G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (client->watch, G_SOURCE_FUNC (reset_cb), client, NULL);
-  g_source_attach (client->watch, g_main_context_get_thread_default ());
+  attach_watch (client, G_IO_HUP | G_IO_ERR, reset_cb);
 }
 
 static void
