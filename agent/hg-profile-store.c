@@ -603,8 +603,8 @@ create_profile (HgProfileStore  *store,
   return TRUE;
 }
 
-/* The `network` keys an import leaves out: each lets the proxy reach more
- * than its lists say, so a file from elsewhere may not set them. The
+/* The `network` keys an import leaves out. Each lets the proxy reach more
+ * than its lists allow, so a file from elsewhere may not set them. The
  * settings window names them when it imports. */
 static const char * const import_dropped_keys[] = {
   "upstream_proxy", "upstream_bypass", "allow_loopback", NULL,

@@ -31,7 +31,7 @@ struct _HgSettingsWindow
   GtkWindow parent_instance;
 
   GtkInfoBar *info_bar;
-  gboolean load_error_shown;  /* the info bar says the profile cannot be read */
+  gboolean load_error_shown;  /* the info bar shows that the profile cannot be read */
   GtkLabel *info_label;
   GtkStack *stack;
   GtkDropDown *profile_dropdown;

@@ -772,8 +772,8 @@ prompt_sweep_cb (gpointer user_data)
       return G_SOURCE_REMOVE;
     }
 
-  /* The wire knows no shutdown reason: to the agent, the clients are
-   * gone either way; the record says why. */
+  /* The protocol has no shutdown reason, because to the agent the
+   * clients are gone either way. The audit record gives the cause. */
   if (self->server != NULL && hg_proxy_server_is_aborting (self->server))
     reason = _("the proxy closed every waiting client at the end of the shutdown grace period");
   else

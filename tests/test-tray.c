@@ -986,7 +986,7 @@ test_pause_denies (Fixture       *fixture,
                       "\"kind\":\"connect\",\"timeout_ms\":60000}\n");
   WAIT_FOR (strstr (peer_received (fixture), "\"error\"") != NULL);
 
-  /* An error, not a decision: nobody answered, and the proxy says so. */
+  /* An error, not a decision: no person decided, and the proxy reports that. */
   g_assert_nonnull (strstr (fixture->peer_input->str, "\"code\":\"prompts-paused\""));
   g_assert_nonnull (strstr (fixture->peer_input->str, "\"id\":\"7\""));
   g_assert_null (strstr (fixture->peer_input->str, "\"decision\""));

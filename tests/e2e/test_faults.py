@@ -464,7 +464,7 @@ class ShutdownFaultTest(FaultTest):
 
 
 def proxy_has_clients(pid, count):
-    """Tell whether process pid holds at least count established TCP
+    """Tell whether process pid has at least count established TCP
     connections (state 01 of /proc/net/tcp) and has read every byte that
     arrived on them (receive queue 0)."""
     inodes = {target[len("socket:["):-1] for target in proctools.fd_targets(pid)
