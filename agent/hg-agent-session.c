@@ -805,6 +805,26 @@ hg_agent_session_send_filter (HgAgentSession       *session,
              session->info->id, (unsigned long long) filter->revision, filter->profile);
 }
 
+/* Asks the proxy to forget its Session answers and keep its lists. The
+ * `invalid-profile` error right before the `filter` marks the filter's
+ * lists as unusable, so the proxy applies only `forget_session`. The
+ * welcome for such a profile uses the same pair. */
+static void
+send_forget_without_lists (HgAgentSession *session,
+                           const char     *reason)
+{
+  const char *name = session->info->profile;
+  g_autoptr(HgFilterUpdate) filter = NULL;
+  g_autoptr(HgMessage) message = NULL;
+
+  send_error (session, NULL, ERROR_CODE_INVALID_PROFILE, reason);
+  filter = hg_filter_update_new (name, hg_profile_store_get_revision (session->store, name),
+                                 NULL, NULL, HG_APPROVAL_OFF, HG_APPROVAL_TIMEOUT_DEFAULT);
+  filter->forget_session = TRUE;
+  message = hg_message_new_filter (filter);
+  hg_message_stream_send (session->stream, message);
+}
+
 /**
  * hg_agent_session_forget_decisions:
  * @error: return location for a #GError
@@ -814,12 +834,13 @@ hg_agent_session_send_filter (HgAgentSession       *session,
  * requests to those hosts are asked about again. The revision is the
  * store's current one, not a new one, because the profile itself did
  * not change; the proxy applies a filter whose revision equals its own.
- * Only this session gets the message.
+ * Only this session gets the message. When the agent has no file for
+ * the profile, or cannot read it, an `invalid-profile` error goes first
+ * and the proxy keeps its lists, because an empty filter would replace
+ * them.
  *
  * Returns: %TRUE when the message was queued; %FALSE with @error set
- *   when the session has closed, has not sent `hello` yet, or its
- *   profile cannot be read (then nothing is sent, because an empty
- *   filter would replace the lists the proxy uses)
+ *   when the session has closed or has not sent `hello` yet
  */
 gboolean
 hg_agent_session_forget_decisions (HgAgentSession  *session,
@@ -827,6 +848,7 @@ hg_agent_session_forget_decisions (HgAgentSession  *session,
 {
   g_autoptr(HgProfile) profile = NULL;
   g_autoptr(HgFilterUpdate) filter = NULL;
+  g_autoptr(GError) load_error = NULL;
   const char *name;
 
   g_return_val_if_fail (HG_IS_AGENT_SESSION (session), FALSE);
@@ -846,16 +868,27 @@ hg_agent_session_forget_decisions (HgAgentSession  *session,
     }
 
   name = session->info->profile;
-  profile = hg_profile_store_load (session->store, name, error);
-  if (profile == NULL)
+  if (!hg_profile_store_has_profile (session->store, name))
     {
-      g_prefix_error (error, _("Could not send profile “%s” with the request to forget: "), name);
-      return FALSE;
+      g_autofree char *reason = g_strdup_printf (_("The agent has no profile “%s” yet, so it sends no lists; "
+                                                   "the first Always answer creates it"), name);
+
+      send_forget_without_lists (session, reason);
+    }
+  else if ((profile = hg_profile_store_load (session->store, name, &load_error)) == NULL)
+    {
+      g_autofree char *reason = g_strdup_printf (_("The agent cannot read the profile “%s”, so it sends no lists: %s"),
+                                                 name, load_error->message);
+
+      send_forget_without_lists (session, reason);
+    }
+  else
+    {
+      filter = hg_agent_filter_from_profile (profile, name, hg_profile_store_get_revision (session->store, name));
+      filter->forget_session = TRUE;
+      hg_agent_session_send_filter (session, filter);
     }
 
-  filter = hg_agent_filter_from_profile (profile, name, hg_profile_store_get_revision (session->store, name));
-  filter->forget_session = TRUE;
-  hg_agent_session_send_filter (session, filter);
   /* Translators: %s is the session id. */
   g_message (_("Session %s: asked the proxy to forget its Session answers"), session->info->id);
   return TRUE;

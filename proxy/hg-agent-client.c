@@ -1159,13 +1159,14 @@ handle_agent_error (HgAgentClient   *self,
     prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_AGENT_BUSY);
   else if (prompt != NULL && g_str_equal (message->error.code, HG_ERROR_CODE_PROMPTS_PAUSED))
     prompt_fail (prompt, "approval-failed", HG_AGENT_REASON_PAUSED);
-  if (self->state == STATE_GREETING && g_str_equal (message->error.code, ERROR_CODE_INVALID_PROFILE))
+  if (g_str_equal (message->error.code, ERROR_CODE_INVALID_PROFILE))
     self->agent_profile_invalid = TRUE;
 }
 
 static void
 handle_welcome (HgAgentClient   *self,
-                const HgMessage *message)
+                const HgMessage *message,
+                gboolean         without_lists)
 {
   g_clear_handle_id (&self->welcome_timeout_id, g_source_remove);
   self->state = STATE_READY;
@@ -1180,12 +1181,11 @@ handle_welcome (HgAgentClient   *self,
   /* The proxy read its profile itself, so an agent that could not read
    * it must not replace the lists with its empty stand-in. Later pushes
    * apply once the agent reads the profile again. */
-  if (self->agent_profile_invalid)
+  if (without_lists)
     g_message (_("The agent sent no lists for profile “%s”; keeping the lists this proxy loaded"),
                self->profile_name);
   else
     apply_filter (self, message->filter);
-  self->agent_profile_invalid = FALSE;
   send_unsent_asks (self);
 }
 
@@ -1199,18 +1199,44 @@ reply_not_allowed (HgAgentClient   *self,
   send_error (self, message->id, HG_ERROR_CODE_NOT_ALLOWED, text);
 }
 
+/* Applies a `filter` that came right after an `invalid-profile` error,
+ * which means the agent has no lists for this proxy's profile. The
+ * proxy keeps the lists it uses and applies only `forget_session`. The
+ * revision is not taken either, because the agent's count for a profile
+ * it cannot read says nothing about the lists in use. */
+static void
+apply_filter_without_lists (HgAgentClient        *self,
+                            const HgFilterUpdate *update)
+{
+  if (g_strcmp0 (update->profile, self->profile_name) != 0)
+    return;
+
+  g_message (_("The agent sent no lists for profile “%s”; keeping the lists this proxy loaded"),
+             self->profile_name);
+  if (update->forget_session)
+    {
+      forget_session (self);
+      update_policy (self);
+    }
+}
+
 static void
 handle_message (HgAgentClient   *self,
                 const HgMessage *message)
 {
   gboolean ready = self->state == STATE_READY;
   g_autofree char *text = NULL;
+  /* An `invalid-profile` error covers only the message right after it. */
+  gboolean without_lists = self->agent_profile_invalid;
+
+  if (message->type != HG_MESSAGE_TYPE_ERROR)
+    self->agent_profile_invalid = FALSE;
 
   switch (message->type)
     {
     case HG_MESSAGE_TYPE_WELCOME:
       if (self->state == STATE_GREETING)
-        handle_welcome (self, message);
+        handle_welcome (self, message, without_lists);
       else
         reply_not_allowed (self, message);
       break;
@@ -1223,7 +1249,10 @@ handle_message (HgAgentClient   *self,
     case HG_MESSAGE_TYPE_FILTER:
       if (ready)
         {
-          apply_filter (self, message->filter);
+          if (without_lists)
+            apply_filter_without_lists (self, message->filter);
+          else
+            apply_filter (self, message->filter);
           settle_open_questions (self);
         }
       else

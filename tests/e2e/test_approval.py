@@ -43,6 +43,18 @@ class ApprovalTest(unittest.TestCase):
         self.addCleanup(proxy.close)
         return proxy
 
+    def profile_proxy(self, *args, allow=()):
+        """A proxy running the profile named `t`, found in its config folder."""
+        folder = tempfile.TemporaryDirectory(prefix="hostgate-config-")
+        self.addCleanup(folder.cleanup)
+        profiles = os.path.join(folder.name, "hostgate", "profiles")
+        os.makedirs(profiles)
+        with open(os.path.join(profiles, "t.json"), "w") as f:
+            json.dump({"meta": {"name": "t"},
+                       "network": {"approval_mode": "ask", "allow_domain": list(allow)}}, f)
+        return self.proxy("--profile", "t", *args, network_approval=None,
+                          env={"XDG_CONFIG_HOME": folder.name})
+
     def pins(self, *names):
         args = []
         for name in names:
@@ -473,18 +485,6 @@ class FilterPushTest(ApprovalTest):
         self.assertEqual(self.agent.wait_message("ask")["host"], "old.test")
         request.close()
 
-    def profile_proxy(self, *args, allow=()):
-        """A proxy running the profile named `t`, found in its config folder."""
-        folder = tempfile.TemporaryDirectory(prefix="hostgate-config-")
-        self.addCleanup(folder.cleanup)
-        profiles = os.path.join(folder.name, "hostgate", "profiles")
-        os.makedirs(profiles)
-        with open(os.path.join(profiles, "t.json"), "w") as f:
-            json.dump({"meta": {"name": "t"},
-                       "network": {"approval_mode": "ask", "allow_domain": list(allow)}}, f)
-        return self.proxy("--profile", "t", *args, network_approval=None,
-                          env={"XDG_CONFIG_HOME": folder.name})
-
     def file_proxy(self, *args, allow=(), deny=()):
         """A proxy running `elsewhere/default.json` through --profile-file.
         The file has no meta.name, so the proxy names it `default` too."""
@@ -658,6 +658,35 @@ class ForgetSessionTest(ApprovalTest):
         self.assertEqual(len(self.asks_for("yes.test")), 1)
         self.assertEqual(len(self.asks_for("no.test")), 1)
         self.assertNotIn("forget the session decisions", proxy.stderr())
+
+    def test_forget_without_lists_keeps_lists(self):
+        """A filter right after an invalid-profile error only makes the
+        proxy forget its Session answers; its lists and approval mode
+        stay."""
+        self.agent.allow = ["kept.test"]
+        proxy = self.profile_proxy(*self.pins("kept.test", "yes.test"), allow=["kept.test"])
+        connection = self.agent.connection()
+        self.session_answer(proxy, "yes.test", "approve")
+
+        connection.send({"type": "error", "code": "invalid-profile", "message": "no such profile"})
+        message = {"type": "filter", "forget_session": True}
+        message.update(self.agent.filter_object(connection.hello["session"]["profile"]))
+        message.update(allow=[], deny=[], approval_mode="off", revision=0)
+        connection.send(message)
+        self.wait_log(proxy, "forget the session decisions")
+        self.assertIn("keeping the lists this proxy loaded", proxy.stderr())
+
+        self.assert_tunnel(proxy, "kept.test")
+        request = self.pending(proxy, "yes.test")
+        self.agent.wait_message("ask", lambda m: m["host"] == "yes.test", count=2)
+        request.close()
+
+        # The error covers only the filter right after it: the next push
+        # replaces the lists as usual.
+        self.agent.push_filter(allow=["yes.test"], approval_mode="off")
+        self.wait_log(proxy, "Using revision 2")
+        response = proxy.request(proxy.connect_request(f"kept.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
 
     def test_forget_for_other_profile_ignored(self):
         proxy = self.proxy(*self.pins("yes.test"), debug=True)

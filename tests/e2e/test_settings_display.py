@@ -417,6 +417,28 @@ class SessionsTests(SettingsTestCase):
         self.assertIn(f"Session {first.session_id}: asked the proxy to forget", self.agent.stderr())
         second.expect_nothing("filter")
 
+    def test_forget_without_profile_keeps_lists(self):
+        """For a proxy whose profile the agent has no file for, Forget
+        Session Decisions still works: an invalid-profile error goes
+        right before the filter, so the proxy keeps its own lists."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello("elsewhere", label="own lists")
+        self.assertEqual(proxy.expect("error")["code"], "invalid-profile")
+        self.wait_log(f"Session {proxy.session_id}")
+
+        ah.click(display, self.window, *sessions_tab(self.window))
+        wait_for(lambda: self.forget_logged() or self.press_forget(), interval=0.5,
+                 message="the agent's log of the forget request")
+
+        error = proxy.expect("error")
+        self.assertEqual(error["code"], "invalid-profile")
+        self.assertIn("no profile “elsewhere”", error["message"])
+        message = proxy.expect("filter")
+        self.assertIs(message["forget_session"], True)
+        self.assertEqual(message["profile"], "elsewhere")
+        self.assertFalse(os.path.exists(self.agent.profile_path("elsewhere")))
+
     def forget_logged(self):
         return "asked the proxy to forget" in self.agent.stderr()
 
