@@ -99,6 +99,15 @@ def listen_overflows():
     return 0
 
 
+def machine_ticks():
+    """The first line of /proc/stat: the whole machine's CPU time by kind,
+    in clock ticks. Softirq time, where loopback TCP does much of its
+    work, is counted there and in no process's own time."""
+    with open("/proc/stat") as stat:
+        names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+        return dict(zip(names, map(int, stat.readline().split()[1:9])))
+
+
 def children_cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -330,26 +339,34 @@ shutdown_lifetime 1 seconds
         cpu = {t: [] for t in targets[1:]}
         client_cpu = {t: [] for t in targets}
         origin_cpu = {t: [] for t in targets}
+        softirq = {t: [] for t in targets}
+        idle = {t: [] for t in targets}
         gib = size / 2**30
+        tick = os.sysconf("SC_CLK_TCK")
         for round_ in range(self.args.rounds):
             for target in targets:
                 argv = self.throughput_command(target, size)
                 self.commands.setdefault("throughput", {})[target] = self.symbolic(argv)
                 before = (self.proxy_cpu(target), children_cpu_seconds(), cpu_seconds(self.origin.pid))
+                ticks_before = machine_ticks()
                 out = subprocess.run(argv, capture_output=True, text=True, timeout=330)
+                ticks = {k: v - ticks_before[k] for k, v in machine_ticks().items()}
                 if out.returncode != 0:
                     log(f"throughput {target}: curl failed: {out.stderr.strip()}")
                     continue
                 results[target].append(float(out.stdout))
                 client_cpu[target].append((children_cpu_seconds() - before[1]) / gib)
                 origin_cpu[target].append((cpu_seconds(self.origin.pid) - before[2]) / gib)
+                softirq[target].append(ticks["softirq"] / tick / gib)
+                idle[target].append(100 * ticks["idle"] / max(sum(ticks.values()), 1))
                 if target in cpu:
                     cpu[target].append((self.proxy_cpu(target) - before[0]) / gib)
             log(f"throughput round {round_ + 1}: "
                 + ", ".join(f"{t} {results[t][-1] / 1e9:.2f} GB/s" for t in targets if results[t]))
         self.stop_proxy("hostgate-splice")
         return {"bytes": size, "bytes_per_second": results, "proxy_cpu_seconds_per_gib": cpu,
-                "client_cpu_seconds_per_gib": client_cpu, "origin_cpu_seconds_per_gib": origin_cpu}
+                "client_cpu_seconds_per_gib": client_cpu, "origin_cpu_seconds_per_gib": origin_cpu,
+                "softirq_cpu_seconds_per_gib": softirq, "machine_idle_percent": idle}
 
     # Figures 2 and 3.
     def load_command(self, target, mode, clients, requests, seconds):

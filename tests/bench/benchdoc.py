@@ -111,16 +111,23 @@ def section_throughput(results):
     cpu = fig.get("proxy_cpu_seconds_per_gib", {})
     client_cpu = fig.get("client_cpu_seconds_per_gib", {})
     origin_cpu = fig.get("origin_cpu_seconds_per_gib", {})
+    softirq = fig.get("softirq_cpu_seconds_per_gib", {})
+    idle = fig.get("machine_idle_percent", {})
     out += "CPU columns: seconds of CPU time (user + system, from `/proc`) spent per GiB " \
-           "carried by the proxy, by curl and by the origin.\n\n"
+           "carried by the proxy, by curl and by the origin; then the whole machine's " \
+           "softirq time per GiB, which the kernel charges to no process and where " \
+           "loopback TCP does much of its work, and the share of both cores left idle " \
+           "during the transfer.\n\n"
     out += "| path | median GB/s | min | max | × direct | proxy CPU s/GiB | curl CPU s/GiB | " \
-           "origin CPU s/GiB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+           "origin CPU s/GiB | softirq s/GiB | idle % |\n" \
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for t in TARGETS + [t for t in data if t not in TARGETS]:
         v = data[t]
         out += f"| {LABELS[t]} | {fmt(med(v) / 1e9)} | {fmt(min(v, default=float('nan')) / 1e9)} | " \
                f"{fmt(max(v, default=float('nan')) / 1e9)} | {fmt(ratio(med(v), direct))} | " \
                f"{fmt(med(cpu.get(t, [])), 2) if t in cpu else '–'} | " \
-               f"{fmt(med(client_cpu.get(t, [])), 2)} | {fmt(med(origin_cpu.get(t, [])), 2)} |\n"
+               f"{fmt(med(client_cpu.get(t, [])), 2)} | {fmt(med(origin_cpu.get(t, [])), 2)} | " \
+               f"{fmt(med(softirq.get(t, [])), 2)} | {fmt(med(idle.get(t, [])), 0)} |\n"
 
     hg = med(data["hostgate"])
     r_direct, r_squid = ratio(hg, direct), ratio(hg, med(data["squid"]))
