@@ -86,6 +86,10 @@ typedef struct {
    * checksum of each new content (NULL for a deleted file). */
   GPtrArray *changed_names;
   GPtrArray *changed_checksums;
+
+  /* Filled in by the worker of an add: the entries, in canonical form,
+   * that were on the list before the edit. */
+  GPtrArray *duplicates;
 } Edit;
 
 static void
@@ -97,6 +101,7 @@ edit_free (Edit *edit)
   g_clear_pointer (&edit->contents, g_bytes_unref);
   g_clear_pointer (&edit->changed_names, g_ptr_array_unref);
   g_clear_pointer (&edit->changed_checksums, g_ptr_array_unref);
+  g_clear_pointer (&edit->duplicates, g_ptr_array_unref);
   g_free (edit);
 }
 
@@ -443,7 +448,9 @@ list_remove (JsonObject    *network,
 
 /* Adds each entry to the list unless it is already there, and takes it
  * off the other list. A person who now allows what they once denied
- * expects the new rule to hold, but the deny entry would win over it. */
+ * expects the new rule to hold, but the deny entry would win over it.
+ * The entries that were on the list before go to edit->duplicates. An
+ * entry given twice in @edit is added once and not reported. */
 static gboolean
 apply_add (JsonObject   *network,
            Edit         *edit,
@@ -454,6 +461,7 @@ apply_add (JsonObject   *network,
   JsonArray *array = ensure_array_member (network, list_keys (edit->list)[0]);
   g_autoptr(GHashTable) present = list_canonical_set (network, edit->list);
   g_autoptr(GHashTable) present_other = list_canonical_set (network, other);
+  g_autoptr(GHashTable) added = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   for (guint i = 0; edit->entries[i] != NULL; i++)
     {
@@ -465,11 +473,17 @@ apply_add (JsonObject   *network,
       if (g_hash_table_remove (present_other, canonical) && list_remove (network, other, canonical))
         *changed = TRUE;
 
-      if (g_hash_table_contains (present, canonical))
+      if (g_hash_table_contains (added, canonical))
         continue;
 
+      if (g_hash_table_contains (present, canonical))
+        {
+          g_ptr_array_add (edit->duplicates, g_steal_pointer (&canonical));
+          continue;
+        }
+
       json_array_add_string_element (array, canonical);
-      g_hash_table_add (present, g_steal_pointer (&canonical));
+      g_hash_table_add (added, g_steal_pointer (&canonical));
       *changed = TRUE;
     }
 
@@ -822,6 +836,9 @@ edit_done_cb (GObject      *object,
       return;
     }
 
+  if (edit->duplicates != NULL)
+    g_task_set_task_data (outer, g_ptr_array_ref (edit->duplicates),
+                          (GDestroyNotify) g_ptr_array_unref);
   g_task_return_boolean (outer, TRUE);
 }
 
@@ -877,7 +894,9 @@ edit_new (EditKind    kind,
  *
  * Adds entries to the allow or deny list of profile @name, in canonical
  * form, skipping those already present and taking them off the other
- * list. The whole edit fails if one entry is invalid.
+ * list. The whole edit fails if one entry is invalid. Complete it with
+ * hg_profile_store_add_entries_finish() to learn which entries were
+ * skipped, or with hg_profile_store_edit_finish().
  */
 void
 hg_profile_store_add_entries_async (HgProfileStore      *store,
@@ -897,7 +916,46 @@ hg_profile_store_add_entries_async (HgProfileStore      *store,
   edit = edit_new (EDIT_ADD, name);
   edit->list = list;
   edit->entries = g_strdupv ((char **) entries);
+  edit->duplicates = g_ptr_array_new_with_free_func (g_free);
   run_edit (store, edit, cancellable, callback, user_data);
+}
+
+/**
+ * hg_profile_store_add_entries_finish:
+ * @duplicates: (out) (optional) (transfer full): the entries that were
+ *   already on the list and so were not added, in canonical form and in
+ *   the order given. It is empty when every entry was new.
+ *
+ * Completes hg_profile_store_add_entries_async(). On failure the file
+ * is unchanged and @duplicates is set to %NULL.
+ *
+ * Returns: %TRUE when the edit was applied, with @error unset
+ */
+gboolean
+hg_profile_store_add_entries_finish (HgProfileStore  *store,
+                                     GAsyncResult    *result,
+                                     GStrv           *duplicates,
+                                     GError         **error)
+{
+  g_autoptr(GStrvBuilder) builder = NULL;
+  GPtrArray *skipped;
+
+  g_return_val_if_fail (g_task_is_valid (result, store), FALSE);
+
+  if (duplicates != NULL)
+    *duplicates = NULL;
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+
+  if (duplicates == NULL)
+    return TRUE;
+
+  skipped = g_task_get_task_data (G_TASK (result));
+  builder = g_strv_builder_new ();
+  for (guint i = 0; skipped != NULL && i < skipped->len; i++)
+    g_strv_builder_add (builder, skipped->pdata[i]);
+  *duplicates = g_strv_builder_end (builder);
+  return TRUE;
 }
 
 /**

@@ -35,6 +35,10 @@ void            hg_profile_store_add_entries_async (HgProfileStore      *store,
                                                     GCancellable        *cancellable,
                                                     GAsyncReadyCallback  callback,
                                                     gpointer             user_data);
+gboolean        hg_profile_store_add_entries_finish (HgProfileStore     *store,
+                                                     GAsyncResult       *result,
+                                                     GStrv              *duplicates,
+                                                     GError            **error);
 void            hg_profile_store_remove_entry_async (HgProfileStore      *store,
                                                      const char          *name,
                                                      HgProfileList        list,

@@ -117,6 +117,45 @@ add_entries (Fixture             *fixture,
   return r.ok;
 }
 
+typedef struct {
+  gboolean done;
+  gboolean ok;
+  GStrv duplicates;
+  GError *error;
+} AddResult;
+
+static void
+add_cb (GObject      *object,
+        GAsyncResult *result,
+        gpointer      user_data)
+{
+  AddResult *r = user_data;
+
+  r->ok = hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result,
+                                               &r->duplicates, &r->error);
+  r->done = TRUE;
+}
+
+/* Adds entries and returns, in @duplicates, those the store reported as
+ * already on the list. */
+static gboolean
+add_entries_with_duplicates (Fixture             *fixture,
+                             const char          *name,
+                             HgProfileList        list,
+                             const char * const  *entries,
+                             GStrv               *duplicates,
+                             GError             **error)
+{
+  AddResult r = { 0 };
+
+  hg_profile_store_add_entries_async (fixture->store, name, list, entries, NULL, add_cb, &r);
+  wait_until (&r.done);
+  *duplicates = r.duplicates;
+  if (r.error != NULL)
+    g_propagate_error (error, r.error);
+  return r.ok;
+}
+
 static gboolean
 add_entry (Fixture        *fixture,
            const char     *name,
@@ -252,6 +291,81 @@ test_add_skips_duplicate (Fixture       *fixture,
   profile = hg_profile_store_load (fixture->store, "default", &error);
   g_assert_no_error (error);
   g_assert_cmpuint (profile->allow->len, ==, 1);
+}
+
+static void
+test_add_reports_duplicates (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  const char *first[] = { "a.example", NULL };
+  const char *second[] = { "b.example", "A.Example.", "b.example", "c.example", NULL };
+  const char *none[] = { NULL };
+  const char *expected[] = { "a.example", NULL };
+  g_auto(GStrv) first_duplicates = NULL;
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile = NULL;
+
+  g_assert_true (add_entries_with_duplicates (fixture, "default", HG_PROFILE_LIST_ALLOW, first,
+                                              &first_duplicates, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstrv (first_duplicates, none);
+
+  /* b.example is given twice but was not on the list, so it is added
+   * once and not reported. A.Example. is a.example in canonical form. */
+  g_assert_true (add_entries_with_duplicates (fixture, "default", HG_PROFILE_LIST_ALLOW, second,
+                                              &duplicates, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstrv (duplicates, expected);
+
+  profile = hg_profile_store_load (fixture->store, "default", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (profile->allow->len, ==, 3);
+  g_assert_cmpstr (profile->allow->pdata[0], ==, "a.example");
+  g_assert_cmpstr (profile->allow->pdata[1], ==, "b.example");
+  g_assert_cmpstr (profile->allow->pdata[2], ==, "c.example");
+}
+
+/* An entry under nono's reject_domain is on the deny list too. A write
+ * that adds nothing leaves the file as it was. */
+static void
+test_add_duplicate_in_reject_domain (Fixture       *fixture,
+                                     gconstpointer  data)
+{
+  const char *text = "{\"network\": {\"reject_domain\": [\"Ads.Example\"]}}\n";
+  const char *entries[] = { "ads.example", NULL };
+  const char *expected[] = { "ads.example", NULL };
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *after = NULL;
+
+  write_profile (fixture, "work", text);
+
+  g_assert_true (add_entries_with_duplicates (fixture, "work", HG_PROFILE_LIST_DENY, entries,
+                                              &duplicates, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstrv (duplicates, expected);
+
+  after = read_profile (fixture, "work");
+  g_assert_cmpstr (after, ==, text);
+}
+
+/* A failed add reports no duplicates, even for entries before the
+ * invalid one that were on the list. */
+static void
+test_add_duplicates_on_failure (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  const char *entries[] = { "a.example", "exa mple.com", NULL };
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+
+  write_profile (fixture, "work", "{\"network\": {\"allow_domain\": [\"a.example\"]}}\n");
+
+  g_assert_false (add_entries_with_duplicates (fixture, "work", HG_PROFILE_LIST_ALLOW, entries,
+                                               &duplicates, &error));
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PATTERN);
+  g_assert_null (duplicates);
 }
 
 static void
@@ -648,6 +762,9 @@ main (int   argc,
   ADD ("add/creates-missing", test_add_creates_missing);
   ADD ("add/keeps-unknown-keys", test_add_keeps_unknown_keys);
   ADD ("add/skips-duplicate", test_add_skips_duplicate);
+  ADD ("add/reports-duplicates", test_add_reports_duplicates);
+  ADD ("add/duplicate-in-reject-domain", test_add_duplicate_in_reject_domain);
+  ADD ("add/duplicates-on-failure", test_add_duplicates_on_failure);
   ADD ("add/invalid-entry", test_add_invalid_entry);
   ADD ("add/star-in-deny", test_add_star_to_deny);
   ADD ("add/unparseable-file-kept", test_unparseable_file_kept);
