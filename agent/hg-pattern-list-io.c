@@ -189,6 +189,72 @@ hg_pattern_list_format (const char * const *entries,
   return g_string_free (text, FALSE);
 }
 
+/* How many characters of a rejected entry a report line quotes: the
+ * first REPORT_QUOTE_HEAD_CHARS, "…" and the last REPORT_QUOTE_TAIL_CHARS.
+ * The parser quotes up to 200 characters, which in the settings window's
+ * narrow column would push the reason several lines down. */
+#define REPORT_QUOTE_HEAD_CHARS 24
+#define REPORT_QUOTE_TAIL_CHARS 12
+
+/* Returns the end of the quote of @entry that starts at @quote_start,
+ * where @closing must follow, or NULL when the quote is not @entry as
+ * written. The parser cuts a long entry off with "…". It also escapes
+ * control characters, so the quote of such an entry does not match. */
+static const char *
+find_quote_end (const char *quote_start,
+                const char *entry,
+                const char *closing)
+{
+  const char *after = quote_start;
+
+  while (*entry != '\0' && *after == *entry)
+    {
+      after++;
+      entry++;
+    }
+
+  if (*entry != '\0' && g_str_has_prefix (after, "…"))
+    after += strlen ("…");
+  else if (*entry != '\0')
+    return NULL;
+
+  return g_str_has_prefix (after, closing) ? after : NULL;
+}
+
+/* Cuts the middle out of @entry where a message of hg_pattern_parse()
+ * quotes it, when the entry is long, so the reason that follows the
+ * quote stays near the line number. A message of any other form is
+ * returned unchanged. */
+static char *
+shorten_quoted_entry (const char *message,
+                      const char *entry)
+{
+  /* The format hg_pattern_parse() writes its message with, translated
+   * the same way. */
+  g_auto(GStrv) parts = g_strsplit (_("Invalid list entry “%s”: %s"), "%s", -1);
+  const char *quote_start;
+  const char *quote_end;
+  const char *head_end;
+  const char *tail_start;
+  glong n_chars;
+
+  if (g_strv_length (parts) != 3 || !g_str_has_prefix (message, parts[0]))
+    return g_strdup (message);
+
+  quote_start = message + strlen (parts[0]);
+  quote_end = find_quote_end (quote_start, entry, parts[1]);
+  if (quote_end == NULL)
+    return g_strdup (message);
+
+  n_chars = g_utf8_strlen (quote_start, quote_end - quote_start);
+  if (n_chars <= REPORT_QUOTE_HEAD_CHARS + 1 + REPORT_QUOTE_TAIL_CHARS)
+    return g_strdup (message);
+
+  head_end = g_utf8_offset_to_pointer (quote_start, REPORT_QUOTE_HEAD_CHARS);
+  tail_start = g_utf8_offset_to_pointer (quote_start, n_chars - REPORT_QUOTE_TAIL_CHARS);
+  return g_strdup_printf ("%.*s…%s", (int) (head_end - message), message, tail_start);
+}
+
 /**
  * hg_pattern_list_describe_rejections:
  * @rejected: (element-type HgPatternListRejection): what
@@ -196,7 +262,8 @@ hg_pattern_list_format (const char * const *entries,
  * @max_lines: how many rejections to list at most; the rest are counted
  *
  * Describes the rejected lines for a person, one per line, as
- * “Line 3: Invalid list entry …”.
+ * “Line 3: Invalid list entry …”. A long entry is quoted with its middle
+ * cut out and replaced by “…”.
  *
  * Returns: (transfer full): the report, empty when nothing was rejected
  */
@@ -214,10 +281,11 @@ hg_pattern_list_describe_rejections (GPtrArray *rejected,
   for (guint i = 0; i < n_listed; i++)
     {
       HgPatternListRejection *rejection = rejected->pdata[i];
+      g_autofree char *message = shorten_quoted_entry (rejection->message, rejection->text);
 
       if (i > 0)
         g_string_append_c (text, '\n');
-      g_string_append_printf (text, _("Line %u: %s"), rejection->line, rejection->message);
+      g_string_append_printf (text, _("Line %u: %s"), rejection->line, message);
     }
 
   if (rejected->len > n_listed)

@@ -177,6 +177,109 @@ test_describe (void)
   g_assert_cmpstr (empty, ==, "");
 }
 
+/* Returns the one line of the report on @text, which must contain a
+ * single rejected line, and that rejection's full message. */
+static char *
+describe_one (const char  *text,
+              gssize       length,
+              char       **message)
+{
+  g_auto(GStrv) valid = NULL;
+  g_autoptr(GPtrArray) rejected = NULL;
+  HgPatternListRejection *rejection;
+
+  hg_pattern_list_parse (text, length, ALLOW, &valid, &rejected);
+  g_assert_cmpuint (rejected->len, ==, 1);
+  rejection = rejected->pdata[0];
+  *message = g_strdup (rejection->message);
+  return hg_pattern_list_describe_rejections (rejected, 10);
+}
+
+static void
+test_describe_long_entry (void)
+{
+  g_autofree char *padding = g_strnfill (300, 'x');
+  g_autofree char *text = g_strconcat ("bad..example", padding, "\n", NULL);
+  g_autofree char *message = NULL;
+  g_autofree char *report = describe_one (text, -1, &message);
+
+  /* The parser's own message quotes 200 characters and "…". The report
+   * keeps the first 24 and the last 12 of them, and the whole reason. */
+  g_assert_cmpint (g_utf8_strlen (message, -1), >, 200);
+  g_assert_cmpstr (report, ==,
+                   "Line 1: Invalid list entry “bad..examplexxxxxxxxxxxx…xxxxxxxxxxx…”: "
+                   "a host cannot contain an empty label (“..”)");
+}
+
+static void
+test_describe_short_entry (void)
+{
+  g_autofree char *message = NULL;
+  g_autofree char *report = describe_one ("b..x\n", -1, &message);
+  g_autofree char *expected = g_strconcat ("Line 1: ", message, NULL);
+
+  g_assert_cmpstr (report, ==, expected);
+}
+
+/* Entries whose reason contains a closing quote and a colon, as “@”:
+ * does, or that contain them themselves. The whole reason must survive
+ * the cut. */
+static void
+test_describe_quotes_in_reason (void)
+{
+  const char *entries[] = {
+    "user@host.example.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+    "a”: b..example.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+    "host%25zone.example.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (entries); i++)
+    {
+      g_autofree char *text = g_strconcat (entries[i], "\n", NULL);
+      g_autofree char *quoted = g_strconcat ("Invalid list entry “", entries[i], "”: ", NULL);
+      g_autofree char *message = NULL;
+      g_autofree char *report = describe_one (text, -1, &message);
+      const char *reason;
+
+      g_test_message ("entry %s", entries[i]);
+      g_assert_true (g_str_has_prefix (message, quoted));
+      reason = message + strlen (quoted) - strlen ("”: ");
+
+      g_assert_true (g_str_has_prefix (report, "Line 1: Invalid list entry “"));
+      g_assert_true (g_str_has_suffix (report, reason));
+      g_assert_nonnull (strstr (report, "…"));
+      g_assert_cmpint (g_utf8_strlen (report, -1), <, g_utf8_strlen (message, -1));
+    }
+}
+
+/* An entry with a control character is quoted in escaped form, which
+ * the report does not match, so the message is kept whole. */
+static void
+test_describe_escaped_entry (void)
+{
+  g_autofree char *padding = g_strnfill (80, 'z');
+  g_autofree char *text = g_strconcat ("a\tb..", padding, "\n", NULL);
+  g_autofree char *message = NULL;
+  g_autofree char *report = describe_one (text, -1, &message);
+  g_autofree char *expected = g_strconcat ("Line 1: ", message, NULL);
+
+  g_assert_nonnull (strstr (message, "\\t"));
+  g_assert_cmpstr (report, ==, expected);
+}
+
+/* A message that quotes no entry, such as the one for a NUL byte, is
+ * reported as it is. */
+static void
+test_describe_other_message (void)
+{
+  static const char text[] = "b.ex\0ample\n";
+  g_autofree char *message = NULL;
+  g_autofree char *report = describe_one (text, sizeof text - 1, &message);
+  g_autofree char *expected = g_strconcat ("Line 1: ", message, NULL);
+
+  g_assert_cmpstr (report, ==, expected);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -192,6 +295,11 @@ main (int   argc,
   g_test_add_func ("/pattern-list/format/round-trip", test_format_round_trip);
   g_test_add_func ("/pattern-list/format/empty", test_format_empty);
   g_test_add_func ("/pattern-list/describe", test_describe);
+  g_test_add_func ("/pattern-list/describe/long-entry", test_describe_long_entry);
+  g_test_add_func ("/pattern-list/describe/short-entry", test_describe_short_entry);
+  g_test_add_func ("/pattern-list/describe/quotes-in-reason", test_describe_quotes_in_reason);
+  g_test_add_func ("/pattern-list/describe/escaped-entry", test_describe_escaped_entry);
+  g_test_add_func ("/pattern-list/describe/other-message", test_describe_other_message);
 
   return g_test_run ();
 }
