@@ -40,6 +40,7 @@ struct _HgPatternList
   GtkEntry *add_entry;
   GtkButton *add_button;
   GtkLabel *error_label;
+  GtkScrolledWindow *status_scroll;
   GtkLabel *status_label;
 
   GtkStringList *entries;
@@ -102,8 +103,11 @@ show_status (HgPatternList *list,
              const char    *message,
              gboolean       is_error)
 {
+  GtkAdjustment *vadjustment = gtk_scrolled_window_get_vadjustment (list->status_scroll);
+
   gtk_label_set_text (list->status_label, message != NULL ? message : "");
-  gtk_widget_set_visible (GTK_WIDGET (list->status_label), message != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (list->status_scroll), message != NULL);
+  gtk_adjustment_set_value (vadjustment, gtk_adjustment_get_lower (vadjustment));
   if (is_error)
     gtk_widget_add_css_class (GTK_WIDGET (list->status_label), "error");
   else
@@ -789,6 +793,7 @@ hg_pattern_list_class_init (HgPatternListClass *klass)
   gtk_widget_class_bind_template_child (widget_class, HgPatternList, add_entry);
   gtk_widget_class_bind_template_child (widget_class, HgPatternList, add_button);
   gtk_widget_class_bind_template_child (widget_class, HgPatternList, error_label);
+  gtk_widget_class_bind_template_child (widget_class, HgPatternList, status_scroll);
   gtk_widget_class_bind_template_child (widget_class, HgPatternList, status_label);
   gtk_widget_class_bind_template_callback (widget_class, add_entry_changed_cb);
   gtk_widget_class_bind_template_callback (widget_class, add_clicked_cb);
