@@ -114,6 +114,24 @@ show_status (HgPatternList *list,
     gtk_widget_remove_css_class (GTK_WIDGET (list->status_label), "error");
 }
 
+/* Shows in the status label that @entry, in canonical form, is already
+ * on this list. */
+static void
+show_duplicate (HgPatternList *list,
+                const char    *entry,
+                gboolean       is_error)
+{
+  g_autofree char *text = NULL;
+
+  if (list->deny)
+    /* Translators: %s is a list entry, such as example.com. */
+    text = g_strdup_printf (_("“%s” is already on the deny list."), entry);
+  else
+    /* Translators: %s is a list entry, such as example.com. */
+    text = g_strdup_printf (_("“%s” is already on the allow list."), entry);
+  show_status (list, text, is_error);
+}
+
 static const char *
 selected_entry (HgPatternList *list)
 {
@@ -229,17 +247,28 @@ same_entry (HgPatternList *list,
   return g_str_equal (text_a, text_b);
 }
 
+/* Returns whether the running add is an edit that would turn the edited
+ * entry into another one already on the list. */
+static gboolean
+edit_hits_duplicate (HgPatternList      *list,
+                     const char * const *duplicates)
+{
+  return duplicates[0] != NULL && list->editing != NULL &&
+         !same_entry (list, list->editing, list->adding);
+}
+
 static void
 add_done_cb (GObject      *object,
              GAsyncResult *result,
              gpointer      user_data)
 {
   g_autoptr(GError) error = NULL;
+  g_auto(GStrv) duplicates = NULL;
   g_autofree char *replaced = NULL;
   g_autofree char *added = NULL;
   HgPatternList *list;
 
-  if (!hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error) &&
+  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &error) &&
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
@@ -253,10 +282,26 @@ add_done_cb (GObject      *object,
       return;
     }
 
+  /* Removing the edited entry now would merge it into the other one
+   * without a word. The old entry and the text stay, so the person can
+   * type another entry, or press Escape and remove the old one. */
+  if (edit_hits_duplicate (list, (const char * const *) duplicates))
+    {
+      g_clear_pointer (&list->adding, g_free);
+      show_duplicate (list, duplicates[0], TRUE);
+      return;
+    }
+
   replaced = g_steal_pointer (&list->editing);
   added = g_steal_pointer (&list->adding);
   gtk_editable_set_text (GTK_EDITABLE (list->add_entry), "");
-  show_status (list, NULL, FALSE);
+
+  /* An edit that kept the entry or changed only its spelling finds the
+   * entry on the list. That needs no message. */
+  if (duplicates[0] != NULL && replaced == NULL)
+    show_duplicate (list, duplicates[0], FALSE);
+  else
+    show_status (list, NULL, FALSE);
 
   /* The new text is saved first, so a failed edit never loses the old
    * entry. The store compares entries in canonical form, so an edit
@@ -372,12 +417,14 @@ import_data_free (ImportData *data)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImportData, import_data_free)
 
-/* Shows what an import did: how many entries were added, and each
- * rejected line with its number and the reason. */
+/* Shows what an import did: how many entries were added, how many were
+ * on the list already, and each rejected line with its number and the
+ * reason. */
 static void
 show_import_report (HgPatternList *list,
                     ImportData    *data,
-                    guint          n_added)
+                    guint          n_added,
+                    guint          n_duplicates)
 {
   g_autoptr(GString) text = g_string_new (NULL);
 
@@ -388,6 +435,16 @@ show_import_report (HgPatternList *list,
                             n_added, data->file_name);
   else
     g_string_append_printf (text, _("No entry was added from “%s”."), data->file_name);
+
+  if (n_duplicates > 0)
+    {
+      g_string_append_c (text, ' ');
+      g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
+                                                 "%u entry was already on the list.",
+                                                 "%u entries were already on the list.",
+                                                 n_duplicates),
+                              n_duplicates);
+    }
 
   if (data->n_rejected > 0)
     {
@@ -410,9 +467,11 @@ import_added_cb (GObject      *object,
 {
   g_autoptr(ImportData) data = user_data;
   g_autoptr(GError) error = NULL;
+  g_auto(GStrv) duplicates = NULL;
   HgPatternList *list;
+  guint n_duplicates;
 
-  if (!hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error) &&
+  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &error) &&
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
@@ -426,7 +485,8 @@ import_added_cb (GObject      *object,
       return;
     }
 
-  show_import_report (list, data, data->n_valid);
+  n_duplicates = g_strv_length (duplicates);
+  show_import_report (list, data, data->n_valid - n_duplicates, n_duplicates);
 }
 
 static gboolean
@@ -477,7 +537,7 @@ import_loaded_cb (GObject      *object,
   if (data->n_valid == 0)
     {
       set_busy (list, FALSE);
-      show_import_report (list, data, 0);
+      show_import_report (list, data, 0, 0);
       return;
     }
 
