@@ -312,6 +312,18 @@ add_done_cb (GObject      *object,
                                          replaced, list->cancellable, remove_replaced_cb, list);
 }
 
+/* Saving an empty field does not remove the edited entry, because
+ * Remove is the way to do that. */
+static void
+refuse_empty_edit (HgPatternList *list)
+{
+  g_autofree char *text = NULL;
+
+  /* Translators: %s is the list entry being edited. */
+  text = g_strdup_printf (_("Type the new entry, or press Escape to keep “%s”."), list->editing);
+  show_error (list, text);
+}
+
 static void
 add_clicked_cb (HgPatternList *list)
 {
@@ -320,8 +332,15 @@ add_clicked_cb (HgPatternList *list)
   g_autoptr(HgPattern) pattern = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (list->busy || list->profile == NULL || text[0] == '\0')
+  if (list->busy || list->profile == NULL)
     return;
+
+  if (text[0] == '\0')
+    {
+      if (list->editing != NULL)
+        refuse_empty_edit (list);
+      return;
+    }
 
   pattern = hg_pattern_parse (text, pattern_flags (list), &error);
   if (pattern == NULL)
