@@ -1298,6 +1298,43 @@ setup_history_view (HgSettingsWindow *self)
   gtk_label_set_text (self->history_label, text);
 }
 
+/* Scrolls the history to its first row, the newest. GTK 4.8 has no
+ * scroll function on GtkColumnView (gtk_column_view_scroll_to() came in
+ * 4.12), so this activates the action `list.scroll-to-item` of the
+ * GtkListView inside it, which sets that view's anchor row. */
+static void
+scroll_history_to_newest (HgSettingsWindow *self)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->history_view));
+       child != NULL; child = gtk_widget_get_next_sibling (child))
+    {
+      if (GTK_IS_LIST_VIEW (child))
+        gtk_widget_activate_action (child, "list.scroll-to-item", "u", 0);
+    }
+}
+
+/* Keeps the view at the newest rows while it shows the top. The
+ * GtkListView of GTK 4.8 keeps its anchor row in place when rows are
+ * inserted above it. That is right while the person reads further down,
+ * but at the top it hides each new row above the view. The handler runs after the view has
+ * taken the change and before the next layout, so the adjustment still
+ * contains the position the person sees. */
+static void
+history_items_changed_cb (GListModel       *model,
+                          guint             position,
+                          guint             removed,
+                          guint             added,
+                          HgSettingsWindow *self)
+{
+  GtkAdjustment *adjustment = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (self->history_view));
+
+  if (added == 0)
+    return;
+
+  if (gtk_adjustment_get_value (adjustment) <= gtk_adjustment_get_lower (adjustment))
+    scroll_history_to_newest (self);
+}
+
 static void
 set_history_model (HgSettingsWindow *self,
                    GListModel       *history)
@@ -1307,6 +1344,8 @@ set_history_model (HgSettingsWindow *self,
   g_autoptr(GtkNoSelection) selection = gtk_no_selection_new (G_LIST_MODEL (sorted));
 
   gtk_column_view_set_model (self->history_view, GTK_SELECTION_MODEL (selection));
+  /* Connected after the view, so it runs after the view's handler. */
+  g_signal_connect_object (selection, "items-changed", G_CALLBACK (history_items_changed_cb), self, 0);
 }
 
 /* The window */

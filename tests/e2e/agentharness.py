@@ -410,3 +410,49 @@ def close_window(display, window):
         xlib.XFlush(connection)
     finally:
         xlib.XCloseDisplay(connection)
+
+
+def capture(display, window, x, y, width, height):
+    """Return the pixels of a rectangle of window, as the person sees it:
+    rows of width pixels from the top, in the server's ZPixmap format.
+    Two captures of the same rectangle are equal exactly when it shows
+    the same picture."""
+    import ctypes
+    import ctypes.util
+
+    class XImage(ctypes.Structure):
+        # The leading fields of Xlib's XImage, up to the ones read here.
+        _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int),
+                    ("xoffset", ctypes.c_int), ("format", ctypes.c_int),
+                    ("data", ctypes.c_void_p), ("byte_order", ctypes.c_int),
+                    ("bitmap_unit", ctypes.c_int), ("bitmap_bit_order", ctypes.c_int),
+                    ("bitmap_pad", ctypes.c_int), ("depth", ctypes.c_int),
+                    ("bytes_per_line", ctypes.c_int), ("bits_per_pixel", ctypes.c_int)]
+
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11"))
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XGetImage.restype = ctypes.POINTER(XImage)
+    xlib.XGetImage.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int,
+                               ctypes.c_uint, ctypes.c_uint, ctypes.c_ulong, ctypes.c_int]
+    xlib.XDestroyImage.argtypes = [ctypes.POINTER(XImage)]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    all_planes = ctypes.c_ulong(-1).value
+    z_pixmap = 2
+
+    connection = xlib.XOpenDisplay(display.name.encode())
+    if not connection:
+        raise AssertionError(f"cannot open display {display.name}")
+    try:
+        image = xlib.XGetImage(connection, window, x, y, width, height, all_planes, z_pixmap)
+        if not image:
+            raise AssertionError(f"XGetImage of {width}x{height}+{x}+{y} in {window} failed")
+        try:
+            stride = image.contents.bytes_per_line
+            used = width * image.contents.bits_per_pixel // 8
+            data = ctypes.string_at(image.contents.data, stride * height)
+            return [data[row * stride:row * stride + used] for row in range(height)]
+        finally:
+            xlib.XDestroyImage(image)
+    finally:
+        xlib.XCloseDisplay(connection)

@@ -8,6 +8,7 @@ from xdotool, and the profile files on disk are checked afterwards."""
 import json
 import os
 import subprocess
+import time
 import unittest
 
 import agentharness as ah
@@ -116,6 +117,55 @@ def newest_allow_always(window):
     first of two in the last column, 216 px left of the right edge."""
     width, height = ah.window_size(display, window)
     return width - 216, 163
+
+
+def history_rows(window):
+    """Return (x, y, width, height) of a rectangle inside the history
+    rows, below the column titles. It leaves out the scroll bar at the
+    right, which moves whenever a row is added."""
+    width, height = ah.window_size(display, window)
+    return 30, 145, width - 90, height - 175
+
+
+def scroll_history(window, clicks, button):
+    """Turn the mouse wheel over the history rows: button 5 scrolls
+    down, button 4 up."""
+    width, height = ah.window_size(display, window)
+    ah.xdotool(display, "mousemove", "--window", window, width // 2, height // 2)
+    for _ in range(clicks):
+        ah.xdotool(display, "click", button)
+
+
+def move_pointer_away():
+    """Move the pointer to the screen corner, outside the window, so no
+    row is drawn as hovered."""
+    ah.xdotool(display, "mousemove", 1020, 764)
+
+
+def wait_still(window, rect):
+    """Wait until two captures of rect in a row are equal, which means
+    scrolling and redrawing are done, and return the capture."""
+    previous = [None]
+
+    def still():
+        current = ah.capture(display, window, *rect)
+        done = current == previous[0]
+        previous[0] = current
+        return current if done else None
+
+    return wait_for(still, interval=0.1, message="the history rows to stop moving")
+
+
+def send_events(proxy, hosts):
+    """Send one denied request per host, oldest first, and wait until
+    they are in the history. The agent reads a connection's messages in
+    order, so its pong to the ping sent after them means that."""
+    for host in hosts:
+        proxy.send({"type": "event", "session": proxy.session_id, "method": "CONNECT",
+                    "host": host, "port": 443, "decision": "deny",
+                    "reason": "on neither list", "duration_ms": 3})
+    proxy.send({"type": "ping", "id": f"after-{hosts[-1]}"})
+    proxy.expect("pong", id=f"after-{hosts[-1]}")
 
 
 def read_json(path):
@@ -378,6 +428,74 @@ class HistoryTests(SettingsTestCase):
 
         self.wait_allow(["api.example", "github.com"], name="work")
         self.assertFalse(os.path.exists(self.agent.profile_path("default")))
+
+
+class HistoryScrollTests(SettingsTestCase):
+    """The history shows the newest requests first. It follows new
+    requests while it shows the top, and keeps the rows in view still
+    while the person reads further down. Allow Always on the first row
+    shows which request is at the top, through the host it writes."""
+
+    OLD_HOSTS = [f"old{number}.example" for number in range(40)]
+
+    def profiles(self):
+        return {"work": json.dumps({"network": {"allow_domain": ["api.example"]}})}
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(self.proxy.close)
+        self.proxy.hello("work", label="npm build")
+
+    def allow_first_row(self):
+        """Click Allow Always in the first row once the rows stand still."""
+        move_pointer_away()
+        wait_still(self.window, history_rows(self.window))
+        ah.click(display, self.window, *newest_allow_always(self.window))
+
+    def test_opens_at_newest(self):
+        """Requests that came in while another page was shown are there,
+        newest at the top, when the History page opens."""
+        send_events(self.proxy, self.OLD_HOSTS)
+
+        ah.click(display, self.window, *history_tab(self.window))
+        self.allow_first_row()
+
+        self.wait_allow(["api.example", "old39.example"], name="work")
+
+    def test_top_follows_new_requests(self):
+        """While the page shows the top, each new request appears there."""
+        ah.click(display, self.window, *history_tab(self.window))
+        send_events(self.proxy, self.OLD_HOSTS)
+        send_events(self.proxy, ["newest.example"])
+
+        self.allow_first_row()
+
+        self.wait_allow(["api.example", "newest.example"], name="work")
+
+    def test_scrolled_rows_stay_put(self):
+        """Requests that come in while the person reads further down do
+        not move the rows in view, and they are at the top once the
+        person scrolls back up. Whether the rows stay still can only be
+        watched for a bounded time, one second."""
+        ah.click(display, self.window, *history_tab(self.window))
+        send_events(self.proxy, self.OLD_HOSTS)
+        scroll_history(self.window, 3, 5)
+        move_pointer_away()
+        rect = history_rows(self.window)
+        before = wait_still(self.window, rect)
+
+        send_events(self.proxy, [f"new{number}.example" for number in range(5)])
+
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            self.assertTrue(ah.capture(display, self.window, *rect) == before,
+                            "the rows in view moved when requests came in above them")
+            time.sleep(0.05)
+
+        scroll_history(self.window, 40, 4)
+        self.allow_first_row()
+        self.wait_allow(["api.example", "new4.example"], name="work")
 
 
 class SessionsTests(SettingsTestCase):
