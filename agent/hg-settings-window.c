@@ -845,6 +845,25 @@ export_profile_clicked_cb (HgSettingsWindow *self)
 
 typedef char *(*CellTextFunc) (gpointer item);
 
+/* Shows the whole text of a cell that is cut short. The tooltip is made
+ * when the pointer rests on the cell: setting it in the bind callback
+ * made GTK query the X server for each row bound, which slowed the
+ * agent down more with every request added to the history. */
+static gboolean
+text_cell_query_tooltip_cb (GtkLabel   *label,
+                            int         x,
+                            int         y,
+                            gboolean    keyboard_mode,
+                            GtkTooltip *tooltip,
+                            gpointer    user_data)
+{
+  if (!pango_layout_is_ellipsized (gtk_label_get_layout (label)))
+    return FALSE;
+
+  gtk_tooltip_set_text (tooltip, gtk_label_get_text (label));
+  return TRUE;
+}
+
 static void
 text_cell_setup_cb (GtkSignalListItemFactory *factory,
                     GtkListItem              *list_item,
@@ -854,6 +873,8 @@ text_cell_setup_cb (GtkSignalListItemFactory *factory,
 
   gtk_label_set_xalign (GTK_LABEL (label), 0);
   gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  gtk_widget_set_has_tooltip (label, TRUE);
+  g_signal_connect (label, "query-tooltip", G_CALLBACK (text_cell_query_tooltip_cb), NULL);
   gtk_list_item_set_child (list_item, label);
 }
 
@@ -867,7 +888,6 @@ text_cell_bind_cb (GtkSignalListItemFactory *factory,
   GtkWidget *label = gtk_list_item_get_child (list_item);
 
   gtk_label_set_text (GTK_LABEL (label), text);
-  gtk_widget_set_tooltip_text (label, text);
 }
 
 static void
