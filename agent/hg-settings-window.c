@@ -845,10 +845,10 @@ export_profile_clicked_cb (HgSettingsWindow *self)
 
 typedef char *(*CellTextFunc) (gpointer item);
 
-/* Shows the whole text of a cell that is cut short. The tooltip is made
- * when the pointer rests on the cell: setting it in the bind callback
- * made GTK query the X server for each row bound, which slowed the
- * agent down more with every request added to the history. */
+/* Shows the whole text of a cell that is cut short. GTK asks for the
+ * tooltip when the pointer rests on the cell. Setting it in the bind
+ * callback instead made GTK query the X server for each row bound,
+ * which slowed the agent down more with every request in the history. */
 static gboolean
 text_cell_query_tooltip_cb (GtkLabel   *label,
                             int         x,
@@ -864,15 +864,34 @@ text_cell_query_tooltip_cb (GtkLabel   *label,
   return TRUE;
 }
 
+/* How the label of a text column fits its text into the column. */
+typedef struct
+{
+  PangoEllipsizeMode ellipsize;  /* PANGO_ELLIPSIZE_NONE: never cut */
+  int width_chars;               /* minimum width in characters, or -1 */
+  int max_width_chars;           /* natural width in characters at most, or -1 */
+  int lines;                     /* lines the text may wrap to */
+} TextFit;
+
+static const TextFit text_fit_end = { PANGO_ELLIPSIZE_END, -1, -1, 1 };
+
 static void
 text_cell_setup_cb (GtkSignalListItemFactory *factory,
                     GtkListItem              *list_item,
-                    gpointer                  user_data)
+                    const TextFit            *fit)
 {
   GtkWidget *label = gtk_label_new (NULL);
 
   gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  gtk_label_set_ellipsize (GTK_LABEL (label), fit->ellipsize);
+  gtk_label_set_width_chars (GTK_LABEL (label), fit->width_chars);
+  gtk_label_set_max_width_chars (GTK_LABEL (label), fit->max_width_chars);
+  if (fit->lines > 1)
+    {
+      gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+      gtk_label_set_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);
+      gtk_label_set_lines (GTK_LABEL (label), fit->lines);
+    }
   gtk_widget_set_has_tooltip (label, TRUE);
   g_signal_connect (label, "query-tooltip", G_CALLBACK (text_cell_query_tooltip_cb), NULL);
   gtk_list_item_set_child (list_item, label);
@@ -891,15 +910,16 @@ text_cell_bind_cb (GtkSignalListItemFactory *factory,
 }
 
 static void
-add_text_column (GtkColumnView *view,
-                 const char    *title,
-                 CellTextFunc   text_func,
-                 gboolean       expand)
+add_fitted_text_column (GtkColumnView *view,
+                        const char    *title,
+                        CellTextFunc   text_func,
+                        const TextFit *fit,
+                        gboolean       expand)
 {
   GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
   g_autoptr(GtkColumnViewColumn) column = NULL;
 
-  g_signal_connect (factory, "setup", G_CALLBACK (text_cell_setup_cb), NULL);
+  g_signal_connect (factory, "setup", G_CALLBACK (text_cell_setup_cb), (gpointer) fit);
   g_signal_connect (factory, "bind", G_CALLBACK (text_cell_bind_cb), (gpointer) text_func);
   column = gtk_column_view_column_new (title, factory);
   gtk_column_view_column_set_expand (column, expand);
@@ -907,10 +927,20 @@ add_text_column (GtkColumnView *view,
   gtk_column_view_append_column (view, column);
 }
 
-/* Formats a time of today as a time of day, and an older one with its
- * date as well. */
+static void
+add_text_column (GtkColumnView *view,
+                 const char    *title,
+                 CellTextFunc   text_func,
+                 gboolean       expand)
+{
+  add_fitted_text_column (view, title, text_func, &text_fit_end, expand);
+}
+
+/* Formats a time of today as a time of day, and an older one with
+ * older_format, which adds the date. */
 static char *
-format_time (GDateTime *time)
+format_time_or_date (GDateTime  *time,
+                     const char *older_format)
 {
   g_autoptr(GDateTime) local = g_date_time_to_local (time);
   g_autoptr(GDateTime) now = g_date_time_new_now_local ();
@@ -919,7 +949,13 @@ format_time (GDateTime *time)
       g_date_time_get_day_of_year (local) == g_date_time_get_day_of_year (now))
     return g_date_time_format (local, "%H:%M:%S");
 
-  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
+  return g_date_time_format (local, older_format);
+}
+
+static char *
+format_time (GDateTime *time)
+{
+  return format_time_or_date (time, "%Y-%m-%d %H:%M:%S");
 }
 
 static char *
@@ -1070,6 +1106,16 @@ session_added_cb (HgAgentServer    *server,
 
 /* History page */
 
+/* Widths of the history columns. Time, Decision and Duration are short
+ * and never cut. The host gets at least 24 characters, and it shares the
+ * width left over with the reason. A longer host loses its middle, so
+ * its start and its domain stay. Session and Reason wrap to two lines,
+ * which fit in the height that the buttons of a row take anyway. */
+static const TextFit history_fit_whole = { PANGO_ELLIPSIZE_NONE, -1, -1, 1 };
+static const TextFit history_fit_session = { PANGO_ELLIPSIZE_END, 10, 12, 2 };
+static const TextFit history_fit_reason = { PANGO_ELLIPSIZE_END, 8, 10, 2 };
+static const TextFit history_fit_host = { PANGO_ELLIPSIZE_MIDDLE, 24, -1, 1 };
+
 static char *
 history_time_text (gpointer item)
 {
@@ -1081,7 +1127,9 @@ history_time_text (gpointer item)
   if (time == NULL)
     time = g_date_time_ref (hg_history_entry_get_received (item));
 
-  return format_time (time);
+  /* An older time has its date on a line of its own, so the column
+   * stays about as narrow as a time of day. */
+  return format_time_or_date (time, "%Y-%m-%d%n%H:%M:%S");
 }
 
 static char *
@@ -1300,12 +1348,12 @@ setup_history_view (HgSettingsWindow *self)
   g_autoptr(GtkColumnViewColumn) column = NULL;
   g_autofree char *text = NULL;
 
-  add_text_column (self->history_view, _("Time"), history_time_text, FALSE);
-  add_text_column (self->history_view, _("Session"), history_session_text, FALSE);
-  add_text_column (self->history_view, _("Host"), history_host_text, FALSE);
-  add_text_column (self->history_view, _("Decision"), history_decision_text, FALSE);
-  add_text_column (self->history_view, _("Duration"), history_duration_text, FALSE);
-  add_text_column (self->history_view, _("Reason"), history_reason_text, TRUE);
+  add_fitted_text_column (self->history_view, _("Time"), history_time_text, &history_fit_whole, FALSE);
+  add_fitted_text_column (self->history_view, _("Session"), history_session_text, &history_fit_session, FALSE);
+  add_fitted_text_column (self->history_view, _("Host"), history_host_text, &history_fit_host, TRUE);
+  add_fitted_text_column (self->history_view, _("Decision"), history_decision_text, &history_fit_whole, FALSE);
+  add_fitted_text_column (self->history_view, _("Duration"), history_duration_text, &history_fit_whole, FALSE);
+  add_fitted_text_column (self->history_view, _("Reason"), history_reason_text, &history_fit_reason, TRUE);
 
   g_signal_connect (factory, "setup", G_CALLBACK (actions_cell_setup_cb), self);
   g_signal_connect (factory, "bind", G_CALLBACK (actions_cell_bind_cb), self);

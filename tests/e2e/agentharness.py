@@ -334,10 +334,10 @@ def visible_windows(display):
     return set(out.split())
 
 
-def popup_geometry(display, before):
+def popup_geometry(display, before, min_height=31):
     """Return (x, y, width, height) of the tallest window mapped since the
-    set before was taken, or None while there is none taller than 30 px.
-    A popover maps a 1 px window of its own first."""
+    set before was taken, or None while there is none of min_height px or
+    taller. A popover maps a 1 px window of its own first."""
     tallest = None
     for window in visible_windows(display) - before:
         out = xdotool(display, "getwindowgeometry", "--shell", window, check=False)
@@ -345,7 +345,7 @@ def popup_geometry(display, before):
         if "HEIGHT" not in values:
             continue
         geometry = tuple(int(values[name]) for name in ("X", "Y", "WIDTH", "HEIGHT"))
-        if geometry[3] > 30 and (tallest is None or geometry[3] > tallest[3]):
+        if geometry[3] >= min_height and (tallest is None or geometry[3] > tallest[3]):
             tallest = geometry
     return tallest
 
@@ -413,7 +413,7 @@ def close_window(display, window):
 
 
 def capture(display, window, x, y, width, height):
-    """Return the pixels of a rectangle of window, as the person sees it:
+    """Return the pixels of a rectangle of window as shown on the screen:
     rows of width pixels from the top, in the server's ZPixmap format.
     Two captures of the same rectangle are equal exactly when it shows
     the same picture."""

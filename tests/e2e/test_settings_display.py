@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 import unittest
+from collections import Counter
 
 import agentharness as ah
 import hgtest
@@ -119,6 +120,55 @@ def newest_allow_always(window):
     return width - 216, 163
 
 
+def history_row_centre(index):
+    """Return the y of the centre of history row index, 0 the first
+    shown. The first is centred 163 px below the window's top (see
+    newest_allow_always), and the buttons make every row 50 px tall."""
+    return 163 + 50 * index
+
+
+def history_column_edges(window):
+    """Return the x of each line between two columns of the history, left
+    to right, read from a capture of the first row. Inside a row only
+    these lines are a straight run of one colour, other than the row's
+    own background, through the row's whole height."""
+    width, height = ah.window_size(display, window)
+    left = 30
+    top = history_row_centre(0) - 20
+    rows = ah.capture(display, window, left, top, width - 2 * left, 40)
+    size = len(rows[0]) // (width - 2 * left)
+    pixels = [[row[x:x + size] for x in range(0, len(row), size)] for row in rows]
+    background = Counter(pixel for row in pixels for pixel in row).most_common(1)[0][0]
+    edges = []
+    for x in range(len(pixels[0])):
+        colours = {row[x] for row in pixels}
+        if len(colours) == 1 and background not in colours and left + x - 1 not in edges:
+            edges.append(left + x)
+    return edges
+
+
+def tooltip_shown(window, x, y, expected):
+    """Rest the pointer on (x, y) of window and return whether a tooltip
+    opens, as a window at least one line of text tall. A tooltip opens
+    after half a second. When none is expected, the check waits two
+    seconds for one, because absence cannot be polled."""
+    move_pointer_away()
+    before = ah.visible_windows(display)
+
+    def tooltip():
+        return ah.popup_geometry(display, before, min_height=10)
+
+    ah.xdotool(display, "mousemove", "--window", window, x, y)
+    if expected:
+        return wait_for(tooltip, message="a tooltip") is not None
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        if tooltip() is not None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def history_rows(window):
     """Return (x, y, width, height) of a rectangle inside the history
     rows, below the column titles. It leaves out the scroll bar at the
@@ -163,7 +213,7 @@ def send_events(proxy, hosts):
     for host in hosts:
         proxy.send({"type": "event", "session": proxy.session_id, "method": "CONNECT",
                     "host": host, "port": 443, "decision": "deny",
-                    "reason": "on neither list", "duration_ms": 3})
+                    "reason": f'"{host}" is denied by the deny list', "duration_ms": 3})
     proxy.send({"type": "ping", "id": f"after-{hosts[-1]}"})
     proxy.expect("pong", id=f"after-{hosts[-1]}")
 
@@ -512,6 +562,49 @@ class HistoryLoadTests(SettingsTestCase):
         ah.click(display, self.window, *history_tab(self.window))
 
         send_events(proxy, [f"host{number}.example" for number in range(300)])
+
+
+class HistoryColumnTests(SettingsTestCase):
+    """At the window's default size the Host column shows a usual host in
+    full, and the Session column a short label. A cell shows a tooltip
+    with its whole text only when the text is cut short, so whether a
+    tooltip opens shows whether the cell is cut."""
+
+    LONG_HOST = "a-very-long-subdomain-name-for-testing.cdn.eu-west-1.storage.example-cloud.com"
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(self.proxy.close)
+        self.proxy.hello("default", label="npm ci (frontend)")
+        send_events(self.proxy, [self.LONG_HOST, "registry.npmjs.org"])
+        ah.click(display, self.window, *history_tab(self.window))
+        move_pointer_away()
+        wait_still(self.window, history_rows(self.window))
+        self.edges = history_column_edges(self.window)
+
+    def column_centre(self, index):
+        """Return the x of the centre of column index, 1 for Session or 2
+        for Host, which lie between two column edges."""
+        self.assertGreaterEqual(len(self.edges), 6, f"column edges found: {self.edges}")
+        return (self.edges[index - 1] + self.edges[index]) // 2
+
+    def test_long_host_cut_with_tooltip(self):
+        """A host longer than the column shows its whole text in a tooltip."""
+        x = self.column_centre(2)
+        self.assertTrue(tooltip_shown(self.window, x, history_row_centre(1), expected=True))
+
+    def test_usual_host_shown_whole(self):
+        """registry.npmjs.org:443 fits, so it needs no tooltip."""
+        x = self.column_centre(2)
+        self.assertFalse(tooltip_shown(self.window, x, history_row_centre(0), expected=False),
+                         "the host registry.npmjs.org:443 is cut short")
+
+    def test_session_label_shown_whole(self):
+        """The label “npm ci (frontend)” fits on the cell's two lines."""
+        x = self.column_centre(1)
+        self.assertFalse(tooltip_shown(self.window, x, history_row_centre(0), expected=False),
+                         "the session label npm ci (frontend) is cut short")
 
 
 class SessionsTests(SettingsTestCase):
