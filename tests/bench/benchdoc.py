@@ -114,10 +114,10 @@ def section_throughput(results):
     softirq = fig.get("softirq_cpu_seconds_per_gib", {})
     idle = fig.get("machine_idle_percent", {})
     out += "CPU columns: seconds of CPU time (user + system, from `/proc`) spent per GiB " \
-           "carried by the proxy, by curl and by the origin; then the whole machine's " \
-           "softirq time per GiB, which the kernel charges to no process and where " \
-           "loopback TCP does much of its work, and the share of both cores left idle " \
-           "during the transfer.\n\n"
+           "carried by the proxy, by curl and by the origin. Then the whole machine's " \
+           "softirq time per GiB: loopback TCP does much of its work there, and the " \
+           "kernel charges that time to no process. The last column is the share of " \
+           "both cores left idle during the transfer.\n\n"
     out += "| path | median GB/s | min | max | × direct | proxy CPU s/GiB | curl CPU s/GiB | " \
            "origin CPU s/GiB | softirq s/GiB | idle % |\n" \
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
