@@ -189,10 +189,11 @@ hg_pattern_list_format (const char * const *entries,
   return g_string_free (text, FALSE);
 }
 
-/* How many characters of a rejected entry a report line quotes: the
- * first REPORT_QUOTE_HEAD_CHARS, "…" and the last REPORT_QUOTE_TAIL_CHARS.
- * The parser quotes up to 200 characters, which in the settings window's
- * narrow column would push the reason several lines down. */
+/* How many characters of a long invalid entry a shortened message
+ * quotes: the first REPORT_QUOTE_HEAD_CHARS, "…" and the last
+ * REPORT_QUOTE_TAIL_CHARS. The parser quotes up to 200 characters, which
+ * in the settings window's narrow column would push the reason several
+ * lines down. */
 #define REPORT_QUOTE_HEAD_CHARS 24
 #define REPORT_QUOTE_TAIL_CHARS 12
 
@@ -221,13 +222,20 @@ find_quote_end (const char *quote_start,
   return g_str_has_prefix (after, closing) ? after : NULL;
 }
 
-/* Cuts the middle out of @entry where a message of hg_pattern_parse()
- * quotes it, when the entry is long, so the reason that follows the
- * quote stays near the line number. A message of any other form is
- * returned unchanged. */
-static char *
-shorten_quoted_entry (const char *message,
-                      const char *entry)
+/**
+ * hg_pattern_list_shorten_message:
+ * @message: a message of hg_pattern_parse()
+ * @entry: the text given to hg_pattern_parse()
+ *
+ * Cuts the middle out of @entry where @message quotes it, when the
+ * entry is long, so the reason that follows the quote stays in view. A
+ * message of any other form is returned unchanged.
+ *
+ * Returns: (transfer full): the message to show
+ */
+char *
+hg_pattern_list_shorten_message (const char *message,
+                                 const char *entry)
 {
   /* The format hg_pattern_parse() writes its message with, translated
    * the same way. */
@@ -281,7 +289,7 @@ hg_pattern_list_describe_rejections (GPtrArray *rejected,
   for (guint i = 0; i < n_listed; i++)
     {
       HgPatternListRejection *rejection = rejected->pdata[i];
-      g_autofree char *message = shorten_quoted_entry (rejection->message, rejection->text);
+      g_autofree char *message = hg_pattern_list_shorten_message (rejection->message, rejection->text);
 
       if (i > 0)
         g_string_append_c (text, '\n');

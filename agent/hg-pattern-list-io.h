@@ -34,6 +34,8 @@ char  *hg_pattern_list_format         (const char * const    *entries,
                                        const char            *header);
 char  *hg_pattern_list_describe_rejections (GPtrArray         *rejected,
                                             guint              max_lines);
+char  *hg_pattern_list_shorten_message     (const char        *message,
+                                            const char        *entry);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgPatternListRejection, hg_pattern_list_rejection_free)
 

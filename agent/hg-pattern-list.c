@@ -200,7 +200,16 @@ add_entry_changed_cb (HgPatternList *list)
     }
 
   pattern = hg_pattern_parse (text, pattern_flags (list), &error);
-  show_error (list, pattern == NULL ? error->message : NULL);
+  if (pattern == NULL)
+    {
+      g_autofree char *message = hg_pattern_list_shorten_message (error->message, text);
+
+      show_error (list, message);
+    }
+  else
+    {
+      show_error (list, NULL);
+    }
   update_buttons (list);
 }
 

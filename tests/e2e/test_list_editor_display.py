@@ -274,6 +274,23 @@ class EditTests(ListTestCase):
         self.assertEqual(read_bytes(self.path), before)
 
 
+class LongEntryTests(ListTestCase):
+
+    def test_long_invalid_entry_shortened(self):
+        """The message under the field quotes a long invalid entry with
+        its middle cut out, so the reason stays in view and the window
+        keeps its size."""
+        size = ah.window_size(display, self.window)
+
+        settings.focus_allow_field()
+        settings.retype("bad..example" + "x" * 300)
+
+        text = wait_message(settings.focus_allow_field, 1, "empty label")
+        self.assertEqual(text, "Invalid list entry “bad..examplexxxxxxxxxxxx…xxxxxxxxxxx…”: "
+                               "a host cannot contain an empty label (“..”)")
+        self.assertEqual(ah.window_size(display, self.window), size)
+
+
 class DuplicateTests(ListTestCase):
 
     def test_add_duplicate_named(self):
