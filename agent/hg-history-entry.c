@@ -22,7 +22,13 @@ struct _HgHistoryEntry
   char *session_label;
   char *profile;
   GDateTime *received;
+  guint64 sequence;
 };
+
+/* Counts the entries made, so the order of arrival survives two entries
+ * received in the same microsecond and a clock set back. Entries are
+ * made on the main thread only. */
+static guint64 last_sequence;
 
 G_DEFINE_FINAL_TYPE (HgHistoryEntry, hg_history_entry, G_TYPE_OBJECT)
 
@@ -74,7 +80,28 @@ hg_history_entry_new (const HgEvent *event,
   entry->session_label = g_strdup (session_label);
   entry->profile = g_strdup (profile);
   entry->received = g_date_time_new_now_utc ();
+  entry->sequence = ++last_sequence;
   return entry;
+}
+
+/**
+ * hg_history_entry_compare_arrival:
+ * @a: an entry
+ * @b: another entry
+ *
+ * Compares two entries by the order in which they were made.
+ *
+ * Returns: a negative value when @a was made before @b, a positive one
+ *   when after, 0 for the same entry
+ */
+int
+hg_history_entry_compare_arrival (HgHistoryEntry *a,
+                                  HgHistoryEntry *b)
+{
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (a), 0);
+  g_return_val_if_fail (HG_IS_HISTORY_ENTRY (b), 0);
+
+  return (a->sequence > b->sequence) - (a->sequence < b->sequence);
 }
 
 const HgEvent *

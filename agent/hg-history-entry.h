@@ -24,6 +24,8 @@ const char     *hg_history_entry_get_session_label (HgHistoryEntry *entry);
 const char     *hg_history_entry_get_profile       (HgHistoryEntry *entry);
 const char     *hg_history_entry_get_decision_label (HgHistoryEntry *entry);
 GDateTime      *hg_history_entry_get_received      (HgHistoryEntry *entry);
+int             hg_history_entry_compare_arrival   (HgHistoryEntry *a,
+                                                    HgHistoryEntry *b);
 
 void            hg_history_append                  (GListStore     *history,
                                                     HgHistoryEntry *entry);

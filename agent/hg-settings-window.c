@@ -1335,10 +1335,7 @@ compare_newest_first (gconstpointer a,
                       gconstpointer b,
                       gpointer      user_data)
 {
-  GDateTime *time_a = hg_history_entry_get_received ((HgHistoryEntry *) a);
-  GDateTime *time_b = hg_history_entry_get_received ((HgHistoryEntry *) b);
-
-  return g_date_time_compare (time_b, time_a);
+  return hg_history_entry_compare_arrival ((HgHistoryEntry *) b, (HgHistoryEntry *) a);
 }
 
 static void

@@ -42,6 +42,22 @@ test_decision_label (void)
     }
 }
 
+/* Entries made within the same microsecond still sort in the order in
+ * which they arrived. */
+static void
+test_arrival_order (void)
+{
+  g_autoptr(HgEvent) event = hg_event_new ();
+  g_autoptr(HgHistoryEntry) first = hg_history_entry_new (event, "session", "default");
+  g_autoptr(HgHistoryEntry) second = hg_history_entry_new (event, "session", "default");
+  g_autoptr(HgHistoryEntry) third = hg_history_entry_new (event, "session", "default");
+
+  g_assert_cmpint (hg_history_entry_compare_arrival (first, second), <, 0);
+  g_assert_cmpint (hg_history_entry_compare_arrival (third, second), >, 0);
+  g_assert_cmpint (hg_history_entry_compare_arrival (first, third), <, 0);
+  g_assert_cmpint (hg_history_entry_compare_arrival (second, second), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -49,6 +65,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/history-entry/decision-label", test_decision_label);
+  g_test_add_func ("/history-entry/arrival-order", test_arrival_order);
 
   return g_test_run ();
 }
