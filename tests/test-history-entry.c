@@ -42,8 +42,8 @@ test_decision_label (void)
     }
 }
 
-/* Entries made within the same microsecond still sort in the order in
- * which they arrived. */
+/* Entries sort in the order they were made, even when the clock gives
+ * two of them the same time. */
 static void
 test_arrival_order (void)
 {
