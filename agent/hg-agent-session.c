@@ -312,7 +312,7 @@ welcome (HgAgentSession *session)
     }
   else if ((profile = hg_profile_store_load (session->store, name, &error)) == NULL)
     {
-      text = g_strdup_printf (_("The profile “%s” cannot be used, so the filter is empty: %s"),
+      text = g_strdup_printf (_("The agent cannot read the profile “%s”, so it sends no lists: %s"),
                               name, error->message);
       /* Translators: the first %s is the session id, the second a
        * sentence about the session's profile. */

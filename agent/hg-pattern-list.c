@@ -90,11 +90,29 @@ pattern_flags (HgPatternList *list)
   return list->deny ? HG_PATTERN_FLAG_DENY : HG_PATTERN_FLAG_NONE;
 }
 
+/* Characters of a message under the add field at most: about three
+ * lines of the label. A longer message, which quotes a long entry or
+ * label twice, would make the window taller. */
+#define ERROR_MAX_CHARS 120
+
 static void
 show_error (HgPatternList *list,
             const char    *message)
 {
-  gtk_label_set_text (list->error_label, message != NULL ? message : "");
+  g_autofree char *cut = NULL;
+  glong n_chars = message != NULL ? g_utf8_strlen (message, -1) : 0;
+
+  /* The middle goes, so the start of the entry and the end of the
+   * reason stay. */
+  if (n_chars > ERROR_MAX_CHARS)
+    {
+      const char *head_end = g_utf8_offset_to_pointer (message, ERROR_MAX_CHARS / 2);
+      const char *tail = g_utf8_offset_to_pointer (message, n_chars - ERROR_MAX_CHARS / 2);
+
+      cut = g_strdup_printf ("%.*s…%s", (int) (head_end - message), message, tail);
+    }
+
+  gtk_label_set_text (list->error_label, cut != NULL ? cut : message != NULL ? message : "");
   gtk_widget_set_visible (GTK_WIDGET (list->error_label), message != NULL);
 }
 
@@ -198,6 +216,10 @@ add_entry_changed_cb (HgPatternList *list)
       update_buttons (list);
       return;
     }
+
+  /* The person types a new entry, so a message about an earlier action
+   * no longer applies. */
+  show_status (list, NULL, FALSE);
 
   pattern = hg_pattern_parse (text, pattern_flags (list), &error);
   if (pattern == NULL)
@@ -351,6 +373,10 @@ add_clicked_cb (HgPatternList *list)
       return;
     }
 
+  /* The person types a new entry, so a message about an earlier action
+   * no longer applies. */
+  show_status (list, NULL, FALSE);
+
   pattern = hg_pattern_parse (text, pattern_flags (list), &error);
   if (pattern == NULL)
     {
@@ -377,6 +403,8 @@ cancel_edit_cb (GtkWidget *widget,
 
   g_clear_pointer (&list->editing, g_free);
   gtk_editable_set_text (GTK_EDITABLE (list->add_entry), "");
+  show_error (list, NULL);
+  show_status (list, NULL, FALSE);
   update_buttons (list);
   return TRUE;
 }
@@ -393,6 +421,7 @@ edit_clicked_cb (HgPatternList *list)
   list->editing = g_strdup (entry);
   gtk_editable_set_text (GTK_EDITABLE (list->add_entry), entry);
   show_error (list, NULL);
+  show_status (list, NULL, FALSE);
   update_buttons (list);
   gtk_widget_grab_focus (GTK_WIDGET (list->add_entry));
 }
