@@ -103,6 +103,11 @@ struct _HgAgentClient
   HgFilter *profile_deny;
   HgFilter *session_allow;  /* never shared: merged into copies */
   HgFilter *session_deny;
+  /* The Always answers of a proxy whose profile comes from a file. They
+   * live in the session lists, since the file is not written, and stay
+   * there when the agent asks to forget the Session answers. */
+  GPtrArray *file_always_allow;
+  GPtrArray *file_always_deny;
 
   ConnectionState state;
   GCancellable *cancellable;  /* the current connect and read */
@@ -392,14 +397,14 @@ update_policy (HgAgentClient *self)
 }
 
 static void
-add_session_entries (HgAgentClient      *self,
-                     HgVerdict           verdict,
-                     const char * const *entries)
+add_to_filter (HgFilter           *filter,
+               HgVerdict           verdict,
+               const char * const *entries,
+               guint               n_entries)
 {
-  HgFilter *filter = verdict == HG_VERDICT_APPROVE ? self->session_allow : self->session_deny;
   HgPatternFlags flags = verdict == HG_VERDICT_APPROVE ? HG_PATTERN_FLAG_NONE : HG_PATTERN_FLAG_DENY;
 
-  for (guint i = 0; entries[i] != NULL; i++)
+  for (guint i = 0; i < n_entries; i++)
     {
       g_autoptr(GError) error = NULL;
 
@@ -407,6 +412,26 @@ add_session_entries (HgAgentClient      *self,
       if (!hg_filter_add (filter, entries[i], flags, &error))
         /* Translators: the first %s is a host pattern, the second an error message. */
         g_warning (_("Could not add “%s” to the session list: %s"), entries[i], error->message);
+    }
+}
+
+static void
+add_session_entries (HgAgentClient      *self,
+                     HgVerdict           verdict,
+                     HgDecisionDuration  duration,
+                     const char * const *entries)
+{
+  gboolean approve = verdict == HG_VERDICT_APPROVE;
+  guint n_entries = g_strv_length ((char **) entries);
+
+  add_to_filter (approve ? self->session_allow : self->session_deny, verdict, entries, n_entries);
+
+  if (duration == HG_DECISION_ALWAYS && self->options->profile_from_file)
+    {
+      GPtrArray *always = approve ? self->file_always_allow : self->file_always_deny;
+
+      for (guint i = 0; i < n_entries; i++)
+        g_ptr_array_add (always, g_strdup (entries[i]));
     }
 
   update_policy (self);
@@ -433,6 +458,11 @@ build_list (HgFilter           *base,
   return g_steal_pointer (&filter);
 }
 
+static void add_to_filter (HgFilter           *filter,
+                           HgVerdict           verdict,
+                           const char * const *entries,
+                           guint               n_entries);
+
 static void
 forget_session (HgAgentClient *self)
 {
@@ -440,6 +470,10 @@ forget_session (HgAgentClient *self)
   g_clear_pointer (&self->session_deny, hg_filter_unref);
   self->session_allow = hg_filter_new ();
   self->session_deny = hg_filter_new ();
+  add_to_filter (self->session_allow, HG_VERDICT_APPROVE,
+                 (const char * const *) self->file_always_allow->pdata, self->file_always_allow->len);
+  add_to_filter (self->session_deny, HG_VERDICT_DENY,
+                 (const char * const *) self->file_always_deny->pdata, self->file_always_deny->len);
   g_message (_("The agent asked to forget the session decisions; "
                "hosts with a Session answer will be asked about again"));
 }
@@ -1093,7 +1127,7 @@ apply_late_decision (HgAgentClient   *self,
     }
 
   log_late_decision (verdict, message->decision.duration, entries[0], message->id);
-  add_session_entries (self, verdict, (const char * const *) entries);
+  add_session_entries (self, verdict, message->decision.duration, (const char * const *) entries);
   record_step (self, expired->target, expired->kind,
                verdict == HG_VERDICT_APPROVE ? "approval-granted" : "approval-denied",
                decision_reason (verdict, message->decision.duration), entries[0], 0);
@@ -1129,7 +1163,7 @@ handle_decision (HgAgentClient   *self,
 
   log_decision (verdict, message->decision.duration, entries[0], message->id);
   if (duration != HG_DURATION_ONCE)
-    add_session_entries (self, verdict, (const char * const *) entries);
+    add_session_entries (self, verdict, message->decision.duration, (const char * const *) entries);
 
   reason = decision_reason (verdict, message->decision.duration);
   record_step (self, prompt->target, prompt->kind,
@@ -1613,6 +1647,8 @@ hg_agent_client_finalize (GObject *object)
   g_clear_pointer (&self->profile_deny, hg_filter_unref);
   g_clear_pointer (&self->session_allow, hg_filter_unref);
   g_clear_pointer (&self->session_deny, hg_filter_unref);
+  g_ptr_array_unref (self->file_always_allow);
+  g_ptr_array_unref (self->file_always_deny);
   g_free (self->profile_name);
   g_free (self->socket_path);
   g_free (self->session_id);
@@ -1641,6 +1677,8 @@ hg_agent_client_init (HgAgentClient *self)
   self->cancellable = g_cancellable_new ();
   self->session_allow = hg_filter_new ();
   self->session_deny = hg_filter_new ();
+  self->file_always_allow = g_ptr_array_new_with_free_func (g_free);
+  self->file_always_deny = g_ptr_array_new_with_free_func (g_free);
   self->session_id = g_uuid_string_random ();
   self->pid = getpid ();
   self->state = STATE_STOPPED;

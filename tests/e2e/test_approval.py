@@ -565,6 +565,33 @@ class FilterPushTest(ApprovalTest):
         self.agent.wait_message("ask", count=2)
         request.close()
 
+    def test_file_profile_forget_keeps_always(self):
+        """A proxy with --profile-file holds its Always answers in the
+        session lists, and forgetting the Session answers keeps them."""
+        proxy = self.file_proxy(*self.pins("always.test", "never.test", "yes.test"))
+        self.agent.connection()
+        for name, verdict, duration in (("always.test", "approve", "always"),
+                                        ("never.test", "deny", "always"),
+                                        ("yes.test", "approve", "session")):
+            request = self.pending(proxy, name)
+            ask = self.agent.wait_message("ask", lambda m, name=name: m["host"] == name)
+            self.agent.decide(ask, verdict, duration)
+            request.response()
+            request.close()
+
+        self.agent.push_filter(forget_session=True)
+        self.wait_log(proxy, "forget the session decisions")
+
+        self.assert_tunnel(proxy, "always.test")
+        response = proxy.request(proxy.connect_request(f"never.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        request = self.pending(proxy, "yes.test")
+        self.agent.wait_message("ask", lambda m: m["host"] == "yes.test", count=2)
+        request.close()
+        hosts = [m["host"] for m in self.agent.messages("ask")]
+        self.assertEqual(hosts.count("always.test"), 1)
+        self.assertEqual(hosts.count("never.test"), 1)
+
     def test_unreadable_profile_keeps_lists(self):
         self.agent.close()
         self.agent = FakeAgent(approval_mode="off", before_welcome=[
