@@ -1181,11 +1181,18 @@ handle_agent_error (HgAgentClient   *self,
 {
   Prompt *prompt = NULL;
 
-  /* Translators: the first %s is an error code of the agent protocol,
-   * such as “too-many-prompts”, which stays untranslated. The second %s
-   * is the agent's error message. */
-  g_message (_("The approval agent reported an error (%s): %s"),
-             message->error.code, message->error.message);
+  /* A proxy with its own profile file meets this code on every start,
+   * and it is no fault: the agent only has no lists to send. */
+  if (g_str_equal (message->error.code, ERROR_CODE_INVALID_PROFILE))
+    /* Translators: %s is the agent's message, such as “The agent has no
+     * profile “work” yet, so it sends no lists”. */
+    g_message (_("The approval agent sent no lists: %s"), message->error.message);
+  else
+    /* Translators: the first %s is an error code of the agent protocol,
+     * such as “too-many-prompts”, which stays untranslated. The second %s
+     * is the agent's error message. */
+    g_message (_("The approval agent reported an error (%s): %s"),
+               message->error.code, message->error.message);
 
   if (message->id != NULL)
     prompt = g_hash_table_lookup (self->prompts_by_id, message->id);

@@ -599,6 +599,8 @@ class FilterPushTest(ApprovalTest):
         self.addCleanup(self.agent.close)
         proxy = self.profile_proxy(*self.pins("kept.test", "new.test"), allow=["kept.test"])
         self.wait_log(proxy, "keeping the lists this proxy loaded")
+        self.assertIn("The approval agent sent no lists: cannot read t", proxy.stderr())
+        self.assertNotIn("reported an error", proxy.stderr())
 
         self.assert_tunnel(proxy, "kept.test")
         request = self.pending(proxy, "new.test")
