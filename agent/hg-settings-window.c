@@ -1106,15 +1106,26 @@ session_added_cb (HgAgentServer    *server,
 
 /* History page */
 
-/* Widths of the history columns. Time, Decision and Duration are short
- * and never cut. The host gets at least 24 characters, and it shares the
- * width left over with the reason. A longer host loses its middle, so
- * its start and its domain stay. Session and Reason wrap to two lines,
- * which fit in the height that the buttons of a row take anyway. */
-static const TextFit history_fit_whole = { PANGO_ELLIPSIZE_NONE, -1, -1, 1 };
-static const TextFit history_fit_session = { PANGO_ELLIPSIZE_END, 10, 12, 2 };
-static const TextFit history_fit_reason = { PANGO_ELLIPSIZE_END, 8, 10, 2 };
-static const TextFit history_fit_host = { PANGO_ELLIPSIZE_MIDDLE, 24, -1, 1 };
+/* Widths of the history columns, in characters of the window's font.
+ * Each label requests that width as both its minimum and its natural
+ * width, so a column keeps its width whatever the rows in view contain.
+ * When the widest cell in view set the width, the table jumped as rows
+ * came and went. Time, Session, Decision and Reason wrap to two lines
+ * before they cut their text, and two lines fit in the height of a
+ * row's stacked buttons.
+ * The widths and the buttons' column fit the window's default width of
+ * 920 px. 15 characters keep a label such as "name on 127.0.0.1:43247"
+ * or the reason "approved by the user once" whole on two lines, and a
+ * time of an earlier day shows its date, 10 characters, on a line of
+ * its own. The host loses its middle when cut, so its start and its
+ * domain stay. The host and the reason share the width of a wider
+ * window. */
+static const TextFit history_fit_time = { PANGO_ELLIPSIZE_END, 10, 10, 2 };
+static const TextFit history_fit_session = { PANGO_ELLIPSIZE_END, 15, 15, 2 };
+static const TextFit history_fit_host = { PANGO_ELLIPSIZE_MIDDLE, 24, 24, 1 };
+static const TextFit history_fit_decision = { PANGO_ELLIPSIZE_END, 9, 9, 2 };
+static const TextFit history_fit_duration = { PANGO_ELLIPSIZE_END, 8, 8, 1 };
+static const TextFit history_fit_reason = { PANGO_ELLIPSIZE_END, 15, 15, 2 };
 
 static char *
 history_time_text (gpointer item)
@@ -1273,12 +1284,37 @@ history_rule_clicked_cb (GtkButton        *button,
                                       entries, self->cancellable, history_rule_added_cb, rule);
 }
 
+/* CSS that shrinks each stacked button of a history row to about the
+ * height of a line of text, so the row is only a few pixels taller than
+ * a row of buttons side by side. */
+static const char history_actions_css[] =
+  ".hg-history-actions button { min-height: 0; padding-top: 1px; padding-bottom: 1px; }";
+
+static void
+add_history_actions_css (GdkDisplay *display)
+{
+  g_autoptr(GtkCssProvider) provider = NULL;
+
+  /* One provider per display, however many windows are opened. */
+  if (g_object_get_data (G_OBJECT (display), "hg-history-actions-css") != NULL)
+    return;
+
+  provider = gtk_css_provider_new ();
+  gtk_css_provider_load_from_data (provider, history_actions_css, -1);
+  gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (provider),
+                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+  g_object_set_data_full (G_OBJECT (display), "hg-history-actions-css",
+                          g_steal_pointer (&provider), g_object_unref);
+}
+
 static void
 actions_cell_setup_cb (GtkSignalListItemFactory *factory,
                        GtkListItem              *list_item,
                        HgSettingsWindow         *self)
 {
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  /* Stacked, the buttons leave the text columns enough width at the
+   * window's default size. */
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   GtkWidget *allow = gtk_button_new_with_label (_("Allow Always"));
   GtkWidget *deny = gtk_button_new_with_label (_("Deny Always"));
 
@@ -1287,6 +1323,8 @@ actions_cell_setup_cb (GtkSignalListItemFactory *factory,
   g_signal_connect_object (deny, "clicked", G_CALLBACK (history_rule_clicked_cb), self, 0);
   gtk_widget_add_css_class (allow, "flat");
   gtk_widget_add_css_class (deny, "flat");
+  gtk_widget_add_css_class (box, "hg-history-actions");
+  gtk_widget_set_valign (box, GTK_ALIGN_CENTER);
   gtk_box_append (GTK_BOX (box), allow);
   gtk_box_append (GTK_BOX (box), deny);
   gtk_list_item_set_child (list_item, box);
@@ -1345,13 +1383,14 @@ setup_history_view (HgSettingsWindow *self)
   g_autoptr(GtkColumnViewColumn) column = NULL;
   g_autofree char *text = NULL;
 
-  add_fitted_text_column (self->history_view, _("Time"), history_time_text, &history_fit_whole, FALSE);
+  add_fitted_text_column (self->history_view, _("Time"), history_time_text, &history_fit_time, FALSE);
   add_fitted_text_column (self->history_view, _("Session"), history_session_text, &history_fit_session, FALSE);
   add_fitted_text_column (self->history_view, _("Host"), history_host_text, &history_fit_host, TRUE);
-  add_fitted_text_column (self->history_view, _("Decision"), history_decision_text, &history_fit_whole, FALSE);
-  add_fitted_text_column (self->history_view, _("Duration"), history_duration_text, &history_fit_whole, FALSE);
+  add_fitted_text_column (self->history_view, _("Decision"), history_decision_text, &history_fit_decision, FALSE);
+  add_fitted_text_column (self->history_view, _("Duration"), history_duration_text, &history_fit_duration, FALSE);
   add_fitted_text_column (self->history_view, _("Reason"), history_reason_text, &history_fit_reason, TRUE);
 
+  add_history_actions_css (gtk_widget_get_display (GTK_WIDGET (self->history_view)));
   g_signal_connect (factory, "setup", G_CALLBACK (actions_cell_setup_cb), self);
   g_signal_connect (factory, "bind", G_CALLBACK (actions_cell_bind_cb), self);
   g_signal_connect (factory, "unbind", G_CALLBACK (actions_cell_unbind_cb), self);

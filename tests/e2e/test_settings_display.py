@@ -114,17 +114,19 @@ def sessions_tab(window):
 def newest_allow_always(window):
     """Return the centre of Allow Always in the newest history row. At
     the window's default width the page's description takes two lines,
-    so the first row is centred 163 px below the top. The button is the
-    first of two in the last column, 216 px left of the right edge."""
+    so the first row spans 138 to 194 px below the top. The buttons
+    are stacked in the last column, which ends 25 px left of the right
+    edge: Allow Always above, centred 157 px below the top."""
     width, height = ah.window_size(display, window)
-    return width - 216, 163
+    return width - 91, 157
 
 
 def history_row_centre(index):
     """Return the y of the centre of history row index, 0 the first
-    shown. The first is centred 163 px below the window's top (see
-    newest_allow_always), and the buttons make every row 50 px tall."""
-    return 163 + 50 * index
+    shown. The first is centred 166 px below the window's top (see
+    newest_allow_always), and the two stacked buttons make every row
+    56 px tall."""
+    return 166 + 56 * index
 
 
 def history_column_edges(window):
@@ -179,7 +181,7 @@ def history_rows(window):
 
 def scroll_history(window, clicks, button):
     """Turn the mouse wheel over the history rows: button 5 scrolls
-    down, button 4 up."""
+    down, button 4 up and button 7 right."""
     width, height = ah.window_size(display, window)
     ah.xdotool(display, "mousemove", "--window", window, width // 2, height // 2)
     for _ in range(clicks):
@@ -216,6 +218,16 @@ def send_events(proxy, hosts):
                     "reason": f'"{host}" is denied by the deny list', "duration_ms": 3})
     proxy.send({"type": "ping", "id": f"after-{hosts[-1]}"})
     proxy.expect("pong", id=f"after-{hosts[-1]}")
+
+
+def send_event(proxy, host, decision, reason, **fields):
+    """Send one request of host to port 443 with decision and reason,
+    plus any other event fields, and wait until it is in the history."""
+    proxy.send({"type": "event", "session": proxy.session_id, "method": "CONNECT",
+                "host": host, "port": 443, "decision": decision, "reason": reason,
+                "duration_ms": 3, **fields})
+    proxy.send({"type": "ping", "id": f"after-{host}"})
+    proxy.expect("pong", id=f"after-{host}")
 
 
 def read_json(path):
@@ -566,17 +578,28 @@ class HistoryLoadTests(SettingsTestCase):
 
 class HistoryColumnTests(SettingsTestCase):
     """At the window's default size the Host column shows a usual host in
-    full, and the Session column a short label. A cell shows a tooltip
-    with its whole text only when the text is cut short, so whether a
-    tooltip opens shows whether the cell is cut."""
+    full, and the Session and Reason columns a default session label and
+    the usual reasons. A cell shows a tooltip with its whole text only
+    when the text is cut short, so whether a tooltip opens shows whether
+    the cell is cut. The rows, newest first: registry.npmjs.org and
+    LONG_HOST of “npm ci (frontend)”, then two rows of a session with the
+    proxy's default style of label, one of them from an earlier day."""
 
     LONG_HOST = "a-very-long-subdomain-name-for-testing.cdn.eu-west-1.storage.example-cloud.com"
+    DEFAULT_LABEL = "name on 127.0.0.1:43247"
 
     def setUp(self):
         super().setUp()
         self.proxy = FakeProxy(self.agent.socket_path)
         self.addCleanup(self.proxy.close)
         self.proxy.hello("default", label="npm ci (frontend)")
+        self.unnamed = FakeProxy(self.agent.socket_path)
+        self.addCleanup(self.unnamed.close)
+        self.unnamed.hello("default", label=self.DEFAULT_LABEL)
+
+        send_event(self.unnamed, "ads.example", "deny", "not in the allow list")
+        send_event(self.unnamed, "api.example", "approval-granted", "approved by the user once",
+                   time="2026-01-02T03:04:05Z")
         send_events(self.proxy, [self.LONG_HOST, "registry.npmjs.org"])
         ah.click(display, self.window, *history_tab(self.window))
         move_pointer_away()
@@ -584,10 +607,15 @@ class HistoryColumnTests(SettingsTestCase):
         self.edges = history_column_edges(self.window)
 
     def column_centre(self, index):
-        """Return the x of the centre of column index, 1 for Session or 2
-        for Host, which lie between two column edges."""
+        """Return the x of the centre of column index, from 1 for Session
+        to 5 for Reason, which lie between two column edges."""
         self.assertGreaterEqual(len(self.edges), 6, f"column edges found: {self.edges}")
         return (self.edges[index - 1] + self.edges[index]) // 2
+
+    def assert_whole(self, column, row, text):
+        x = self.column_centre(column)
+        self.assertFalse(tooltip_shown(self.window, x, history_row_centre(row), expected=False),
+                         f"{text} is cut short")
 
     def test_long_host_cut_with_tooltip(self):
         """A host longer than the column shows its whole text in a tooltip."""
@@ -596,15 +624,64 @@ class HistoryColumnTests(SettingsTestCase):
 
     def test_usual_host_shown_whole(self):
         """registry.npmjs.org:443 fits, so it needs no tooltip."""
-        x = self.column_centre(2)
-        self.assertFalse(tooltip_shown(self.window, x, history_row_centre(0), expected=False),
-                         "the host registry.npmjs.org:443 is cut short")
+        self.assert_whole(2, 0, "the host registry.npmjs.org:443")
 
     def test_session_label_shown_whole(self):
         """The label “npm ci (frontend)” fits on the cell's two lines."""
-        x = self.column_centre(1)
-        self.assertFalse(tooltip_shown(self.window, x, history_row_centre(0), expected=False),
-                         "the session label npm ci (frontend) is cut short")
+        self.assert_whole(1, 0, "the session label npm ci (frontend)")
+
+    def test_default_session_label_shown_whole(self):
+        """The label keeps its port, which tells two proxies of one
+        profile apart."""
+        self.assert_whole(1, 2, f"the session label {self.DEFAULT_LABEL}")
+
+    def test_usual_reasons_shown_whole(self):
+        self.assert_whole(5, 2, "the reason approved by the user once")
+        self.assert_whole(5, 3, "the reason not in the allow list")
+
+    def test_no_horizontal_scrolling(self):
+        """The columns fit the view, so scrolling right moves nothing.
+        That can only be watched for a bounded time, two seconds."""
+        rect = history_rows(self.window)
+        before = ah.capture(display, self.window, *rect)
+
+        scroll_history(self.window, 5, 7)
+        move_pointer_away()
+        wait_still(self.window, rect)
+
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            self.assertTrue(ah.capture(display, self.window, *rect) == before,
+                            "the history scrolled sideways, so it is wider than its view")
+            time.sleep(0.05)
+
+
+class HistoryColumnWidthTests(SettingsTestCase):
+    """The columns keep their widths whatever the rows in view contain."""
+
+    def test_columns_keep_width(self):
+        """30 requests with a long host, a long reason, a date and the
+        longest decision come in after two short ones, and the lines
+        between the columns stay where they were."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello("default", label="ci")
+        send_events(proxy, ["a.example", "b.example"])
+        ah.click(display, self.window, *history_tab(self.window))
+        move_pointer_away()
+        wait_still(self.window, history_rows(self.window))
+        edges = history_column_edges(self.window)
+
+        for number in range(30):
+            proxy.send({"type": "event", "time": "2026-01-02T03:04:05Z", "session": proxy.session_id,
+                        "method": "CONNECT", "host": f"{number}.{HistoryColumnTests.LONG_HOST}",
+                        "port": 443, "decision": "approval-failed",
+                        "reason": "the question could not be shown on the display", "duration_ms": 12345})
+        send_events(proxy, ["c.example"])
+        wait_still(self.window, history_rows(self.window))
+
+        self.assertGreaterEqual(len(edges), 6, f"column edges found: {edges}")
+        self.assertEqual(history_column_edges(self.window), edges)
 
 
 class SessionsTests(SettingsTestCase):
