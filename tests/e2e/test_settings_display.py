@@ -121,6 +121,13 @@ def newest_allow_always(window):
     return width - 91, 157
 
 
+def newest_deny_always(window):
+    """Return the centre of Deny Always in the newest history row, the
+    button under Allow Always (see newest_allow_always)."""
+    width, height = ah.window_size(display, window)
+    return width - 91, 177
+
+
 def history_row_centre(index):
     """Return the y of the centre of history row index, 0 the first
     shown. The first is centred 166 px below the window's top (see
@@ -490,6 +497,24 @@ class HistoryTests(SettingsTestCase):
 
         self.wait_allow(["api.example", "github.com"], name="work")
         self.assertFalse(os.path.exists(self.agent.profile_path("default")))
+
+    def test_deny_always_writes_rule(self):
+        """Deny Always, stacked under Allow Always, adds the host to the
+        deny list of the session's profile."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello("work", label="npm build")
+        send_events(proxy, ["tracker.example"])
+
+        ah.click(display, self.window, *history_tab(self.window))
+        move_pointer_away()
+        wait_still(self.window, history_rows(self.window))
+        ah.click(display, self.window, *newest_deny_always(self.window))
+
+        path = self.agent.profile_path("work")
+        wait_for(lambda: read_json(path)["network"]["deny_domain"] == ["tracker.example"],
+                 message=f"deny list ['tracker.example'] in {path}")
+        self.assertEqual(read_json(path)["network"]["allow_domain"], ["api.example"])
 
 
 class HistoryScrollTests(SettingsTestCase):
