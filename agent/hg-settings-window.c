@@ -1118,8 +1118,8 @@ session_added_cb (HgAgentServer    *server,
  * or the reason "approved by the user once" whole on two lines, and a
  * time of an earlier day shows its date, 10 characters, on a line of
  * its own. The host loses its middle when cut, so its start and its
- * domain stay. The host and the reason share the width of a wider
- * window. */
+ * end, with the port, stay. The host and the reason share the width of
+ * a wider window. */
 static const TextFit history_fit_time = { PANGO_ELLIPSIZE_END, 10, 10, 2 };
 static const TextFit history_fit_session = { PANGO_ELLIPSIZE_END, 15, 15, 2 };
 static const TextFit history_fit_host = { PANGO_ELLIPSIZE_MIDDLE, 24, 24, 1 };
