@@ -458,11 +458,6 @@ build_list (HgFilter           *base,
   return g_steal_pointer (&filter);
 }
 
-static void add_to_filter (HgFilter           *filter,
-                           HgVerdict           verdict,
-                           const char * const *entries,
-                           guint               n_entries);
-
 static void
 forget_session (HgAgentClient *self)
 {
