@@ -586,12 +586,17 @@ merge_port_cb (guint16  port,
       return;
     }
 
+  /* g_hash_table_lookup_extended() sets the key it returns to NULL when
+   * it finds nothing, so the key is chosen only after the lookup. An
+   * IPv4 key is the address itself; an IPv6 key is copied into this
+   * filter's chunk. */
   table = address_table_for_length (target->addresses, target->length);
-  key = (gpointer) target->key;
   if (g_hash_table_lookup_extended (table, target->key, &key, &value))
     set = GPOINTER_TO_UINT (value);
   else if (target->addresses->bits == IPV6_BITS)
     key = g_string_chunk_insert_len (target->filter->keys, target->key, 16);
+  else
+    key = (gpointer) target->key;
 
   g_hash_table_insert (table, key, GUINT_TO_POINTER (port_set_add (target->filter, set, port)));
 }

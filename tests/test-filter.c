@@ -285,6 +285,39 @@ test_copy (void)
   g_assert_true (hg_filter_match_name (copy, "b.example", 443));
 }
 
+static gboolean
+matches_address (HgFilter   *filter,
+                 const char *text,
+                 guint16     port)
+{
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (text);
+
+  return hg_filter_match_address (filter, address, port);
+}
+
+/* A copy holds the same IPv4 entries, not entries for 0.0.0.0 of the
+ * same prefix lengths. */
+static void
+test_copy_ipv4 (void)
+{
+  static const char *const entries[] = {
+    "10.0.0.0/8", "192.0.2.7", "192.0.2.8:443", "2001:db8::/32", NULL,
+  };
+  g_autoptr(HgFilter) filter = filter_from_entries (entries);
+  g_autoptr(HgFilter) copy = hg_filter_copy (filter);
+  g_auto(GStrv) strv = hg_filter_to_strv (filter);
+  g_auto(GStrv) copy_strv = hg_filter_to_strv (copy);
+
+  g_assert_cmpstrv (copy_strv, strv);
+  g_assert_true (matches_address (copy, "10.1.2.3", 80));
+  g_assert_true (matches_address (copy, "192.0.2.7", 80));
+  g_assert_true (matches_address (copy, "192.0.2.8", 443));
+  g_assert_false (matches_address (copy, "192.0.2.8", 80));
+  g_assert_true (matches_address (copy, "2001:db8::5", 80));
+  g_assert_false (matches_address (copy, "0.0.0.1", 80));
+  g_assert_false (matches_address (copy, "0.0.0.0", 443));
+}
+
 static void
 test_add_invalid (void)
 {
@@ -410,6 +443,7 @@ main (int    argc,
   g_test_add_func ("/filter/merge", test_merge);
   g_test_add_func ("/filter/merge-large", test_merge_large);
   g_test_add_func ("/filter/copy", test_copy);
+  g_test_add_func ("/filter/copy-ipv4", test_copy_ipv4);
   g_test_add_func ("/filter/add/invalid", test_add_invalid);
   g_test_add_func ("/filter/add/star-deny", test_add_star_deny);
   g_test_add_func ("/filter/shared-is-immutable", test_shared_is_immutable);

@@ -607,6 +607,24 @@ class FilterPushTest(ApprovalTest):
         self.assertEqual(self.agent.wait_message("ask")["host"], "new.test")
         request.close()
 
+    def test_pushed_address_entries_apply(self):
+        """IPv4 entries pushed by the agent apply as written: an allowed
+        address goes through without a question, and a denied address
+        denies a name that resolves to it."""
+        proxy = self.proxy(*self.pins("named.test"))
+        self.agent.connection()
+        self.agent.push_filter(allow=["127.0.0.1", "named.test"], deny=["127.0.0.1/32"])
+        self.wait_log(proxy, "Using revision 2")
+
+        response = proxy.request(proxy.connect_request(f"named.test:{self.echo.port}"))
+        self.assertEqual(response.status, 403, response)
+        self.assertIn("the deny list entry \"127.0.0.1\"", response.reason)
+
+        self.agent.push_filter(allow=["127.0.0.1"], deny=[])
+        self.wait_log(proxy, "Using revision 3")
+        self.assert_tunnel(proxy, "127.0.0.1")
+        self.assertEqual(self.agent.messages("ask"), [])
+
     def test_push_mode_off_from_profile(self):
         proxy = self.profile_proxy(*self.pins("off.test"))
         self.agent.connection()
