@@ -6,7 +6,8 @@
  * hg_host_parse_len() with all three port modes (NUL bytes included), and
  * to hg_host_parse() as a C string. Checks that canonical forms parse back
  * to themselves, that an accepted entry matches what it names once it is
- * in a filter, and that error messages contain no control characters.
+ * in a filter and stays the same in a copy of the filter, and that error
+ * messages contain no control characters.
  */
 #include "config.h"
 
@@ -40,8 +41,10 @@ static void
 check_filter_matches (const HgPattern *pattern)
 {
   g_autoptr(HgFilter) filter = hg_filter_new ();
+  g_autoptr(HgFilter) copy = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) strv = NULL;
+  g_auto(GStrv) copy_strv = NULL;
   g_autofree char *subdomain = NULL;
   g_autofree char *found = NULL;
   guint16 port = pattern->port != 0 ? pattern->port : 443;
@@ -88,6 +91,12 @@ check_filter_matches (const HgPattern *pattern)
     }
 
   g_assert_cmpstr (found, ==, strv[0]);
+
+  /* A copy, as proxies connected to an agent build their lists, holds
+   * the same entry. */
+  copy = hg_filter_copy (filter);
+  copy_strv = hg_filter_to_strv (copy);
+  g_assert_cmpstrv (copy_strv, strv);
 
   g_assert_true (hg_filter_add (filter, strv[0], HG_PATTERN_FLAG_NONE, &error));
   g_assert_no_error (error);
