@@ -284,6 +284,45 @@ hg_agent_filter_from_profile (const HgProfile *profile,
                                                              : HG_APPROVAL_TIMEOUT_DEFAULT);
 }
 
+/* Loads the profile the session's proxy uses. When the agent has no file
+ * of that name, or cannot read it, returns NULL with @reason set to a
+ * sentence for the proxy. A read failure also sets @error. */
+static HgProfile *
+load_session_profile (HgAgentSession  *session,
+                      char           **reason,
+                      GError         **error)
+{
+  const char *name = session->info->profile;
+  HgProfile *profile;
+
+  if (!hg_profile_store_has_profile (session->store, name))
+    {
+      *reason = g_strdup_printf (_("The agent has no profile “%s” yet, so it sends no lists; "
+                                   "the first Always answer creates it"), name);
+      return NULL;
+    }
+
+  profile = hg_profile_store_load (session->store, name, error);
+  if (profile == NULL)
+    *reason = g_strdup_printf (_("The agent cannot read the profile “%s”, so it sends no lists: %s"),
+                               name, (*error)->message);
+  return profile;
+}
+
+/* Sends the `invalid-profile` error that makes the proxy keep its own
+ * lists, and returns the empty filter, approval off, that goes with it
+ * in the next message. */
+static HgFilterUpdate *
+refuse_lists (HgAgentSession *session,
+              const char     *reason)
+{
+  const char *name = session->info->profile;
+
+  send_error (session, NULL, ERROR_CODE_INVALID_PROFILE, reason);
+  return hg_filter_update_new (name, hg_profile_store_get_revision (session->store, name),
+                               NULL, NULL, HG_APPROVAL_OFF, HG_APPROVAL_TIMEOUT_DEFAULT);
+}
+
 /* Replies to `hello` with the profile's filter. A profile that is
  * missing or does not parse gets an `error` naming the problem and a
  * `welcome` with an empty filter and approval off, so the agent adds
@@ -295,40 +334,32 @@ static void
 welcome (HgAgentSession *session)
 {
   const char *name = session->info->profile;
-  guint64 revision = hg_profile_store_get_revision (session->store, name);
   g_autoptr(HgProfile) profile = NULL;
   g_autoptr(HgFilterUpdate) filter = NULL;
   g_autoptr(HgMessage) message = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
 
-  if (!hg_profile_store_has_profile (session->store, name))
-    {
-      text = g_strdup_printf (_("The agent has no profile “%s” yet, so it sends no lists; "
-                                "the first Always answer creates it"), name);
-      /* Translators: the first %s is the session id, the second a
-       * sentence about the session's profile. */
-      g_message (_("Session %s: %s"), session->info->id, text);
-    }
-  else if ((profile = hg_profile_store_load (session->store, name, &error)) == NULL)
-    {
-      text = g_strdup_printf (_("The agent cannot read the profile “%s”, so it sends no lists: %s"),
-                              name, error->message);
-      /* Translators: the first %s is the session id, the second a
-       * sentence about the session's profile. */
-      g_warning (_("Session %s: %s"), session->info->id, text);
-      hg_agent_session_set_profile_error (session, error);
-    }
-
+  profile = load_session_profile (session, &text, &error);
   if (profile != NULL)
     {
-      filter = hg_agent_filter_from_profile (profile, name, revision);
+      filter = hg_agent_filter_from_profile (profile, name,
+                                             hg_profile_store_get_revision (session->store, name));
     }
   else
     {
-      send_error (session, NULL, ERROR_CODE_INVALID_PROFILE, text);
-      filter = hg_filter_update_new (name, revision, NULL, NULL, HG_APPROVAL_OFF,
-                                     HG_APPROVAL_TIMEOUT_DEFAULT);
+      if (error == NULL)
+        /* Translators: the first %s is the session id, the second a
+         * sentence about the session's profile. */
+        g_message (_("Session %s: %s"), session->info->id, text);
+      else
+        {
+          /* Translators: the first %s is the session id, the second a
+           * sentence about the session's profile. */
+          g_warning (_("Session %s: %s"), session->info->id, text);
+          hg_agent_session_set_profile_error (session, error);
+        }
+      filter = refuse_lists (session, text);
     }
 
   message = hg_message_new_welcome (filter);
@@ -805,26 +836,6 @@ hg_agent_session_send_filter (HgAgentSession       *session,
              session->info->id, (unsigned long long) filter->revision, filter->profile);
 }
 
-/* Asks the proxy to forget its Session answers and keep its lists. The
- * `invalid-profile` error right before the `filter` marks the filter's
- * lists as unusable, so the proxy applies only `forget_session`. The
- * welcome for such a profile uses the same pair. */
-static void
-send_forget_without_lists (HgAgentSession *session,
-                           const char     *reason)
-{
-  const char *name = session->info->profile;
-  g_autoptr(HgFilterUpdate) filter = NULL;
-  g_autoptr(HgMessage) message = NULL;
-
-  send_error (session, NULL, ERROR_CODE_INVALID_PROFILE, reason);
-  filter = hg_filter_update_new (name, hg_profile_store_get_revision (session->store, name),
-                                 NULL, NULL, HG_APPROVAL_OFF, HG_APPROVAL_TIMEOUT_DEFAULT);
-  filter->forget_session = TRUE;
-  message = hg_message_new_filter (filter);
-  hg_message_stream_send (session->stream, message);
-}
-
 /**
  * hg_agent_session_forget_decisions:
  * @error: return location for a #GError
@@ -849,6 +860,7 @@ hg_agent_session_forget_decisions (HgAgentSession  *session,
   g_autoptr(HgProfile) profile = NULL;
   g_autoptr(HgFilterUpdate) filter = NULL;
   g_autoptr(GError) load_error = NULL;
+  g_autofree char *reason = NULL;
   const char *name;
 
   g_return_val_if_fail (HG_IS_AGENT_SESSION (session), FALSE);
@@ -867,20 +879,18 @@ hg_agent_session_forget_decisions (HgAgentSession  *session,
       return FALSE;
     }
 
+  /* Without lists of the agent's own, the `invalid-profile` error right
+   * before the filter makes the proxy apply only `forget_session`. */
   name = session->info->profile;
-  if (!hg_profile_store_has_profile (session->store, name))
+  profile = load_session_profile (session, &reason, &load_error);
+  if (profile == NULL)
     {
-      g_autofree char *reason = g_strdup_printf (_("The agent has no profile “%s” yet, so it sends no lists; "
-                                                   "the first Always answer creates it"), name);
+      g_autoptr(HgMessage) message = NULL;
 
-      send_forget_without_lists (session, reason);
-    }
-  else if ((profile = hg_profile_store_load (session->store, name, &load_error)) == NULL)
-    {
-      g_autofree char *reason = g_strdup_printf (_("The agent cannot read the profile “%s”, so it sends no lists: %s"),
-                                                 name, load_error->message);
-
-      send_forget_without_lists (session, reason);
+      filter = refuse_lists (session, reason);
+      filter->forget_session = TRUE;
+      message = hg_message_new_filter (filter);
+      hg_message_stream_send (session->stream, message);
     }
   else
     {
