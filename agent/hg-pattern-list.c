@@ -110,9 +110,10 @@ show_error (HgPatternList *list,
       const char *tail = g_utf8_offset_to_pointer (message, n_chars - ERROR_MAX_CHARS / 2);
 
       cut = g_strdup_printf ("%.*s…%s", (int) (head_end - message), message, tail);
+      message = cut;
     }
 
-  gtk_label_set_text (list->error_label, cut != NULL ? cut : message != NULL ? message : "");
+  gtk_label_set_text (list->error_label, message != NULL ? message : "");
   gtk_widget_set_visible (GTK_WIDGET (list->error_label), message != NULL);
 }
 

@@ -1420,9 +1420,9 @@ scroll_history_to_newest (HgSettingsWindow *self)
 /* Keeps the view at the newest rows while it shows the top. The
  * GtkListView of GTK 4.8 keeps its anchor row in place when rows are
  * inserted above it. That is right while the person reads further down,
- * but at the top it hides each new row above the view. The handler runs after the view has
- * taken the change and before the next layout, so the adjustment still
- * contains the position the person sees. */
+ * but at the top it hides each new row above the view. The handler runs
+ * after the view has taken the change and before the next layout, so the
+ * adjustment still contains the position shown. */
 static void
 history_items_changed_cb (GListModel       *model,
                           guint             position,

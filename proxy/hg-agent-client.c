@@ -1239,7 +1239,7 @@ reply_not_allowed (HgAgentClient   *self,
  * which means the agent has no lists for this proxy's profile. The
  * proxy keeps the lists it uses and applies only `forget_session`. The
  * revision is not taken either, because the agent's count for a profile
- * it cannot read says nothing about the lists in use. */
+ * it cannot read does not describe the lists in use. */
 static void
 apply_filter_without_lists (HgAgentClient        *self,
                             const HgFilterUpdate *update)
