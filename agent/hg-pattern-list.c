@@ -244,49 +244,14 @@ set_busy (HgPatternList *list,
   update_buttons (list);
 }
 
-static void
-remove_replaced_cb (GObject      *object,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  HgPatternList *list;
-
-  if (hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error))
-    return;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-
-  list = HG_PATTERN_LIST (user_data);
-  show_status (list, error->message, TRUE);
-}
-
-static gboolean
-same_entry (HgPatternList *list,
-            const char    *a,
-            const char    *b)
-{
-  g_autoptr(HgPattern) pattern_a = hg_pattern_parse (a, pattern_flags (list), NULL);
-  g_autoptr(HgPattern) pattern_b = hg_pattern_parse (b, pattern_flags (list), NULL);
-  g_autofree char *text_a = NULL;
-  g_autofree char *text_b = NULL;
-
-  if (pattern_a == NULL || pattern_b == NULL)
-    return g_strcmp0 (a, b) == 0;
-
-  text_a = hg_pattern_to_string (pattern_a);
-  text_b = hg_pattern_to_string (pattern_b);
-  return g_str_equal (text_a, text_b);
-}
-
 /* Returns whether the running add is an edit that would turn the edited
- * entry into another one already on the list. */
+ * entry into another one already on the list. A replace never reports
+ * the edited entry itself. */
 static gboolean
 edit_hits_duplicate (HgPatternList      *list,
                      const char * const *duplicates)
 {
-  return duplicates[0] != NULL && list->editing != NULL &&
-         !same_entry (list, list->editing, list->adding);
+  return duplicates[0] != NULL && list->editing != NULL;
 }
 
 static void
@@ -296,8 +261,6 @@ add_done_cb (GObject      *object,
 {
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) duplicates = NULL;
-  g_autofree char *replaced = NULL;
-  g_autofree char *added = NULL;
   HgPatternList *list;
 
   if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &error) &&
@@ -314,9 +277,9 @@ add_done_cb (GObject      *object,
       return;
     }
 
-  /* Removing the edited entry now would merge it into the other one
-   * without a word. The old entry and the text stay, so the person can
-   * type another entry, or press Escape and remove the old one. */
+  /* The store left the file alone. The old entry and the text stay, so
+   * the person can type another entry, or press Escape and remove the
+   * old one. */
   if (edit_hits_duplicate (list, (const char * const *) duplicates))
     {
       g_clear_pointer (&list->adding, g_free);
@@ -324,24 +287,14 @@ add_done_cb (GObject      *object,
       return;
     }
 
-  replaced = g_steal_pointer (&list->editing);
-  added = g_steal_pointer (&list->adding);
+  g_clear_pointer (&list->editing, g_free);
+  g_clear_pointer (&list->adding, g_free);
   gtk_editable_set_text (GTK_EDITABLE (list->add_entry), "");
 
-  /* An edit that kept the entry or changed only its spelling finds the
-   * entry on the list. That needs no message. */
-  if (duplicates[0] != NULL && replaced == NULL)
+  if (duplicates[0] != NULL)
     show_duplicate (list, duplicates[0], FALSE);
   else
     show_status (list, NULL, FALSE);
-
-  /* The new text is saved first, so a failed edit never loses the old
-   * entry. The store compares entries in canonical form, so an edit
-   * that only changed the spelling must not remove the old entry: it is
-   * the new one. */
-  if (replaced != NULL && !same_entry (list, replaced, added))
-    hg_profile_store_remove_entry_async (list->store, list->profile, list_kind (list),
-                                         replaced, list->cancellable, remove_replaced_cb, list);
 }
 
 /* Saving an empty field does not remove the edited entry, because
@@ -388,8 +341,13 @@ add_clicked_cb (HgPatternList *list)
   set_busy (list, TRUE);
   g_free (list->adding);
   list->adding = g_strdup (text);
-  hg_profile_store_add_entries_async (list->store, list->profile, list_kind (list), entries,
-                                      list->cancellable, add_done_cb, list);
+  if (list->editing != NULL)
+    hg_profile_store_replace_entry_async (list->store, list->profile, list_kind (list),
+                                          list->editing, text, list->cancellable,
+                                          add_done_cb, list);
+  else
+    hg_profile_store_add_entries_async (list->store, list->profile, list_kind (list), entries,
+                                        list->cancellable, add_done_cb, list);
 }
 
 static gboolean

@@ -64,6 +64,7 @@ static guint signals[N_SIGNALS];
 
 typedef enum {
   EDIT_ADD,
+  EDIT_REPLACE,
   EDIT_REMOVE,
   EDIT_SET_APPROVAL,
   EDIT_CREATE,
@@ -87,8 +88,8 @@ typedef struct {
   GPtrArray *changed_names;
   GPtrArray *changed_checksums;
 
-  /* Filled in by the worker of an add: the entries, in canonical form,
-   * that were on the list before the edit. */
+  /* Filled in by the worker of an add or a replace: the entries, in
+   * canonical form, that were on the list before the edit. */
   GPtrArray *duplicates;
 } Edit;
 
@@ -490,6 +491,92 @@ apply_add (JsonObject   *network,
   return TRUE;
 }
 
+/* Rewrites the first element of @list equal to @old_canonical to hold
+ * @new_canonical, where it stands, and sets @changed if its text
+ * differed. Returns whether one was found. */
+static gboolean
+list_replace_first (JsonObject    *network,
+                    HgProfileList  list,
+                    const char    *old_canonical,
+                    const char    *new_canonical,
+                    gboolean      *changed)
+{
+  const char * const *keys = list_keys (list);
+
+  for (guint i = 0; keys[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (network, keys[i]);
+      JsonArray *array;
+
+      if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+        continue;
+
+      array = json_node_get_array (node);
+      for (guint j = 0; j < json_array_get_length (array); j++)
+        {
+          const char *text = json_array_get_string_element (array, j);
+          g_autofree char *existing = text != NULL ? canonical_entry (text, list, NULL) : NULL;
+
+          if (g_strcmp0 (text, old_canonical) != 0 && g_strcmp0 (existing, old_canonical) != 0)
+            continue;
+
+          if (!g_str_equal (text, new_canonical))
+            {
+              json_node_set_string (json_array_get_element (array, j), new_canonical);
+              *changed = TRUE;
+            }
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
+/* Puts the second entry of @edit in place of the first, so an edited
+ * entry keeps its place on the list, and takes it off the other list as
+ * an add does. When the new entry is already on the list as another
+ * entry, the file stays as it was and the entry goes to
+ * edit->duplicates: merging the two without a word would lose the old
+ * one. When the old entry is gone, the new one is added at the end. */
+static gboolean
+apply_replace (JsonObject   *network,
+               Edit         *edit,
+               gboolean     *changed,
+               GError      **error)
+{
+  HgProfileList other = edit->list == HG_PROFILE_LIST_DENY ? HG_PROFILE_LIST_ALLOW : HG_PROFILE_LIST_DENY;
+  g_autofree char *old_canonical = canonical_entry (edit->entries[0], edit->list, NULL);
+  g_autofree char *new_canonical = canonical_entry (edit->entries[1], edit->list, error);
+  const char *old_text = old_canonical != NULL ? old_canonical : edit->entries[0];
+  g_autoptr(GHashTable) present = NULL;
+
+  if (new_canonical == NULL)
+    return FALSE;
+
+  present = list_canonical_set (network, edit->list);
+  if (!g_str_equal (old_text, new_canonical) && g_hash_table_contains (present, new_canonical))
+    {
+      g_ptr_array_add (edit->duplicates, g_steal_pointer (&new_canonical));
+      return TRUE;
+    }
+
+  if (list_remove (network, other, new_canonical))
+    *changed = TRUE;
+
+  if (!list_replace_first (network, edit->list, old_text, new_canonical, changed))
+    {
+      json_array_add_string_element (ensure_array_member (network, list_keys (edit->list)[0]),
+                                     new_canonical);
+      *changed = TRUE;
+    }
+  else if (!g_str_equal (old_text, new_canonical) && list_remove (network, edit->list, old_text))
+    {
+      *changed = TRUE;
+    }
+
+  return TRUE;
+}
+
 static gboolean
 apply_edit (JsonObject  *root,
             Edit        *edit,
@@ -503,6 +590,9 @@ apply_edit (JsonObject  *root,
     {
     case EDIT_ADD:
       return apply_add (network, edit, changed, error);
+
+    case EDIT_REPLACE:
+      return apply_replace (network, edit, changed, error);
 
     case EDIT_REMOVE:
       canonical = canonical_entry (edit->entries[0], edit->list, NULL);
@@ -956,6 +1046,43 @@ hg_profile_store_add_entries_finish (HgProfileStore  *store,
     g_strv_builder_add (builder, skipped->pdata[i]);
   *duplicates = g_strv_builder_end (builder);
   return TRUE;
+}
+
+/**
+ * hg_profile_store_replace_entry_async:
+ * @old_entry: the entry being changed, compared in canonical form
+ * @new_entry: what it becomes, validated with the pattern parser
+ *
+ * Puts @new_entry, in canonical form, where @old_entry stands on a list
+ * of profile @name, in one write, and takes it off the other list. If
+ * @old_entry is gone, @new_entry is added at the end. If @new_entry is
+ * already on the list as another entry, nothing is written. Complete
+ * it with hg_profile_store_add_entries_finish(), whose @duplicates then
+ * holds @new_entry.
+ */
+void
+hg_profile_store_replace_entry_async (HgProfileStore      *store,
+                                      const char          *name,
+                                      HgProfileList        list,
+                                      const char          *old_entry,
+                                      const char          *new_entry,
+                                      GCancellable        *cancellable,
+                                      GAsyncReadyCallback  callback,
+                                      gpointer             user_data)
+{
+  const char *entries[] = { old_entry, new_entry, NULL };
+  Edit *edit;
+
+  g_return_if_fail (HG_IS_PROFILE_STORE (store));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (old_entry != NULL);
+  g_return_if_fail (new_entry != NULL);
+
+  edit = edit_new (EDIT_REPLACE, name);
+  edit->list = list;
+  edit->entries = g_strdupv ((char **) entries);
+  edit->duplicates = g_ptr_array_new_with_free_func (g_free);
+  run_edit (store, edit, cancellable, callback, user_data);
 }
 
 /**

@@ -156,6 +156,28 @@ add_entries_with_duplicates (Fixture             *fixture,
   return r.ok;
 }
 
+/* Replaces @old_entry with @new_entry and returns, in @duplicates, what
+ * the store reported as already on the list. */
+static gboolean
+replace_entry (Fixture        *fixture,
+               const char     *name,
+               HgProfileList   list,
+               const char     *old_entry,
+               const char     *new_entry,
+               GStrv          *duplicates,
+               GError        **error)
+{
+  AddResult r = { 0 };
+
+  hg_profile_store_replace_entry_async (fixture->store, name, list, old_entry, new_entry,
+                                        NULL, add_cb, &r);
+  wait_until (&r.done);
+  *duplicates = r.duplicates;
+  if (r.error != NULL)
+    g_propagate_error (error, r.error);
+  return r.ok;
+}
+
 static gboolean
 add_entry (Fixture        *fixture,
            const char     *name,
@@ -433,6 +455,121 @@ test_allow_removes_deny (Fixture       *fixture,
   g_assert_cmpuint (profile->allow->len, ==, 1);
   g_assert_cmpuint (profile->deny->len, ==, 1);
   g_assert_cmpstr (profile->deny->pdata[0], ==, "c.example");
+}
+
+/* Asserts that the allow list of @name holds exactly @expected, in order. */
+static void
+assert_allow_list (Fixture            *fixture,
+                   const char         *name,
+                   const char * const *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile = hg_profile_store_load (fixture->store, name, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (profile->allow->len, ==, g_strv_length ((char **) expected));
+  for (guint i = 0; expected[i] != NULL; i++)
+    g_assert_cmpstr (profile->allow->pdata[i], ==, expected[i]);
+}
+
+static void
+test_replace_keeps_place (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  const char *expected[] = { "a.example", "new.example", "c.example", NULL };
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile = NULL;
+
+  write_profile (fixture, "work",
+                 "{\"network\": {\"allow_domain\": [\"a.example\", \"B.Example\", \"c.example\"],"
+                 " \"deny_domain\": [\"new.example\", \"d.example\"]}}\n");
+
+  g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "b.example", "NEW.example.",
+                                &duplicates, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstrv (duplicates, ((const char * const[]) { NULL }));
+
+  assert_allow_list (fixture, "work", expected);
+
+  /* The new entry is taken off the deny list, as an add takes it. */
+  profile = hg_profile_store_load (fixture->store, "work", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (profile->deny->len, ==, 1);
+  g_assert_cmpstr (profile->deny->pdata[0], ==, "d.example");
+}
+
+static void
+test_replace_into_duplicate (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  const char *text = "{\"network\": {\"allow_domain\": [\"a.example\", \"b.example\"]}}\n";
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *after = NULL;
+
+  write_profile (fixture, "work", text);
+
+  g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "a.example", "B.example",
+                                &duplicates, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstrv (duplicates, ((const char * const[]) { "b.example", NULL }));
+
+  after = read_profile (fixture, "work");
+  g_assert_cmpstr (after, ==, text);
+}
+
+static void
+test_replace_spelling_only (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  const char *expected[] = { "a.example", "b.example", NULL };
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+
+  write_profile (fixture, "work", "{\"network\": {\"allow_domain\": [\"A.Example.\", \"b.example\"]}}\n");
+
+  g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "A.Example.", "a.EXAMPLE",
+                                &duplicates, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstrv (duplicates, ((const char * const[]) { NULL }));
+  assert_allow_list (fixture, "work", expected);
+}
+
+static void
+test_replace_gone_entry_appends (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  const char *expected[] = { "b.example", "new.example", NULL };
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+
+  write_profile (fixture, "work", "{\"network\": {\"allow_domain\": [\"b.example\"]}}\n");
+
+  g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "a.example", "new.example",
+                                &duplicates, &error));
+  g_assert_no_error (error);
+  assert_allow_list (fixture, "work", expected);
+}
+
+static void
+test_replace_invalid_entry (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  const char *text = "{\"network\": {\"deny_domain\": [\"a.example\"]}}\n";
+  g_auto(GStrv) duplicates = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *after = NULL;
+
+  write_profile (fixture, "work", text);
+
+  g_assert_false (replace_entry (fixture, "work", HG_PROFILE_LIST_DENY, "a.example", "*",
+                                 &duplicates, &error));
+  g_assert_nonnull (error);
+  g_assert_null (duplicates);
+
+  after = read_profile (fixture, "work");
+  g_assert_cmpstr (after, ==, text);
 }
 
 static void
@@ -772,6 +909,11 @@ main (int   argc,
   ADD ("add/concurrent", test_concurrent_adds);
   ADD ("add/widened", test_widened_entries);
   ADD ("add/many-entries", test_add_many_entries);
+  ADD ("replace/keeps-place", test_replace_keeps_place);
+  ADD ("replace/into-duplicate", test_replace_into_duplicate);
+  ADD ("replace/spelling-only", test_replace_spelling_only);
+  ADD ("replace/gone-entry-appends", test_replace_gone_entry_appends);
+  ADD ("replace/invalid-entry", test_replace_invalid_entry);
   ADD ("import/keeps-unknown-keys", test_import_keeps_unknown_keys);
   ADD ("import/drops-widening-keys", test_import_drops_widening_keys);
   ADD ("import/invalid", test_import_invalid_rejected);

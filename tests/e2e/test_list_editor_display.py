@@ -239,11 +239,11 @@ class EditTests(ListTestCase):
     def test_edit_return_replaces_entry(self):
         """Edit copies the selected entry into the field with its text
         selected, so typing replaces it, and Return saves the new entry
-        in place of the old one."""
+        in place of the old one, first on the list as the old one was."""
         self.start_edit("new.example")
         ah.key(display, "Return")
 
-        self.wait_allow(["b.example", "new.example"])
+        self.wait_allow(["new.example", "b.example"])
         self.assertEqual(self.agent.read_profile("default")["network"]["deny_domain"],
                          ["ads.example"])
 
