@@ -72,13 +72,11 @@ parse_line (const char     *line,
             guint           number,
             HgPatternFlags  flags,
             GPtrArray      *valid,
-            GHashTable     *seen,
             GPtrArray      *rejected)
 {
   g_autofree char *entry = NULL;
   g_autoptr(HgPattern) pattern = NULL;
   g_autoptr(GError) error = NULL;
-  char *canonical;
 
   line = trim_line (line, &length);
   if (length == 0)
@@ -98,11 +96,7 @@ parse_line (const char     *line,
       return;
     }
 
-  canonical = hg_pattern_to_string (pattern);
-  if (!g_hash_table_add (seen, canonical))
-    return;
-
-  g_ptr_array_add (valid, g_strdup (canonical));
+  g_ptr_array_add (valid, hg_pattern_to_string (pattern));
 }
 
 /**
@@ -111,7 +105,8 @@ parse_line (const char     *line,
  * @length: the length of @text in bytes, or -1 if it is NUL-terminated
  * @flags: %HG_PATTERN_FLAG_DENY to check the lines as deny-list entries
  * @valid: (out) (transfer full): the valid entries in canonical form,
- *   in file order, each once
+ *   in file order, a repeated one as often as it is given, so the
+ *   caller can count the repeats
  * @rejected: (out) (transfer full) (element-type HgPatternListRejection):
  *   the lines that are not valid entries, in file order
  *
@@ -128,7 +123,6 @@ hg_pattern_list_parse (const char      *text,
 {
   g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) errors = NULL;
-  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   const char *end;
   guint number = 0;
 
@@ -147,7 +141,7 @@ hg_pattern_list_parse (const char      *text,
       const char *line_end = newline != NULL ? newline : end;
 
       number++;
-      parse_line (text, line_end - text, number, flags, entries, seen, errors);
+      parse_line (text, line_end - text, number, flags, entries, errors);
       text = newline != NULL ? newline + 1 : end;
     }
 

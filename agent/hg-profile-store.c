@@ -451,7 +451,8 @@ list_remove (JsonObject    *network,
  * off the other list. A person who now allows what they once denied
  * expects the new rule to hold, but the deny entry would win over it.
  * The entries that were on the list before go to edit->duplicates. An
- * entry given twice in @edit is added once and not reported. */
+ * entry given twice in @edit is added once, and its repeat goes there
+ * too, so that an import's counts add up to its valid lines. */
 static gboolean
 apply_add (JsonObject   *network,
            Edit         *edit,
@@ -474,10 +475,7 @@ apply_add (JsonObject   *network,
       if (g_hash_table_remove (present_other, canonical) && list_remove (network, other, canonical))
         *changed = TRUE;
 
-      if (g_hash_table_contains (added, canonical))
-        continue;
-
-      if (g_hash_table_contains (present, canonical))
+      if (g_hash_table_contains (present, canonical) || g_hash_table_contains (added, canonical))
         {
           g_ptr_array_add (edit->duplicates, g_steal_pointer (&canonical));
           continue;
@@ -1014,7 +1012,8 @@ hg_profile_store_add_entries_async (HgProfileStore      *store,
  * hg_profile_store_add_entries_finish:
  * @duplicates: (out) (optional) (transfer full): the entries that were
  *   already on the list and so were not added, in canonical form and in
- *   the order given. It is empty when every entry was new.
+ *   the order given; an entry given twice counts there once. It is empty
+ *   when every entry was new.
  *
  * Completes hg_profile_store_add_entries_async(). On failure the file
  * is unchanged and @duplicates is set to %NULL.

@@ -322,7 +322,7 @@ test_add_reports_duplicates (Fixture       *fixture,
   const char *first[] = { "a.example", NULL };
   const char *second[] = { "b.example", "A.Example.", "b.example", "c.example", NULL };
   const char *none[] = { NULL };
-  const char *expected[] = { "a.example", NULL };
+  const char *expected[] = { "a.example", "b.example", NULL };
   g_auto(GStrv) first_duplicates = NULL;
   g_auto(GStrv) duplicates = NULL;
   g_autoptr(GError) error = NULL;
@@ -333,8 +333,8 @@ test_add_reports_duplicates (Fixture       *fixture,
   g_assert_no_error (error);
   g_assert_cmpstrv (first_duplicates, none);
 
-  /* b.example is given twice but was not on the list, so it is added
-   * once and not reported. A.Example. is a.example in canonical form. */
+  /* A.Example. is a.example in canonical form. b.example is given twice:
+   * it is added once and its repeat reported. */
   g_assert_true (add_entries_with_duplicates (fixture, "default", HG_PROFILE_LIST_ALLOW, second,
                                               &duplicates, &error));
   g_assert_no_error (error);

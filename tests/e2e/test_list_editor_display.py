@@ -355,16 +355,16 @@ class ImportTests(ListTestCase):
 
     def test_import_counts_duplicates(self):
         """Entries already on the list are counted apart from the added
-        ones."""
+        ones, and so is a line the file repeats, in another spelling."""
         path = self.write_list(["# from a block list", "A.example", "new.example",
-                                "b.example."])
+                                "b.example.", "NEW.example"])
 
         import_allow_file(path)
 
         self.wait_allow(["a.example", "b.example", "new.example"])
         text = wait_message(settings.focus_allow_field, 1, "Added")
         self.assertEqual(text, f"Added 1 entry from “{path}”. "
-                               "2 entries were already on the list.")
+                               "3 entries were already on the list.")
 
     def test_long_report_keeps_window_size(self):
         """Twelve rejected lines of 600 characters each make a report that
