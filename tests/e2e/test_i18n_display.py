@@ -120,14 +120,41 @@ class AgentGermanTest(unittest.TestCase):
                      message=f"“{line.strip()}” in the agent's log")
         self.assertNotIn(f"Session {with_command.session_id} connected", self.agent.stderr())
 
-    def test_settings_title(self):
+    def open_settings(self):
+        """Activate the agent's `settings` action; return the window id."""
         env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus_address(self.agent),
                    DISPLAY=display.name)
         result = subprocess.run(["gapplication", "action", APPLICATION_ID, "settings"],
                                 capture_output=True, env=env, timeout=TIMEOUT)
         self.assertEqual(result.returncode, 0, result.stderr.decode())
         window = ah.find_window(display, SETTINGS_TITLE)
+        ah.focus(display, window)
+        return window
+
+    def test_settings_title(self):
+        window = self.open_settings()
         self.assertEqual(ah.xdotool(display, "getwindowname", window).strip(), SETTINGS_TITLE)
+
+    def test_forget_mnemonic(self):
+        """Alt+A presses „Sitzungs_antworten vergessen“ on the Sessions
+        page, the middle button of the page switcher in the header bar.
+        The button turns sensitive when the page next reads the session
+        list, so the key is pressed until the agent logs the request."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello(label="i18n test")
+        window = self.open_settings()
+        width, _ = ah.window_size(display, window)
+        ah.click(display, window, width // 2, 26)
+
+        def forgotten():
+            if "Sitzungsantworten zu vergessen" in self.agent.stderr():
+                return True
+            ah.key(display, "alt+a")
+            return False
+
+        wait_for(forgotten, interval=0.5, message="the agent's log of the forget request")
+        self.assertIs(proxy.expect("filter")["forget_session"], True)
 
     def test_agent_help(self):
         env = dict(os.environ, **GERMAN)
