@@ -437,6 +437,38 @@ hg_agent_server_list_sessions (HgAgentServer *server)
 }
 
 /**
+ * hg_agent_server_get_profile_error:
+ * @name: a profile name
+ *
+ * Returns why a connected session cannot get the lists of profile @name,
+ * when its file became unreadable or was deleted while the session used
+ * it. Its proxies then keep their last lists, and a write that created
+ * the file anew, with one entry, would replace those lists: an Always
+ * answer for such a profile must not be saved.
+ *
+ * Returns: (transfer none) (nullable): the error, or %NULL if every
+ *   session of @name has its lists
+ */
+const GError *
+hg_agent_server_get_profile_error (HgAgentServer *server,
+                                   const char    *name)
+{
+  g_return_val_if_fail (HG_IS_AGENT_SERVER (server), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  for (guint i = 0; i < server->sessions->len; i++)
+    {
+      HgAgentSession *session = server->sessions->pdata[i];
+      const GError *error = hg_agent_session_get_profile_error (session);
+
+      if (error != NULL && g_strcmp0 (hg_agent_session_get_profile (session), name) == 0)
+        return error;
+    }
+
+  return NULL;
+}
+
+/**
  * hg_agent_server_push_profile:
  * @name: a profile that changed
  *

@@ -26,5 +26,7 @@ GListModel    *hg_agent_server_get_history  (HgAgentServer   *server);
 GPtrArray     *hg_agent_server_list_sessions (HgAgentServer  *server);
 void           hg_agent_server_push_profile (HgAgentServer   *server,
                                              const char      *name);
+const GError  *hg_agent_server_get_profile_error (HgAgentServer *server,
+                                                  const char    *name);
 
 G_END_DECLS

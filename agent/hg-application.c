@@ -162,6 +162,21 @@ remove_prompt (HgApplication *app,
 }
 
 static void
+report_unsaved (WriteData    *data,
+                const GError *error)
+{
+  g_autofree char *text = g_strdup_printf (_("The answer for %s could not be saved to the profile “%s”. It still applies to this sandbox until its proxy exits.\n\n%s"),
+                                           data->entries, data->profile, error->message);
+
+  /* Translators: the first %s is a comma-separated list of host
+   * patterns, the second the profile name and the last an error
+   * message. */
+  g_warning (_("Could not save %s to profile “%s”: %s"), data->entries, data->profile,
+             error->message);
+  show_error (data->app, _("Could not save the answer"), text);
+}
+
+static void
 write_done_cb (GObject      *object,
                GAsyncResult *result,
                gpointer      user_data)
@@ -177,15 +192,7 @@ write_done_cb (GObject      *object,
     }
   else
     {
-      g_autofree char *text = g_strdup_printf (_("The answer for %s could not be saved to the profile “%s”. It still applies to this sandbox until its proxy exits.\n\n%s"),
-                                               data->entries, data->profile, error->message);
-
-      /* Translators: the first %s is a comma-separated list of host
-       * patterns, the second the profile name and the last an error
-       * message. */
-      g_warning (_("Could not save %s to profile “%s”: %s"), data->entries, data->profile,
-                 error->message);
-      show_error (data->app, _("Could not save the answer"), text);
+      report_unsaved (data, error);
     }
 
   write_data_free (data);
@@ -200,10 +207,20 @@ save_answer (HgApplication     *app,
 {
   g_auto(GStrv) entries = hg_prompt_dup_entries (prompt, whole_domain);
   WriteData *data = g_new0 (WriteData, 1);
+  const GError *profile_error;
 
   data->app = g_object_ref (app);
   data->profile = g_strdup (hg_agent_session_get_profile (session));
   data->entries = g_strjoinv (", ", entries);
+
+  profile_error = hg_agent_server_get_profile_error (app->server, data->profile);
+  if (profile_error != NULL)
+    {
+      report_unsaved (data, profile_error);
+      write_data_free (data);
+      return;
+    }
+
   hg_profile_store_add_entries_async (app->store, data->profile,
                                       verdict == HG_DECISION_APPROVE ? HG_PROFILE_LIST_ALLOW
                                                                      : HG_PROFILE_LIST_DENY,

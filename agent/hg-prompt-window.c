@@ -115,7 +115,10 @@ update_duration_hint (HgPromptWindow *window)
       hint = _("Applies to this sandbox until its proxy exits.");
       break;
     case DURATION_ALWAYS:
-      hint = _("Saved in the profile and applied to every sandbox that uses it.");
+      if (gtk_widget_get_visible (GTK_WIDGET (window->profile_error_label)))
+        hint = _("Not saved, as the profile cannot be read: applies to this sandbox until its proxy exits.");
+      else
+        hint = _("Saved in the profile and applied to every sandbox that uses it.");
       break;
     case DURATION_ONCE:
     default:
@@ -347,6 +350,7 @@ show_session (HgPromptWindow *window,
                                                profile_error->message);
       gtk_label_set_text (window->profile_error_label, text);
     }
+  update_duration_hint (window);
 }
 
 static void

@@ -1239,25 +1239,40 @@ show_history_status (HgSettingsWindow *self,
 }
 
 static void
+show_history_rule_result (HistoryRule  *rule,
+                          const GError *error)
+{
+  g_autofree char *text = NULL;
+
+  if (error != NULL)
+    {
+      /* Translators: the first %s is a comma-separated list of host
+       * patterns, the second the profile name and the last an error
+       * message. */
+      g_warning (_("Could not save %s to profile “%s”: %s"), rule->pattern, rule->profile,
+                 error->message);
+      text = g_strdup_printf (_("Could not add “%s” to the profile “%s”: %s"),
+                              rule->pattern, rule->profile, error->message);
+    }
+  else if (rule->deny)
+    text = g_strdup_printf (_("Added “%s” to the deny list of the profile “%s”."), rule->pattern, rule->profile);
+  else
+    text = g_strdup_printf (_("Added “%s” to the allow list of the profile “%s”."), rule->pattern, rule->profile);
+  show_history_status (rule->self, text, error != NULL);
+}
+
+static void
 history_rule_added_cb (GObject      *object,
                        GAsyncResult *result,
                        gpointer      user_data)
 {
   g_autoptr(HistoryRule) rule = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *text = NULL;
 
   if (!hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error) && is_cancelled (error))
     return;
 
-  if (error != NULL)
-    text = g_strdup_printf (_("Could not add “%s” to the profile “%s”: %s"),
-                            rule->pattern, rule->profile, error->message);
-  else if (rule->deny)
-    text = g_strdup_printf (_("Added “%s” to the deny list of the profile “%s”."), rule->pattern, rule->profile);
-  else
-    text = g_strdup_printf (_("Added “%s” to the allow list of the profile “%s”."), rule->pattern, rule->profile);
-  show_history_status (rule->self, text, error != NULL);
+  show_history_rule_result (rule, error);
 }
 
 static void
@@ -1267,6 +1282,7 @@ history_rule_clicked_cb (GtkButton        *button,
   HgHistoryEntry *entry = g_object_get_data (G_OBJECT (button), "hg-history-entry");
   gboolean deny = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "hg-deny"));
   const char *entries[2] = { NULL, NULL };
+  const GError *profile_error;
   HistoryRule *rule;
 
   if (entry == NULL || hg_history_entry_get_profile (entry) == NULL ||
@@ -1278,6 +1294,15 @@ history_rule_clicked_cb (GtkButton        *button,
   rule->deny = deny;
   rule->pattern = host_entry (hg_history_entry_get_event (entry)->host);
   rule->profile = g_strdup (hg_history_entry_get_profile (entry));
+
+  profile_error = self->server != NULL ? hg_agent_server_get_profile_error (self->server, rule->profile) : NULL;
+  if (profile_error != NULL)
+    {
+      show_history_rule_result (rule, profile_error);
+      history_rule_free (rule);
+      return;
+    }
+
   entries[0] = rule->pattern;
   hg_profile_store_add_entries_async (self->store, rule->profile,
                                       deny ? HG_PROFILE_LIST_DENY : HG_PROFILE_LIST_ALLOW,

@@ -387,6 +387,35 @@ class AlwaysTest(AgentTestCase):
                         message="the agent noticing the deletion")
         proxy.expect_nothing("filter")
 
+    def test_always_after_delete_not_saved(self):
+        """An Always answer for a deleted profile in use is not saved: a
+        new file with only that entry would replace the proxies' lists.
+        The other profile's file stays."""
+        proxy, welcome = self.connect("work")
+        self.assertEqual(welcome["allow"], ["api.example"])
+        os.remove(self.agent.profile_path("work"))
+        hgtest.wait_for(lambda: "Profile “work” changed but cannot be read" in self.agent.stderr(),
+                        message="the agent noticing the deletion")
+
+        # The red line about the profile wraps to three lines, and the
+        # window may still grow after it maps, so Approve is pressed
+        # with its access key rather than clicked.
+        ask_id, window = self.prompt(proxy, "wanted.example")
+        ah.choose_duration(display, window, "always")
+        ah.focus(display, window)
+        ah.key(display, "alt+a")
+        decision = proxy.expect("decision", id=ask_id)
+        self.assertEqual(decision["verdict"], "approve")
+        self.assertEqual(decision["duration"], "always")
+
+        error_window = ah.find_window(display, ah.ERROR_TITLE)
+        self.assertIn("Could not save wanted.example to profile “work”", self.agent.stderr())
+        self.assertEqual(os.listdir(self.agent.profiles), ["other.json"])
+        proxy.expect_nothing("filter")
+        ah.focus(display, error_window)
+        ah.key(display, "Escape")
+        ah.wait_no_window(display, ah.ERROR_TITLE)
+
     def test_always_whole_domain(self):
         proxy, _ = self.connect("work")
         ask_id, window = self.prompt(proxy, "www.shop.example.co.uk")

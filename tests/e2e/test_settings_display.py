@@ -516,6 +516,27 @@ class HistoryTests(SettingsTestCase):
                  message=f"deny list ['tracker.example'] in {path}")
         self.assertEqual(read_json(path)["network"]["allow_domain"], ["api.example"])
 
+    def test_allow_always_after_delete_refused(self):
+        """Allow Always for a profile whose file was deleted while a proxy
+        uses it writes no new file: that file would hold only the new
+        entry and replace the proxy's lists. The agent logs the refusal
+        as it logs a failed write."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello("work", label="npm build")
+        send_events(proxy, ["wanted.example"])
+        os.remove(self.agent.profile_path("work"))
+        self.wait_log("Profile “work” changed but cannot be read")
+
+        ah.click(display, self.window, *history_tab(self.window))
+        move_pointer_away()
+        wait_still(self.window, history_rows(self.window))
+        ah.click(display, self.window, *newest_allow_always(self.window))
+
+        self.wait_log("Could not save wanted.example to profile “work”: ")
+        proxy.expect_nothing("filter")
+        self.assertEqual(os.listdir(self.agent.profiles), [])
+
 
 class HistoryScrollTests(SettingsTestCase):
     """The history shows the newest requests first. It follows new
