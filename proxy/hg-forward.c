@@ -22,6 +22,7 @@
 
 #include "hg-forward.h"
 #include "hg-resolver.h"
+#include "hg-tunnel.h"
 
 /* The maximum response body held for one request, in bytes: each read
  * from the origin waits until the previous buffer reached the client. */
@@ -462,6 +463,8 @@ typedef struct
   GSource *client_watchdog;
   gboolean client_reading;      /* whether the watched operation is a read */
   gboolean client_timed_out;
+  int client_fd;                /* the client's socket, or -1 */
+  gssize client_unsent;         /* its kernel queue when the write began */
 
   /* Response */
   GInputStream *response;
@@ -568,10 +571,34 @@ watchdog_dispatch (GSource     *source,
 
 static GSourceFuncs watchdog_funcs = { NULL, NULL, watchdog_dispatch, NULL, NULL, NULL };
 
+static void watch_client (ForwardData *data,
+                          gboolean     reading);
+
+static gboolean
+client_took_bytes (ForwardData *data)
+{
+  gssize unsent;
+
+  if (data->client_fd < 0)
+    return FALSE;
+
+  unsent = hg_socket_get_unsent (data->client_fd);
+  return unsent >= 0 && unsent < data->client_unsent;
+}
+
 static gboolean
 client_watchdog_cb (gpointer user_data)
 {
   ForwardData *data = user_data;
+
+  /* A write waits for room in the kernel's queue, which frees up only
+   * in large steps. A client that reads slowly has taken bytes from that
+   * queue meanwhile, and gets another period. */
+  if (!data->client_reading && client_took_bytes (data))
+    {
+      watch_client (data, FALSE);
+      return G_SOURCE_CONTINUE;
+    }
 
   data->client_timed_out = TRUE;
   g_source_set_ready_time (data->client_watchdog, -1);
@@ -598,6 +625,8 @@ watch_client (ForwardData *data,
     }
 
   data->client_reading = reading;
+  if (!reading && data->client_fd >= 0)
+    data->client_unsent = hg_socket_get_unsent (data->client_fd);
   g_source_set_ready_time (data->client_watchdog,
                            g_get_monotonic_time () + (gint64) data->timeout_secs * G_USEC_PER_SEC);
 }
@@ -1392,6 +1421,9 @@ forward_data_new (HgForwarder   *forwarder,
   data->port = port > 0 ? (guint16) port : 80;
   data->client_in = g_object_ref (g_io_stream_get_input_stream (client));
   data->client_out = g_object_ref (g_io_stream_get_output_stream (client));
+  data->client_fd = G_IS_SOCKET_CONNECTION (client)
+                    ? g_socket_get_fd (g_socket_connection_get_socket (G_SOCKET_CONNECTION (client)))
+                    : -1;
   data->input = pending != NULL ? g_bytes_unref_to_array (g_bytes_ref (pending)) : g_byte_array_new ();
   data->buffer = g_malloc (FORWARD_BUFFER_SIZE);
   data->abort_cancellable = g_cancellable_new ();

@@ -30,11 +30,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <glib/gi18n.h>
 #include <glib-unix.h>
+#include <linux/sockios.h>
 
 /* Bytes read per direction in one dispatch: one full buffer, a few
  * milliseconds of copying. Beyond it the tunnel waits for the next
@@ -134,6 +136,12 @@ struct _HgTunnel
   guint                idle_timeout_secs;
   gint64               last_activity;
 
+  /* The unacknowledged bytes in each socket's kernel queue at the last
+   * activity, or -1. A queue that shrank since means its peer read,
+   * though the tunnel itself was waiting for room to write. */
+  gssize               client_unsent;
+  gssize               origin_unsent;
+
   GCancellable        *cancellable;
   gulong               cancelled_id;
   GAsyncReadyCallback  callback;
@@ -192,6 +200,52 @@ static guint64 copy_buffers_lent_seen;  /* the count at the last sweep */
 /* One poller per main context that runs tunnels. */
 G_LOCK_DEFINE_STATIC (pollers);
 static GSList *pollers;
+
+/**
+ * hg_socket_get_unsent:
+ * @fd: a connected TCP socket
+ *
+ * Returns the bytes written to @fd that its peer has not acknowledged,
+ * or -1 if the kernel cannot tell. While the peer's receive window is
+ * closed, the count goes down only as the peer's program reads, which
+ * distinguishes a slow reader from one that stopped.
+ */
+gssize
+hg_socket_get_unsent (int fd)
+{
+  int unsent = 0;
+
+  if (ioctl (fd, SIOCOUTQ, &unsent) < 0)
+    return -1;
+
+  return unsent;
+}
+
+static void
+hg_tunnel_note_activity (HgTunnel *tunnel,
+                         gint64    now)
+{
+  tunnel->last_activity = now;
+
+  if (tunnel->idle_timeout_secs > 0)
+    {
+      tunnel->client_unsent = hg_socket_get_unsent (tunnel->client_fd);
+      tunnel->origin_unsent = hg_socket_get_unsent (tunnel->origin_fd);
+    }
+}
+
+/* Returns whether a peer read bytes the kernel held for it since the
+ * last activity, which a reader slower than the tunnel does while the
+ * tunnel waits for room to write. */
+static gboolean
+hg_tunnel_peer_read (HgTunnel *tunnel)
+{
+  gssize client_unsent = hg_socket_get_unsent (tunnel->client_fd);
+  gssize origin_unsent = hg_socket_get_unsent (tunnel->origin_fd);
+
+  return (client_unsent >= 0 && client_unsent < tunnel->client_unsent)
+         || (origin_unsent >= 0 && origin_unsent < tunnel->origin_unsent);
+}
 
 /**
  * hg_tunnel_set_use_splice:
@@ -1060,7 +1114,7 @@ hg_tunnel_handle (HgTunnel     *tunnel,
     }
 
   if (moved)
-    tunnel->last_activity = g_source_get_time (&tunnel->poller->source);
+    hg_tunnel_note_activity (tunnel, g_source_get_time (&tunnel->poller->source));
 
   if (direction_is_done (&tunnel->up) && direction_is_done (&tunnel->down))
     {
@@ -1172,6 +1226,12 @@ hg_tunnel_poller_run_idle (HgTunnelPoller *poller,
 
       deadline = tunnel->last_activity
                  + (gint64) tunnel->idle_timeout_secs * G_USEC_PER_SEC;
+      if (now >= deadline && hg_tunnel_peer_read (tunnel))
+        {
+          hg_tunnel_note_activity (tunnel, now);
+          deadline = now + (gint64) tunnel->idle_timeout_secs * G_USEC_PER_SEC;
+        }
+
       if (now >= deadline)
         hg_tunnel_complete (tunnel, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                                  _("The tunnel was idle for %u seconds and was closed"),
@@ -1407,7 +1467,7 @@ hg_tunnel_run_async (HgTunnel            *tunnel,
   tunnel->running = TRUE;
   tunnel->callback = callback;
   tunnel->user_data = user_data;
-  tunnel->last_activity = g_get_monotonic_time ();
+  hg_tunnel_note_activity (tunnel, g_get_monotonic_time ());
   tunnel->client_watch = (HgTunnelWatch) { tunnel, tunnel->client_fd, 0, 0 };
   tunnel->origin_watch = (HgTunnelWatch) { tunnel, tunnel->origin_fd, 0, 0 };
   hg_tunnel_poller_add (poller, tunnel);

@@ -18,7 +18,8 @@ G_BEGIN_DECLS
  * space. End of stream on one side becomes shutdown(SHUT_WR) on the other
  * (half-close); an error on either side closes both. The tunnel ends when
  * both directions are done, on error, or after the idle timeout with no
- * byte moved in either direction.
+ * byte moved in either direction, counting the bytes a slow reader takes
+ * from the kernel's queue while the tunnel waits to write more.
  *
  * Writing into a socket whose peer has gone raises SIGPIPE with splice(2),
  * which has no MSG_NOSIGNAL, so a process that turns on splice(2) should
@@ -54,6 +55,8 @@ guint64   hg_tunnel_get_bytes_down (HgTunnel         *tunnel);
 void      hg_tunnel_free       (HgTunnel             *tunnel);
 
 void      hg_tunnel_set_use_splice (gboolean          use_splice);
+
+gssize    hg_socket_get_unsent     (int               fd);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HgTunnel, hg_tunnel_free)
 
