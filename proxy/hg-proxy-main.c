@@ -93,6 +93,7 @@ main (int   argc,
   Main main_data = { 0 };
   guint sigint_id;
   guint sigterm_id;
+  guint sighup_id;
   const char *localedir;
 
   /* A peer that closes while we write must give an error, not kill us. */
@@ -134,6 +135,9 @@ main (int   argc,
   main_data.loop = loop;
   sigint_id = g_unix_signal_add (SIGINT, signal_cb, &main_data);
   sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &main_data);
+  /* A closed terminal sends SIGHUP; its default action would end the
+   * proxy without the grace period and the last audit records. */
+  sighup_id = g_unix_signal_add (SIGHUP, signal_cb, &main_data);
 
   server = hg_proxy_server_new (options, &error);
   if (server == NULL || !hg_proxy_server_start (server, &error) ||
@@ -156,6 +160,7 @@ main (int   argc,
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+  g_source_remove (sighup_id);
   if (agent != NULL)
     hg_agent_client_stop (agent);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -51,6 +52,8 @@ typedef struct {
    * connections; the command gets this one back. */
   struct rlimit original_nofile;
   gboolean have_original_nofile;
+
+  pid_t parent;  /* this process, for the child to check after fork() */
 } Run;
 
 static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP };
@@ -282,6 +285,12 @@ child_setup (gpointer user_data)
   if (run->have_original_nofile)
     setrlimit (RLIMIT_NOFILE, &run->original_nofile);
 
+  /* A proxy killed without a chance to forward a signal takes the command
+   * with it, so no command runs on without the proxy it was started
+   * for. A parent that died before the call leaves the child to init. */
+  if (prctl (PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid () != run->parent)
+    _exit (126);
+
   if (run->ruleset_fd < 0)
     return;
 
@@ -443,6 +452,7 @@ spawn_command (Run                *run,
   proxy_url = g_strdup_printf ("http://%s:%s@%s", RUN_PROXY_USER, run->token, run->address);
   child_env = child_environment (envp, proxy_url);
 
+  run->parent = getpid ();
   ok = g_spawn_async (NULL, command, child_env,
                       G_SPAWN_SEARCH_PATH_FROM_ENVP | G_SPAWN_DO_NOT_REAP_CHILD |
                       G_SPAWN_CHILD_INHERITS_STDIN,
@@ -543,6 +553,12 @@ hg_run_main (int                  argc,
       if (g_str_equal (argv[i], "--help") || g_str_equal (argv[i], "-h"))
         {
           print_run_help ();
+          return EXIT_SUCCESS;
+        }
+
+      if (g_str_equal (argv[i], "--version"))
+        {
+          g_print ("hostgate-proxy %s\n", PACKAGE_VERSION);
           return EXIT_SUCCESS;
         }
     }

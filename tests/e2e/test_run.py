@@ -161,6 +161,34 @@ class RunTest(unittest.TestCase):
                 with open(marker) as f:
                     self.assertEqual(f.read().strip(), signum.name)
 
+    def test_killed_proxy_ends_command(self):
+        """A proxy killed with SIGKILL cannot forward anything, so the
+        kernel sends the command SIGTERM: it does not run on without
+        its proxy."""
+        with tempfile.TemporaryDirectory() as tmp:
+            marker = os.path.join(tmp, "marker")
+            script = (f"trap 'echo TERM > {marker}; exit 3' TERM; "
+                      f"echo $$ > {marker}.pid; while :; do sleep 0.05; done")
+            process = subprocess.Popen([hgtest.PROXY_PATH, "run", *shell(script)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                hgtest.wait_for(lambda: os.path.exists(marker + ".pid"), message="the child to start")
+                process.kill()
+                process.wait(timeout=hgtest.TIMEOUT)
+                hgtest.wait_for(lambda: os.path.exists(marker), message="SIGTERM in the command")
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            with open(marker) as f:
+                self.assertEqual(f.read().strip(), "TERM")
+
+    def test_version_before_separator(self):
+        result = run("--version", *shell("true"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(result.stdout.startswith(b"hostgate-proxy "), result.stdout)
+        self.assertEqual(result.stderr, b"")
+
     def test_terminal_interrupt_delivered_once(self):
         # Ctrl-C on a terminal sends SIGINT to the whole foreground process
         # group. A command in run's group gets it from the terminal and

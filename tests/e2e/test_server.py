@@ -206,6 +206,14 @@ class ShutdownTest(unittest.TestCase):
         self.addCleanup(proxy.close)
         self.assertEqual(proxy.stop(signal.SIGINT), 0)
 
+    def test_sighup_shuts_down(self):
+        """A closed terminal sends SIGHUP, which gets the same clean
+        shutdown as SIGTERM."""
+        proxy = Proxy()
+        self.addCleanup(proxy.close)
+        self.assertEqual(proxy.stop(signal.SIGHUP), 0)
+        self.assertIn("Shutting down", proxy.stderr())
+
     def test_idle_keepalive_closed_at_once(self):
         proxy = Proxy("--grace-period", "30", debug=True)
         self.addCleanup(proxy.close)
