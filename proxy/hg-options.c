@@ -121,7 +121,9 @@ hg_write_port_file (const char  *path,
 
   if (!g_file_set_contents (path, line, -1, error))
     {
-      g_prefix_error (error, _("Could not write the port file: "));
+      /* Translators: %s is the path given with --port-file; an error
+       * message follows. */
+      g_prefix_error (error, _("Could not write the port file “%s”: "), path);
       return FALSE;
     }
 
@@ -578,10 +580,28 @@ create_context (RawOptions *raw)
   g_option_context_set_summary (context, _("A filtering HTTP and CONNECT proxy for one sandbox."));
   g_option_context_set_description (context,
     _("To run one program behind its own proxy, with a random port and token and, where the kernel allows, Landlock confinement: hostgate-proxy run [OPTIONS] -- COMMAND [ARGUMENTS…]. See hostgate-proxy run --help.\n\n"
-      "Exit status: 0 after a clean shutdown on SIGINT or SIGTERM, 1 when an option or the profile is invalid or the address cannot be bound."));
+      "Exit status: 0 after a clean shutdown on SIGINT, SIGTERM or SIGHUP, 1 when an option or the profile is invalid or the address cannot be bound."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
 
   return context;
+}
+
+/* The address goes to standard output before the port file is written,
+ * so a folder that is missing is found here, before anything is
+ * printed, where it is the usual mistake. */
+static gboolean
+check_port_file_folder (const char  *path,
+                        GError     **error)
+{
+  g_autofree char *folder = g_path_get_dirname (path);
+
+  if (g_file_test (folder, G_FILE_TEST_IS_DIR))
+    return TRUE;
+
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+               _("The folder of --port-file “%s” does not exist: create it or give a path in another folder"),
+               path);
+  return FALSE;
 }
 
 static gboolean
@@ -604,6 +624,9 @@ validate (const RawOptions   *raw,
     return FALSE;
 
   if (!build_lists (raw, options, error))
+    return FALSE;
+
+  if (raw->port_file != NULL && !check_port_file_folder (raw->port_file, error))
     return FALSE;
 
   options->port_file = g_strdup (raw->port_file);

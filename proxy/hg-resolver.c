@@ -289,8 +289,9 @@ parse_pin_port_and_addresses (const char  *spec,
  * @error: return location for a %HG_PROTOCOL_ERROR_INVALID_SETTING error
  *
  * Pins HOST to the given addresses, so lookups of HOST for that port are
- * answered without DNS. A pin for the exact port wins over a `*` pin; a
- * later pin for the same host and port replaces the earlier one. The
+ * answered without DNS. A pin for the exact port wins over a `*` pin. A
+ * second pin for the same host and port is an error: silently letting
+ * one of them win would send connections where the user did not mean. The
  * addresses are not vetted here: the caller checks every address it gets
  * back from a lookup, pinned or not.
  *
@@ -346,10 +347,8 @@ hg_resolver_add_pin (HgResolver  *resolver,
       HgPin *old = g_ptr_array_index (pins, i);
 
       if (old->any_port == pin->any_port && old->port == pin->port)
-        {
-          g_ptr_array_remove_index (pins, i);
-          break;
-        }
+        return set_pin_error (error, spec,
+                              _("that host and port are pinned already; give all their addresses in one entry, separated by commas"));
     }
 
   g_ptr_array_add (pins, g_steal_pointer (&pin));

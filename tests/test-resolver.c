@@ -348,7 +348,7 @@ test_pin_exact_port_wins (void)
 }
 
 static void
-test_pin_replaced (void)
+test_pin_twice_rejected (void)
 {
   g_autoptr(InstalledFake) fake = fake_install (FAKE_FAIL);
   g_autoptr(HgResolver) resolver = hg_resolver_new (1000);
@@ -356,10 +356,20 @@ test_pin_replaced (void)
 
   g_assert_true (hg_resolver_add_pin (resolver, "pinned.example:443:127.0.0.4", &error));
   g_assert_no_error (error);
-  g_assert_true (hg_resolver_add_pin (resolver, "pinned.example:443:127.0.0.5", &error));
-  g_assert_no_error (error);
+  g_assert_false (hg_resolver_add_pin (resolver, "Pinned.Example:443:127.0.0.5", &error));
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_SETTING);
+  g_assert_nonnull (strstr (error->message, "\"Pinned.Example:443:127.0.0.5\""));
+  g_assert_nonnull (strstr (error->message, "pinned already"));
+  g_clear_error (&error);
 
-  assert_pinned (resolver, "pinned.example", 443, "127.0.0.5");
+  /* The short form pins every port, which is another pin than port 443. */
+  g_assert_true (hg_resolver_add_pin (resolver, "pinned.example:127.0.0.6", &error));
+  g_assert_no_error (error);
+  g_assert_false (hg_resolver_add_pin (resolver, "pinned.example:*:127.0.0.7", &error));
+  g_clear_error (&error);
+
+  assert_pinned (resolver, "pinned.example", 443, "127.0.0.4");
+  assert_pinned (resolver, "pinned.example", 80, "127.0.0.6");
 }
 
 static void
@@ -1121,7 +1131,7 @@ main (int   argc,
   g_test_add_func ("/resolver/pin/other-port", test_pin_other_port);
   g_test_add_func ("/resolver/pin/any-port", test_pin_any_port);
   g_test_add_func ("/resolver/pin/exact-port-wins", test_pin_exact_port_wins);
-  g_test_add_func ("/resolver/pin/replaced", test_pin_replaced);
+  g_test_add_func ("/resolver/pin/twice-rejected", test_pin_twice_rejected);
   g_test_add_func ("/resolver/pin/multiple", test_pin_multiple);
 
   for (guint i = 0; i < G_N_ELEMENTS (valid_pins); i++)

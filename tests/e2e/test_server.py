@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -117,12 +118,20 @@ class StartupTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(proxy.address, result.stderr.decode())
 
-    def test_unwritable_port_file_fails(self):
+    def test_port_file_folder_missing_fails(self):
+        """A missing folder is found before the address is printed, so
+        stdout never names an address nothing listens on."""
         path = "/nonexistent/hostgate-test/port"
         result = run_proxy("--auth", "off", "--port-file", path)
         self.assertEqual(result.returncode, 1)
-        self.assertIn("Could not write the port file", result.stderr.decode())
-        self.assertIn("/nonexistent/hostgate-test/port", result.stderr.decode())
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(f"The folder of --port-file “{path}” does not exist", result.stderr.decode())
+
+    def test_unwritable_port_file_fails(self):
+        with tempfile.TemporaryDirectory() as path:
+            result = run_proxy("--auth", "off", "--port-file", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"Could not write the port file “{path}”: ", result.stderr.decode())
 
 
 class BurstTest(unittest.TestCase):
