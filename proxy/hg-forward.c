@@ -539,14 +539,14 @@ return_error (GTask  *task,
 
       if (data->client_reading)
         reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
-                                               "The client sent no request body data for %u second",
-                                               "The client sent no request body data for %u seconds",
+                                               "The client sent no request body data for %u second (--io-timeout)",
+                                               "The client sent no request body data for %u seconds (--io-timeout)",
                                                data->timeout_secs),
                                   data->timeout_secs);
       else
         reason = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
-                                               "The client read no response data for %u second",
-                                               "The client read no response data for %u seconds",
+                                               "The client read no response data for %u second (--io-timeout)",
+                                               "The client read no response data for %u seconds (--io-timeout)",
                                                data->timeout_secs),
                                   data->timeout_secs);
 
@@ -1267,6 +1267,28 @@ write_last_chunk_cb (GObject      *source,
   finish_response (task);
 }
 
+/* Replaces libsoup's "Socket I/O timed out" for a response body that
+ * stalled with a reason that names the origin and the option. Takes
+ * @error and returns the error to report. */
+static GError *
+name_body_timeout (ForwardData *data,
+                   GError      *error)
+{
+  GError *named;
+
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return error;
+
+  named = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       g_dngettext (GETTEXT_PACKAGE,
+                                    "%s sent no response data for %u second (--io-timeout)",
+                                    "%s sent no response data for %u seconds (--io-timeout)",
+                                    data->timeout_secs),
+                       data->peer, data->timeout_secs);
+  g_error_free (error);
+  return named;
+}
+
 static void
 read_response_cb (GObject      *source,
                   GAsyncResult *result,
@@ -1281,7 +1303,7 @@ read_response_cb (GObject      *source,
   count = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (count < 0)
     {
-      return_error (task, error);
+      return_error (task, name_body_timeout (data, error));
       return;
     }
 

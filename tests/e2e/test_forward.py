@@ -40,6 +40,15 @@ def origin_handler(request):
         request.send_header("Content-Length", str(len(GZIP_BODY)))
         request.end_headers()
         request.wfile.write(GZIP_BODY)
+    elif request.path == "/stall":
+        # Ten of the hundred bytes announced, then nothing until the
+        # proxy gives up and closes, or the test ends.
+        request.send_response(200)
+        request.send_header("Content-Length", "100")
+        request.end_headers()
+        request.wfile.write(b"x" * 10)
+        request.wfile.flush()
+        request.rfile.read(1)
     elif request.path == "/large":
         piece = bytes(range(256)) * (LARGE_PIECE // 256)
         request.send_response(200)
@@ -97,6 +106,23 @@ class ForwardTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout, GZIP_BODY)
         self.assertEqual(gzip.decompress(result.stdout), GZIP_TEXT)
+
+    def test_stalled_body_names_timeout(self):
+        """An origin that stops in the middle of a body ends the response
+        after --io-timeout, and the audit record names the origin and the
+        option, not the socket library's words."""
+        proxy = Proxy("--allow-loopback", "--allow-domain", "allowed.test", "--io-timeout", "1",
+                      "--resolve", "allowed.test:*:127.0.0.1")
+        self.addCleanup(proxy.close)
+
+        result = proxy.curl(f"http://allowed.test:{self.port}/stall")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(result.stdout, b"x" * 10)
+        record = proxy.wait_audit(1)[-1]
+        self.assertEqual(record["status"], 200)
+        self.assertEqual(record["reason"],
+                         f"allowed.test:{self.port} sent no response data for 1 second (--io-timeout)")
 
     def test_audit_records_origin_status(self):
         result = self.proxy.curl(f"http://allowed.test:{self.port}/gzip")
