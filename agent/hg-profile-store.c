@@ -18,6 +18,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hg-error.h"
@@ -136,8 +137,21 @@ write_atomically (const char  *path,
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *tmp_path = g_strdup_printf ("%s/.%s.XXXXXX", dir, base);
   gsize written = 0;
+  GStatBuf old = { 0 };
+  gboolean replacing;
   int fd;
   int dir_fd;
+
+  /* A person who took away the write permission meant the file to stay
+   * as it is, and the rename below would not ask for that permission. */
+  replacing = g_stat (path, &old) == 0;
+  if (replacing && (old.st_mode & S_IWUSR) == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   _("The profile file “%s” is read-only, so nothing was saved. Make it writable (chmod u+w) to save changes."),
+                   path);
+      return FALSE;
+    }
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
@@ -155,6 +169,10 @@ write_atomically (const char  *path,
                    _("Could not write to the profile folder “%s”: %s"), dir, g_strerror (saved));
       return FALSE;
     }
+
+  /* The new file keeps the permissions of the one it replaces. */
+  if (replacing && fchmod (fd, old.st_mode & 07777) != 0)
+    goto fail;
 
   while (written < length)
     {

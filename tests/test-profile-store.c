@@ -438,6 +438,48 @@ test_unparseable_file_kept (Fixture       *fixture,
 }
 
 static void
+test_read_only_file_kept (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  const char *text = "{\"network\": {\"allow_domain\": [\"a.example\"]}}\n";
+  g_autofree char *path = g_build_filename (fixture->dir, "work.json", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *after = NULL;
+  GStatBuf status;
+
+  write_profile (fixture, "work", text);
+  g_assert_cmpint (g_chmod (path, 0444), ==, 0);
+
+  g_assert_false (add_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "b.example", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_nonnull (strstr (error->message, "read-only"));
+
+  after = read_profile (fixture, "work");
+  g_assert_cmpstr (after, ==, text);
+  g_assert_cmpint (g_stat (path, &status), ==, 0);
+  g_assert_cmpint (status.st_mode & 07777, ==, 0444);
+}
+
+static void
+test_write_keeps_mode (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (fixture->dir, "work.json", NULL);
+  g_autoptr(GError) error = NULL;
+  GStatBuf status;
+
+  write_profile (fixture, "work", "{\"network\": {\"allow_domain\": [\"a.example\"]}}\n");
+  g_assert_cmpint (g_chmod (path, 0640), ==, 0);
+
+  g_assert_true (add_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "b.example", &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (g_stat (path, &status), ==, 0);
+  g_assert_cmpint (status.st_mode & 07777, ==, 0640);
+}
+
+static void
 test_allow_removes_deny (Fixture       *fixture,
                          gconstpointer  data)
 {
@@ -906,6 +948,8 @@ main (int   argc,
   ADD ("add/star-in-deny", test_add_star_to_deny);
   ADD ("add/unparseable-file-kept", test_unparseable_file_kept);
   ADD ("add/allow-removes-deny", test_allow_removes_deny);
+  ADD ("add/read-only-file-kept", test_read_only_file_kept);
+  ADD ("add/keeps-mode", test_write_keeps_mode);
   ADD ("add/concurrent", test_concurrent_adds);
   ADD ("add/widened", test_widened_entries);
   ADD ("add/many-entries", test_add_many_entries);
