@@ -10,9 +10,12 @@
 
 G_BEGIN_DECLS
 
-/* The first and the longest wait before connecting to the agent again. */
+/* The first and the longest wait before connecting to the agent again.
+ * While the agent is away, questions are denied, so a person who starts
+ * it again waits at most the longest step; trying to connect to a Unix
+ * socket every few seconds costs next to nothing. */
 #define HG_AGENT_BACKOFF_MIN_MS   500
-#define HG_AGENT_BACKOFF_MAX_MS   30000
+#define HG_AGENT_BACKOFF_MAX_MS   4000
 
 /* How long the agent has to answer `hello` with `welcome`. */
 #define HG_AGENT_WELCOME_TIMEOUT_SECS 5
