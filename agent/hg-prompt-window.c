@@ -360,10 +360,13 @@ show_target (HgPromptWindow *window,
   HgAgentSession *session = hg_prompt_get_session (prompt);
   const char *registrable = hg_prompt_get_registrable_domain (prompt);
   g_autofree char *host_text = NULL;
+  g_autofree char *target = hg_prompt_dup_target_text (prompt);
 
-  host_text = g_strdup_printf (_("“%s” wants to connect to %s:%u"),
+  /* Translators: the first %s is the sandbox's label, the second the
+   * host and port it wants to reach. */
+  host_text = g_strdup_printf (_("“%s” wants to connect to %s"),
                                session != NULL ? hg_agent_session_get_label (session) : "",
-                               hg_prompt_get_host (prompt), hg_prompt_get_port (prompt));
+                               target);
   gtk_label_set_text (window->host_label, host_text);
   gtk_label_set_text (window->kind_label,
                       hg_prompt_get_kind (prompt) == HG_ASK_KIND_HTTP

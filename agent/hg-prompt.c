@@ -209,6 +209,39 @@ hg_prompt_get_host (HgPrompt *prompt)
   return prompt->host;
 }
 
+/**
+ * hg_prompt_dup_target_text:
+ *
+ * Formats the host and port for a wrapping label, as `host:port`, with a
+ * word joiner (U+2060) after each `-` and on both sides of each `:`. A
+ * line then breaks before the whole target rather than at a hyphen or a
+ * colon, where `my-bank.example` would read as two words. A target
+ * longer than a line still breaks between characters.
+ *
+ * Returns: (transfer full): the text
+ */
+char *
+hg_prompt_dup_target_text (HgPrompt *prompt)
+{
+  g_autofree char *target = NULL;
+  GString *text;
+
+  g_return_val_if_fail (HG_IS_PROMPT (prompt), NULL);
+
+  target = g_strdup_printf ("%s:%u", prompt->host, prompt->port);
+  text = g_string_sized_new (strlen (target) * 2);
+  for (const char *p = target; *p != '\0'; p++)
+    {
+      if (*p == ':')
+        g_string_append (text, "\u2060");
+      g_string_append_c (text, *p);
+      if (*p == '-' || *p == ':')
+        g_string_append (text, "\u2060");
+    }
+
+  return g_string_free (text, FALSE);
+}
+
 guint16
 hg_prompt_get_port (HgPrompt *prompt)
 {

@@ -25,6 +25,7 @@ HgAgentSession *hg_prompt_get_session              (HgPrompt     *prompt);
 const char   *hg_prompt_get_id                   (HgPrompt     *prompt);
 const char   *hg_prompt_get_host                 (HgPrompt     *prompt);
 guint16       hg_prompt_get_port                 (HgPrompt     *prompt);
+char         *hg_prompt_dup_target_text          (HgPrompt     *prompt);
 HgAskKind     hg_prompt_get_kind                 (HgPrompt     *prompt);
 gint64        hg_prompt_get_deadline             (HgPrompt     *prompt);
 gint64        hg_prompt_get_remaining_ms         (HgPrompt     *prompt);

@@ -116,6 +116,22 @@ test_exact_entries (Fixture       *fixture,
 }
 
 static void
+test_target_text (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  g_autoptr(HgPrompt) named = hg_prompt_new (fixture->session, "1", "my-bank.example", 8443,
+                                             HG_ASK_KIND_CONNECT, 60000);
+  g_autoptr(HgPrompt) address = hg_prompt_new (fixture->session, "2", "2001:db8::1", 443,
+                                               HG_ASK_KIND_CONNECT, 60000);
+  g_autofree char *named_text = hg_prompt_dup_target_text (named);
+  g_autofree char *address_text = hg_prompt_dup_target_text (address);
+
+  g_assert_cmpstr (named_text, ==, "my-\u2060bank.example\u2060:\u20608443");
+  g_assert_cmpstr (address_text, ==,
+                   "[2001\u2060:\u2060db8\u2060:\u2060\u2060:\u20601]\u2060:\u2060443");
+}
+
+static void
 expired_cb (HgPrompt *prompt,
             gpointer  user_data)
 {
@@ -275,6 +291,7 @@ main (int   argc,
 
   ADD ("/prompt/patterns", test_patterns);
   ADD ("/prompt/exact-entries", test_exact_entries);
+  ADD ("/prompt/target-text", test_target_text);
   ADD ("/prompt/expires", test_expires);
   ADD ("/prompt/stop-timer", test_stop_timer);
   ADD ("/prompt/session-gone", test_session_gone);
