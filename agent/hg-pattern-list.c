@@ -95,12 +95,39 @@ pattern_flags (HgPatternList *list)
  * label twice, would make the window taller. */
 #define ERROR_MAX_CHARS 120
 
+/* Returns @message without the profile folder in front of file names,
+ * which the banner at the top of the window shows whole. What follows
+ * the name, such as the line and column of a parse error, then fits. */
+static char *
+drop_profile_folder (HgPatternList *list,
+                     const char    *message)
+{
+  g_autofree char *prefix = NULL;
+  GString *text = g_string_new (message);
+
+  if (list->store != NULL)
+    {
+      prefix = g_strconcat (hg_profile_store_get_directory (list->store), G_DIR_SEPARATOR_S, NULL);
+      g_string_replace (text, prefix, "", 0);
+    }
+
+  return g_string_free (text, FALSE);
+}
+
 static void
 show_error (HgPatternList *list,
             const char    *message)
 {
   g_autofree char *cut = NULL;
+  g_autofree char *short_names = NULL;
   glong n_chars = message != NULL ? g_utf8_strlen (message, -1) : 0;
+
+  if (n_chars > ERROR_MAX_CHARS)
+    {
+      short_names = drop_profile_folder (list, message);
+      message = short_names;
+      n_chars = g_utf8_strlen (message, -1);
+    }
 
   /* The middle goes, so the start of the entry and the end of the
    * reason stay. */

@@ -305,6 +305,24 @@ class LongEntryTests(ListTestCase):
         self.assertEqual(ah.window_size(display, self.window), size)
 
 
+class BrokenFileTests(ListTestCase):
+
+    def test_parse_error_keeps_position(self):
+        """A change refused because the file no longer parses says so
+        under the field without the profile folder, which the banner
+        shows, so the line and column of the error stay in view."""
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write('{\n  "network": {\n    "allow_domain": ["a.example", ]\n  }\n}\n')
+
+        settings.focus_allow_field()
+        settings.retype("c.example")
+        ah.key(display, "Return")
+
+        text = wait_message(settings.focus_allow_field, 2, "line 3")
+        self.assertTrue(text.startswith("default.json: line 3, column "), text)
+        self.assertNotIn(os.path.dirname(self.path), text)
+
+
 class DuplicateTests(ListTestCase):
 
     def test_add_duplicate_named(self):
