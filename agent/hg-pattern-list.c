@@ -178,6 +178,23 @@ show_duplicate (HgPatternList *list,
   show_status (list, text, is_error);
 }
 
+/* Says that adding @entry took it off the other list, which the
+ * person may not have expected. */
+static void
+show_moved (HgPatternList *list,
+            const char    *entry)
+{
+  g_autofree char *text = NULL;
+
+  if (list->deny)
+    /* Translators: %s is a list entry, such as example.com. */
+    text = g_strdup_printf (_("“%s” was taken off the allow list, as it is now denied."), entry);
+  else
+    /* Translators: %s is a list entry, such as example.com. */
+    text = g_strdup_printf (_("“%s” was taken off the deny list, as it is now allowed."), entry);
+  show_status (list, text, FALSE);
+}
+
 static const char *
 selected_entry (HgPatternList *list)
 {
@@ -288,9 +305,10 @@ add_done_cb (GObject      *object,
 {
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   HgPatternList *list;
 
-  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &error) &&
+  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &moved, &error) &&
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
@@ -320,6 +338,8 @@ add_done_cb (GObject      *object,
 
   if (duplicates[0] != NULL)
     show_duplicate (list, duplicates[0], FALSE);
+  else if (moved[0] != NULL)
+    show_moved (list, moved[0]);
   else
     show_status (list, NULL, FALSE);
 }
@@ -514,7 +534,7 @@ import_added_cb (GObject      *object,
   HgPatternList *list;
   guint n_duplicates;
 
-  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &error) &&
+  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, NULL, &error) &&
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 

@@ -90,8 +90,10 @@ typedef struct {
   GPtrArray *changed_checksums;
 
   /* Filled in by the worker of an add or a replace: the entries, in
-   * canonical form, that were on the list before the edit. */
+   * canonical form, that were on the list before the edit, and those
+   * it took off the other list. */
   GPtrArray *duplicates;
+  GPtrArray *moved;
 } Edit;
 
 static void
@@ -104,6 +106,7 @@ edit_free (Edit *edit)
   g_clear_pointer (&edit->changed_names, g_ptr_array_unref);
   g_clear_pointer (&edit->changed_checksums, g_ptr_array_unref);
   g_clear_pointer (&edit->duplicates, g_ptr_array_unref);
+  g_clear_pointer (&edit->moved, g_ptr_array_unref);
   g_free (edit);
 }
 
@@ -491,7 +494,10 @@ apply_add (JsonObject   *network,
         return FALSE;
 
       if (g_hash_table_remove (present_other, canonical) && list_remove (network, other, canonical))
-        *changed = TRUE;
+        {
+          g_ptr_array_add (edit->moved, g_strdup (canonical));
+          *changed = TRUE;
+        }
 
       if (g_hash_table_contains (present, canonical) || g_hash_table_contains (added, canonical))
         {
@@ -577,7 +583,10 @@ apply_replace (JsonObject   *network,
     }
 
   if (list_remove (network, other, new_canonical))
-    *changed = TRUE;
+    {
+      g_ptr_array_add (edit->moved, g_strdup (new_canonical));
+      *changed = TRUE;
+    }
 
   if (!list_replace_first (network, edit->list, old_text, new_canonical, changed))
     {
@@ -916,6 +925,31 @@ note_content (HgProfileStore *store,
   bump_revision (store, name);
 }
 
+/* What an add or a replace reports to its caller. */
+typedef struct {
+  GPtrArray *duplicates;
+  GPtrArray *moved;
+} AddOutcome;
+
+static void
+add_outcome_free (AddOutcome *outcome)
+{
+  g_ptr_array_unref (outcome->duplicates);
+  g_ptr_array_unref (outcome->moved);
+  g_free (outcome);
+}
+
+static GStrv
+strv_from_array (GPtrArray *array)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (guint i = 0; array != NULL && i < array->len; i++)
+    g_strv_builder_add (builder, array->pdata[i]);
+
+  return g_strv_builder_end (builder);
+}
+
 static void
 edit_done_cb (GObject      *object,
               GAsyncResult *result,
@@ -943,8 +977,13 @@ edit_done_cb (GObject      *object,
     }
 
   if (edit->duplicates != NULL)
-    g_task_set_task_data (outer, g_ptr_array_ref (edit->duplicates),
-                          (GDestroyNotify) g_ptr_array_unref);
+    {
+      AddOutcome *outcome = g_new0 (AddOutcome, 1);
+
+      outcome->duplicates = g_ptr_array_ref (edit->duplicates);
+      outcome->moved = g_ptr_array_ref (edit->moved);
+      g_task_set_task_data (outer, outcome, (GDestroyNotify) add_outcome_free);
+    }
   g_task_return_boolean (outer, TRUE);
 }
 
@@ -1023,6 +1062,7 @@ hg_profile_store_add_entries_async (HgProfileStore      *store,
   edit->list = list;
   edit->entries = g_strdupv ((char **) entries);
   edit->duplicates = g_ptr_array_new_with_free_func (g_free);
+  edit->moved = g_ptr_array_new_with_free_func (g_free);
   run_edit (store, edit, cancellable, callback, user_data);
 }
 
@@ -1032,9 +1072,11 @@ hg_profile_store_add_entries_async (HgProfileStore      *store,
  *   already on the list and so were not added, in canonical form and in
  *   the order given; an entry given twice counts there once. It is empty
  *   when every entry was new.
+ * @moved: (out) (optional) (transfer full): the entries, in canonical
+ *   form, that the edit took off the other list
  *
  * Completes hg_profile_store_add_entries_async(). On failure the file
- * is unchanged and @duplicates is set to %NULL.
+ * is unchanged and @duplicates and @moved are set to %NULL.
  *
  * Returns: %TRUE when the edit was applied, with @error unset
  */
@@ -1042,26 +1084,25 @@ gboolean
 hg_profile_store_add_entries_finish (HgProfileStore  *store,
                                      GAsyncResult    *result,
                                      GStrv           *duplicates,
+                                     GStrv           *moved,
                                      GError         **error)
 {
-  g_autoptr(GStrvBuilder) builder = NULL;
-  GPtrArray *skipped;
+  AddOutcome *outcome;
 
   g_return_val_if_fail (g_task_is_valid (result, store), FALSE);
 
   if (duplicates != NULL)
     *duplicates = NULL;
+  if (moved != NULL)
+    *moved = NULL;
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return FALSE;
 
-  if (duplicates == NULL)
-    return TRUE;
-
-  skipped = g_task_get_task_data (G_TASK (result));
-  builder = g_strv_builder_new ();
-  for (guint i = 0; skipped != NULL && i < skipped->len; i++)
-    g_strv_builder_add (builder, skipped->pdata[i]);
-  *duplicates = g_strv_builder_end (builder);
+  outcome = g_task_get_task_data (G_TASK (result));
+  if (duplicates != NULL)
+    *duplicates = strv_from_array (outcome != NULL ? outcome->duplicates : NULL);
+  if (moved != NULL)
+    *moved = strv_from_array (outcome != NULL ? outcome->moved : NULL);
   return TRUE;
 }
 
@@ -1099,6 +1140,7 @@ hg_profile_store_replace_entry_async (HgProfileStore      *store,
   edit->list = list;
   edit->entries = g_strdupv ((char **) entries);
   edit->duplicates = g_ptr_array_new_with_free_func (g_free);
+  edit->moved = g_ptr_array_new_with_free_func (g_free);
   run_edit (store, edit, cancellable, callback, user_data);
 }
 

@@ -38,6 +38,7 @@ void            hg_profile_store_add_entries_async (HgProfileStore      *store,
 gboolean        hg_profile_store_add_entries_finish (HgProfileStore     *store,
                                                      GAsyncResult       *result,
                                                      GStrv              *duplicates,
+                                                     GStrv              *moved,
                                                      GError            **error);
 void            hg_profile_store_replace_entry_async (HgProfileStore      *store,
                                                       const char          *name,

@@ -121,6 +121,7 @@ typedef struct {
   gboolean done;
   gboolean ok;
   GStrv duplicates;
+  GStrv moved;
   GError *error;
 } AddResult;
 
@@ -132,7 +133,7 @@ add_cb (GObject      *object,
   AddResult *r = user_data;
 
   r->ok = hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result,
-                                               &r->duplicates, &r->error);
+                                               &r->duplicates, &r->moved, &r->error);
   r->done = TRUE;
 }
 
@@ -150,6 +151,7 @@ add_entries_with_duplicates (Fixture             *fixture,
 
   hg_profile_store_add_entries_async (fixture->store, name, list, entries, NULL, add_cb, &r);
   wait_until (&r.done);
+  g_strfreev (r.moved);
   *duplicates = r.duplicates;
   if (r.error != NULL)
     g_propagate_error (error, r.error);
@@ -157,7 +159,8 @@ add_entries_with_duplicates (Fixture             *fixture,
 }
 
 /* Replaces @old_entry with @new_entry and returns, in @duplicates, what
- * the store reported as already on the list. */
+ * the store reported as already on the list, and in @moved what it took
+ * off the other list. */
 static gboolean
 replace_entry (Fixture        *fixture,
                const char     *name,
@@ -165,6 +168,7 @@ replace_entry (Fixture        *fixture,
                const char     *old_entry,
                const char     *new_entry,
                GStrv          *duplicates,
+               GStrv          *moved,
                GError        **error)
 {
   AddResult r = { 0 };
@@ -173,6 +177,7 @@ replace_entry (Fixture        *fixture,
                                         NULL, add_cb, &r);
   wait_until (&r.done);
   *duplicates = r.duplicates;
+  *moved = r.moved;
   if (r.error != NULL)
     g_propagate_error (error, r.error);
   return r.ok;
@@ -520,6 +525,7 @@ test_replace_keeps_place (Fixture       *fixture,
 {
   const char *expected[] = { "a.example", "new.example", "c.example", NULL };
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(HgProfile) profile = NULL;
 
@@ -528,9 +534,10 @@ test_replace_keeps_place (Fixture       *fixture,
                  " \"deny_domain\": [\"new.example\", \"d.example\"]}}\n");
 
   g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "b.example", "NEW.example.",
-                                &duplicates, &error));
+                                &duplicates, &moved, &error));
   g_assert_no_error (error);
   g_assert_cmpstrv (duplicates, ((const char * const[]) { NULL }));
+  g_assert_cmpstrv (moved, ((const char * const[]) { "new.example", NULL }));
 
   assert_allow_list (fixture, "work", expected);
 
@@ -547,15 +554,17 @@ test_replace_into_duplicate (Fixture       *fixture,
 {
   const char *text = "{\"network\": {\"allow_domain\": [\"a.example\", \"b.example\"]}}\n";
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *after = NULL;
 
   write_profile (fixture, "work", text);
 
   g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "a.example", "B.example",
-                                &duplicates, &error));
+                                &duplicates, &moved, &error));
   g_assert_no_error (error);
   g_assert_cmpstrv (duplicates, ((const char * const[]) { "b.example", NULL }));
+  g_assert_cmpstrv (moved, ((const char * const[]) { NULL }));
 
   after = read_profile (fixture, "work");
   g_assert_cmpstr (after, ==, text);
@@ -567,12 +576,13 @@ test_replace_spelling_only (Fixture       *fixture,
 {
   const char *expected[] = { "a.example", "b.example", NULL };
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   g_autoptr(GError) error = NULL;
 
   write_profile (fixture, "work", "{\"network\": {\"allow_domain\": [\"A.Example.\", \"b.example\"]}}\n");
 
   g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "A.Example.", "a.EXAMPLE",
-                                &duplicates, &error));
+                                &duplicates, &moved, &error));
   g_assert_no_error (error);
   g_assert_cmpstrv (duplicates, ((const char * const[]) { NULL }));
   assert_allow_list (fixture, "work", expected);
@@ -584,12 +594,13 @@ test_replace_gone_entry_appends (Fixture       *fixture,
 {
   const char *expected[] = { "b.example", "new.example", NULL };
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   g_autoptr(GError) error = NULL;
 
   write_profile (fixture, "work", "{\"network\": {\"allow_domain\": [\"b.example\"]}}\n");
 
   g_assert_true (replace_entry (fixture, "work", HG_PROFILE_LIST_ALLOW, "a.example", "new.example",
-                                &duplicates, &error));
+                                &duplicates, &moved, &error));
   g_assert_no_error (error);
   assert_allow_list (fixture, "work", expected);
 }
@@ -600,15 +611,17 @@ test_replace_invalid_entry (Fixture       *fixture,
 {
   const char *text = "{\"network\": {\"deny_domain\": [\"a.example\"]}}\n";
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *after = NULL;
 
   write_profile (fixture, "work", text);
 
   g_assert_false (replace_entry (fixture, "work", HG_PROFILE_LIST_DENY, "a.example", "*",
-                                 &duplicates, &error));
+                                 &duplicates, &moved, &error));
   g_assert_nonnull (error);
   g_assert_null (duplicates);
+  g_assert_null (moved);
 
   after = read_profile (fixture, "work");
   g_assert_cmpstr (after, ==, text);

@@ -349,6 +349,17 @@ class DuplicateTests(ListTestCase):
         self.assertEqual(text, "“ads.example” is already on the deny list.")
         self.assertEqual(read_bytes(self.path), before)
 
+    def test_add_moves_from_other_list(self):
+        """Denying an allowed entry takes it off the allow list, and the
+        window says so."""
+        settings.focus_deny_field()
+        settings.retype("a.example")
+        ah.key(display, "Return")
+
+        text = wait_message(settings.focus_deny_field, 1, "taken off")
+        self.assertEqual(text, "“a.example” was taken off the allow list, as it is now denied.")
+        self.wait_allow(["b.example"])
+
     def test_edit_into_duplicate_refused(self):
         """Editing a.example into b.example, which is on the list, keeps
         both entries and shows why. The field keeps the text, so the Add
