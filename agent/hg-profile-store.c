@@ -418,24 +418,39 @@ list_keys (HgProfileList list)
   return list == HG_PROFILE_LIST_DENY ? deny_keys : allow_keys;
 }
 
+/* Returns the arrays under the keys of @list that @network has, in the
+ * order of list_keys(). */
+static GPtrArray *
+list_arrays (JsonObject    *network,
+             HgProfileList  list)
+{
+  const char * const *keys = list_keys (list);
+  GPtrArray *arrays = g_ptr_array_new ();
+
+  for (guint i = 0; keys[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (network, keys[i]);
+
+      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+        g_ptr_array_add (arrays, json_node_get_array (node));
+    }
+
+  return arrays;
+}
+
 /* Returns the canonical form of every entry of @list, so that adding
  * many entries costs one parse per existing entry, not one per pair. */
 static GHashTable *
 list_canonical_set (JsonObject    *network,
                     HgProfileList  list)
 {
-  const char * const *keys = list_keys (list);
+  g_autoptr(GPtrArray) arrays = list_arrays (network, list);
   GHashTable *set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
-  for (guint i = 0; keys[i] != NULL; i++)
+  for (guint i = 0; i < arrays->len; i++)
     {
-      JsonNode *node = json_object_get_member (network, keys[i]);
-      JsonArray *array;
+      JsonArray *array = arrays->pdata[i];
 
-      if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-        continue;
-
-      array = json_node_get_array (node);
       for (guint j = 0; j < json_array_get_length (array); j++)
         {
           const char *text = json_array_get_string_element (array, j);
@@ -454,20 +469,14 @@ list_remove (JsonObject    *network,
              HgProfileList  list,
              const char    *canonical)
 {
-  const char * const *keys = list_keys (list);
+  g_autoptr(GPtrArray) arrays = list_arrays (network, list);
   gboolean removed = FALSE;
 
-  for (guint i = 0; keys[i] != NULL; i++)
-    {
-      JsonNode *node = json_object_get_member (network, keys[i]);
-
-      if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
-        removed |= array_remove_entry (json_node_get_array (node), list, canonical);
-    }
+  for (guint i = 0; i < arrays->len; i++)
+    removed |= array_remove_entry (arrays->pdata[i], list, canonical);
 
   return removed;
 }
-
 /* Adds each entry to the list unless it is already there, and takes it
  * off the other list. A person who now allows what they once denied
  * expects the new rule to hold, but the deny entry would win over it.
@@ -523,17 +532,12 @@ list_replace_first (JsonObject    *network,
                     const char    *new_canonical,
                     gboolean      *changed)
 {
-  const char * const *keys = list_keys (list);
+  g_autoptr(GPtrArray) arrays = list_arrays (network, list);
 
-  for (guint i = 0; keys[i] != NULL; i++)
+  for (guint i = 0; i < arrays->len; i++)
     {
-      JsonNode *node = json_object_get_member (network, keys[i]);
-      JsonArray *array;
+      JsonArray *array = arrays->pdata[i];
 
-      if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
-        continue;
-
-      array = json_node_get_array (node);
       for (guint j = 0; j < json_array_get_length (array); j++)
         {
           const char *text = json_array_get_string_element (array, j);
