@@ -481,13 +481,14 @@ import_data_free (ImportData *data)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImportData, import_data_free)
 
 /* Shows what an import did: how many entries were added, how many were
- * on the list already, and each rejected line with its number and the
- * reason. */
+ * on the list already, how many it took off the other list, and each
+ * rejected line with its number and the reason. */
 static void
 show_import_report (HgPatternList *list,
                     ImportData    *data,
                     guint          n_added,
-                    guint          n_duplicates)
+                    guint          n_duplicates,
+                    guint          n_moved)
 {
   g_autoptr(GString) text = g_string_new (NULL);
 
@@ -507,6 +508,23 @@ show_import_report (HgPatternList *list,
                                                  "%u entries were already on the list.",
                                                  n_duplicates),
                               n_duplicates);
+    }
+
+  if (n_moved > 0)
+    {
+      g_string_append_c (text, ' ');
+      if (list->deny)
+        g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
+                                                   "%u entry was taken off the allow list.",
+                                                   "%u entries were taken off the allow list.",
+                                                   n_moved),
+                                n_moved);
+      else
+        g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
+                                                   "%u entry was taken off the deny list.",
+                                                   "%u entries were taken off the deny list.",
+                                                   n_moved),
+                                n_moved);
     }
 
   if (data->n_rejected > 0)
@@ -531,10 +549,11 @@ import_added_cb (GObject      *object,
   g_autoptr(ImportData) data = user_data;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) duplicates = NULL;
+  g_auto(GStrv) moved = NULL;
   HgPatternList *list;
   guint n_duplicates;
 
-  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, NULL, &error) &&
+  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, &duplicates, &moved, &error) &&
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
@@ -549,7 +568,7 @@ import_added_cb (GObject      *object,
     }
 
   n_duplicates = g_strv_length (duplicates);
-  show_import_report (list, data, data->n_valid - n_duplicates, n_duplicates);
+  show_import_report (list, data, data->n_valid - n_duplicates, n_duplicates, g_strv_length (moved));
 }
 
 static gboolean
@@ -600,7 +619,7 @@ import_loaded_cb (GObject      *object,
   if (data->n_valid == 0)
     {
       set_busy (list, FALSE);
-      show_import_report (list, data, 0, 0);
+      show_import_report (list, data, 0, 0, 0);
       return;
     }
 

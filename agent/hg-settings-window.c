@@ -1240,6 +1240,7 @@ show_history_status (HgSettingsWindow *self,
 
 static void
 show_history_rule_result (HistoryRule  *rule,
+                          gboolean      moved,
                           const GError *error)
 {
   g_autofree char *text = NULL;
@@ -1254,8 +1255,14 @@ show_history_rule_result (HistoryRule  *rule,
       text = g_strdup_printf (_("Could not add “%s” to the profile “%s”: %s"),
                               rule->pattern, rule->profile, error->message);
     }
+  else if (rule->deny && moved)
+    text = g_strdup_printf (_("Added “%s” to the deny list of the profile “%s” and took it off the allow list."),
+                            rule->pattern, rule->profile);
   else if (rule->deny)
     text = g_strdup_printf (_("Added “%s” to the deny list of the profile “%s”."), rule->pattern, rule->profile);
+  else if (moved)
+    text = g_strdup_printf (_("Added “%s” to the allow list of the profile “%s” and took it off the deny list."),
+                            rule->pattern, rule->profile);
   else
     text = g_strdup_printf (_("Added “%s” to the allow list of the profile “%s”."), rule->pattern, rule->profile);
   show_history_status (rule->self, text, error != NULL);
@@ -1268,11 +1275,13 @@ history_rule_added_cb (GObject      *object,
 {
   g_autoptr(HistoryRule) rule = user_data;
   g_autoptr(GError) error = NULL;
+  g_auto(GStrv) moved = NULL;
 
-  if (!hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error) && is_cancelled (error))
+  if (!hg_profile_store_add_entries_finish (HG_PROFILE_STORE (object), result, NULL, &moved, &error) &&
+      is_cancelled (error))
     return;
 
-  show_history_rule_result (rule, error);
+  show_history_rule_result (rule, moved != NULL && moved[0] != NULL, error);
 }
 
 static void
@@ -1298,7 +1307,7 @@ history_rule_clicked_cb (GtkButton        *button,
   profile_error = self->server != NULL ? hg_agent_server_get_profile_error (self->server, rule->profile) : NULL;
   if (profile_error != NULL)
     {
-      show_history_rule_result (rule, profile_error);
+      show_history_rule_result (rule, FALSE, profile_error);
       history_rule_free (rule);
       return;
     }

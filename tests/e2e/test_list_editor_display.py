@@ -384,16 +384,19 @@ class ImportTests(ListTestCase):
 
     def test_import_counts_duplicates(self):
         """Entries already on the list are counted apart from the added
-        ones, and so is a line the file repeats, in another spelling."""
+        ones, and so is a line the file repeats, in another spelling. An
+        entry taken off the deny list is counted too."""
         path = self.write_list(["# from a block list", "A.example", "new.example",
-                                "b.example.", "NEW.example"])
+                                "b.example.", "NEW.example", "ads.example"])
 
         import_allow_file(path)
 
-        self.wait_allow(["a.example", "b.example", "new.example"])
+        self.wait_allow(["a.example", "b.example", "new.example", "ads.example"])
         text = wait_message(settings.focus_allow_field, 1, "Added")
-        self.assertEqual(text, f"Added 1 entry from “{path}”. "
-                               "3 entries were already on the list.")
+        self.assertEqual(text, f"Added 2 entries from “{path}”. "
+                               "3 entries were already on the list. "
+                               "1 entry was taken off the deny list.")
+        self.assertEqual(self.agent.read_profile("default")["network"]["deny_domain"], [])
 
     def test_long_report_keeps_window_size(self):
         """Twelve rejected lines of 600 characters each make a report that
