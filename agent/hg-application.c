@@ -347,6 +347,10 @@ hg_application_startup (GApplication *application)
   app->store = hg_profile_store_new (NULL);
   app->server = hg_agent_server_new (app->socket_path, app->store);
   g_signal_connect_object (app->server, "session-added", G_CALLBACK (session_added_cb), app, 0);
+  /* Connected after the server's own handler, which marks the sessions
+   * whose profile became unreadable, so the prompt shown learns it. */
+  g_signal_connect_object (app->store, "changed", G_CALLBACK (update_window), app,
+                           G_CONNECT_SWAPPED);
 
   if (!hg_agent_server_start (app->server, &error))
     {

@@ -411,8 +411,13 @@ hg_prompt_window_set_prompt (HgPromptWindow *window,
       gtk_label_set_text (window->more_label, more_text);
     }
 
+  /* The same prompt again: its profile may have become unreadable, or
+   * readable again, which the window must say before an answer. */
   if (window->prompt == prompt)
-    return;
+    {
+      show_session (window, hg_prompt_get_session (prompt));
+      return;
+    }
 
   g_set_object (&window->prompt, prompt);
   show_session (window, hg_prompt_get_session (prompt));

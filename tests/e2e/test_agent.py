@@ -416,6 +416,20 @@ class AlwaysTest(AgentTestCase):
         ah.key(display, "Escape")
         ah.wait_no_window(display, ah.ERROR_TITLE)
 
+    def test_open_prompt_learns_of_delete(self):
+        """A prompt already shown when its profile's file is deleted adds
+        the red line that says an Always answer cannot be saved: the
+        window grows by it."""
+        proxy, _ = self.connect("work")
+        ask_id, window = self.prompt(proxy, "wanted.example")
+        _, height = ah.window_size(display, window)
+
+        os.remove(self.agent.profile_path("work"))
+        hgtest.wait_for(lambda: ah.window_size(display, window)[1] > height,
+                        message="the prompt to show the red line")
+
+        proxy.cancel(ask_id)
+
     def test_always_whole_domain(self):
         proxy, _ = self.connect("work")
         ask_id, window = self.prompt(proxy, "www.shop.example.co.uk")
