@@ -587,20 +587,42 @@ create_context (RawOptions *raw)
 }
 
 /* The address goes to standard output before the port file is written,
- * so a folder that is missing is found here, before anything is
- * printed, where it is the usual mistake. */
+ * so the usual mistakes in its path are found here, before anything is
+ * printed. */
 static gboolean
 check_port_file_folder (const char  *path,
                         GError     **error)
 {
   g_autofree char *folder = g_path_get_dirname (path);
 
+  if (path[0] == '\0')
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("--port-file is empty: give the path of a file"));
+      return FALSE;
+    }
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--port-file “%s” is a folder: give the path of a file, such as %s/port"),
+                   path, path);
+      return FALSE;
+    }
+
   if (g_file_test (folder, G_FILE_TEST_IS_DIR))
     return TRUE;
 
-  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-               _("The folder of --port-file “%s” does not exist: create it or give a path in another folder"),
-               path);
+  if (g_file_test (folder, G_FILE_TEST_EXISTS))
+    /* Translators: the first %s is the --port-file path, the second the
+     * part before its last slash. */
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _("--port-file “%s” is inside “%s”, which is not a folder: give a path in a folder"),
+                 path, folder);
+  else
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 _("The folder of --port-file “%s” does not exist: create it or give a path in another folder"),
+                 path);
   return FALSE;
 }
 

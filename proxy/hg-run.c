@@ -285,10 +285,11 @@ child_setup (gpointer user_data)
   if (run->have_original_nofile)
     setrlimit (RLIMIT_NOFILE, &run->original_nofile);
 
-  /* A proxy killed without a chance to forward a signal takes the command
-   * with it, so no command runs on without the proxy it was started
-   * for. A parent that died before the call leaves the child to init. */
-  if (prctl (PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid () != run->parent)
+  /* A proxy killed without a chance to forward a signal hangs up on the
+   * command, as a closed terminal does: an interactive shell ignores
+   * SIGTERM but not SIGHUP. A parent that died before the call leaves
+   * the child to init. */
+  if (prctl (PR_SET_PDEATHSIG, SIGHUP) != 0 || getppid () != run->parent)
     _exit (126);
 
   if (run->ruleset_fd < 0)

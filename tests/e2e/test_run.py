@@ -163,11 +163,11 @@ class RunTest(unittest.TestCase):
 
     def test_killed_proxy_ends_command(self):
         """A proxy killed with SIGKILL cannot forward anything, so the
-        kernel sends the command SIGTERM: it does not run on without
-        its proxy."""
+        kernel sends the command SIGHUP, which an interactive shell obeys
+        too: the command does not run on without its proxy."""
         with tempfile.TemporaryDirectory() as tmp:
             marker = os.path.join(tmp, "marker")
-            script = (f"trap 'echo TERM > {marker}; exit 3' TERM; "
+            script = (f"trap 'echo HUP > {marker}; exit 3' HUP; "
                       f"echo $$ > {marker}.pid; while :; do sleep 0.05; done")
             process = subprocess.Popen([hgtest.PROXY_PATH, "run", *shell(script)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -175,13 +175,13 @@ class RunTest(unittest.TestCase):
                 hgtest.wait_for(lambda: os.path.exists(marker + ".pid"), message="the child to start")
                 process.kill()
                 process.wait(timeout=hgtest.TIMEOUT)
-                hgtest.wait_for(lambda: os.path.exists(marker), message="SIGTERM in the command")
+                hgtest.wait_for(lambda: os.path.exists(marker), message="SIGHUP in the command")
             finally:
                 if process.poll() is None:
                     process.kill()
                     process.wait()
             with open(marker) as f:
-                self.assertEqual(f.read().strip(), "TERM")
+                self.assertEqual(f.read().strip(), "HUP")
 
     def test_version_before_separator(self):
         result = run("--version", *shell("true"))

@@ -127,9 +127,29 @@ class StartupTest(unittest.TestCase):
         self.assertEqual(result.stdout, b"")
         self.assertIn(f"The folder of --port-file “{path}” does not exist", result.stderr.decode())
 
+    def test_port_file_path_checked(self):
+        """An empty path, a folder, or a file inside a regular file are
+        found before the address is printed."""
+        with tempfile.TemporaryDirectory() as folder:
+            regular = os.path.join(folder, "regular")
+            with open(regular, "w"):
+                pass
+            cases = [("", "--port-file is empty"),
+                     (folder, f"--port-file “{folder}” is a folder"),
+                     (f"{regular}/port", f"is inside “{regular}”, which is not a folder")]
+            for path, message in cases:
+                with self.subTest(path=path):
+                    result = run_proxy("--auth", "off", "--port-file", path)
+                    self.assertEqual(result.returncode, 1)
+                    self.assertEqual(result.stdout, b"")
+                    self.assertIn(message, result.stderr.decode())
+
     def test_unwritable_port_file_fails(self):
-        with tempfile.TemporaryDirectory() as path:
-            result = run_proxy("--auth", "off", "--port-file", path)
+        """A folder where no file can be created, which a check of the
+        path cannot tell, fails when the file is written; the message
+        names the path given."""
+        path = "/proc/self/hostgate-port"
+        result = run_proxy("--auth", "off", "--port-file", path)
         self.assertEqual(result.returncode, 1)
         self.assertIn(f"Could not write the port file “{path}”: ", result.stderr.decode())
 
