@@ -540,7 +540,7 @@ create_context (RawOptions *raw)
     { "max-connections", 0, 0, G_OPTION_ARG_STRING, &raw->max_connections,
       N_("Most client connections served at once; more are answered with 503 (default: 1024)"), N_("COUNT") },
     { "grace-period", 0, 0, G_OPTION_ARG_STRING, &raw->grace_period,
-      N_("Seconds open connections may keep running after SIGINT or SIGTERM (default: 5)"), N_("SECS") },
+      N_("Seconds open connections may keep running after SIGINT, SIGTERM or SIGHUP (default: 5)"), N_("SECS") },
     { "profile", 0, 0, G_OPTION_ARG_STRING, &raw->profile,
       N_("Use the profile NAME from the hostgate profile folder (default: default)"), N_("NAME") },
     { "profile-file", 0, 0, G_OPTION_ARG_FILENAME, &raw->profile_file,

@@ -347,8 +347,12 @@ hg_resolver_add_pin (HgResolver  *resolver,
       HgPin *old = g_ptr_array_index (pins, i);
 
       if (old->any_port == pin->any_port && old->port == pin->port)
-        return set_pin_error (error, spec,
-                              _("that host and port are pinned already; give all their addresses in one entry, separated by commas"));
+        {
+          g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_SETTING,
+                       _("--resolve \"%s\" pins a host and port pinned already: give all their addresses in one entry, separated by commas"),
+                       spec);
+          return FALSE;
+        }
     }
 
   g_ptr_array_add (pins, g_steal_pointer (&pin));
