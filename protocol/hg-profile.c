@@ -674,6 +674,37 @@ read_allow_loopback (JsonObject  *network,
   return TRUE;
 }
 
+/* nono's `block: true` cuts a sandbox off from the network. Ignoring it,
+ * as other keys hostgate does not know are ignored, would open the
+ * lists of the same file instead, so such a profile is refused. */
+static gboolean
+check_block (JsonObject  *network,
+             const char  *origin,
+             GError     **error)
+{
+  JsonNode *node = get_member (network, "block");
+
+  if (node == NULL)
+    return TRUE;
+
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    {
+      set_invalid (error, origin, "network.block",
+                   _("expected true or false, got %s"), describe_node (node));
+      return FALSE;
+    }
+
+  if (json_node_get_boolean (node))
+    {
+      set_invalid (error, origin, "network.block",
+                   _("true blocks all network access, so this profile cannot be used with a proxy; "
+                     "remove the key, or list no hosts and set approval_mode to \"off\" to refuse every host"));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 static gboolean
 read_network (JsonObject  *root,
               HgProfile   *profile,
@@ -695,7 +726,8 @@ read_network (JsonObject  *root,
 
   network = json_node_get_object (node);
 
-  return read_pattern_list (network, "allow_domain", HG_PATTERN_FLAG_NONE,
+  return check_block (network, origin, error) &&
+         read_pattern_list (network, "allow_domain", HG_PATTERN_FLAG_NONE,
                             profile->allow, origin, error) &&
          read_pattern_list (network, "deny_domain", HG_PATTERN_FLAG_DENY,
                             profile->deny, origin, error) &&

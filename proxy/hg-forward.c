@@ -1392,6 +1392,19 @@ send_cb (GObject      *source,
       return;
     }
 
+  /* Only a proxy answers 407, so this one is the upstream's, and passed
+   * on it would read as hostgate asking the client for its token. */
+  if (data->peer_is_upstream
+      && soup_message_get_status (data->message) == SOUP_STATUS_PROXY_AUTHENTICATION_REQUIRED)
+    {
+      g_autofree char *reason = g_strdup_printf (_("the upstream proxy %s asks for a login (407), which hostgate cannot give: use an upstream proxy that needs none, or add this host to --upstream-bypass"),
+                                                 data->peer);
+
+      g_cancellable_cancel (data->abort_cancellable);
+      return_http_error (task, SOUP_STATUS_BAD_GATEWAY, reason);
+      return;
+    }
+
   data->framing = choose_framing (data, soup_message_get_status (data->message));
   data->keep_alive = data->client_keep_alive && data->framing != FRAMING_CLOSE;
 

@@ -498,7 +498,24 @@ build_lists (const RawOptions *raw,
                     HG_PATTERN_FLAG_NONE, error))
     return FALSE;
 
-  if (upstream != NULL && upstream[0] != '\0')
+  /* An empty flag, such as an unset variable in a script, would turn
+   * off the profile's upstream proxy without a word. */
+  if (raw->upstream_proxy != NULL && raw->upstream_proxy[0] == '\0')
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("--upstream-proxy is empty: give HOST:PORT, or leave the option out"));
+      return FALSE;
+    }
+
+  if (upstream != NULL && strchr (upstream, '@') != NULL)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("Invalid upstream proxy “%s”: hostgate cannot log in to an upstream proxy, so give HOST:PORT without a user name or password"),
+                   upstream);
+      return FALSE;
+    }
+
+  if (upstream != NULL)
     {
       options->upstream = hg_host_parse (upstream, HG_HOST_PORT_REQUIRED, error);
       if (options->upstream == NULL)

@@ -317,6 +317,7 @@ static const TypeCase type_cases[] = {
   { "{\"network\": {\"upstream_bypass\": [1]}}", "network.upstream_bypass[0]" },
   { "{\"network\": {\"allow_loopback\": \"false\"}}", "network.allow_loopback" },
   { "{\"network\": {\"allow_loopback\": 0}}", "network.allow_loopback" },
+  { "{\"network\": {\"block\": \"yes\"}}", "network.block" },
 };
 
 static void
@@ -473,6 +474,28 @@ test_duplicate_key (gconstpointer data)
   g_assert_null (profile);
   g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE);
   assert_starts_with (error->message, expected);
+}
+
+/* nono's `block: true` would let the lists of the same file through if
+ * it were ignored; `block: false` changes nothing. */
+static void
+test_block (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) blocked =
+    hg_profile_load_data ("{\"network\": {\"block\": true, \"allow_domain\": [\"a.test\"]}}", -1,
+                          "inline.json", &error);
+  g_autoptr(HgProfile) open = NULL;
+
+  g_assert_null (blocked);
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE);
+  assert_starts_with (error->message, "inline.json: network.block: true blocks all network access");
+  g_clear_error (&error);
+
+  open = hg_profile_load_data ("{\"network\": {\"block\": false, \"allow_domain\": [\"a.test\"]}}", -1,
+                               "inline.json", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (open->allow->len, ==, 1);
 }
 
 /* One key in several objects is not a repeat. */
@@ -1023,6 +1046,7 @@ main (int   argc,
   add_indexed_cases ("/profile/duplicate-key", G_N_ELEMENTS (duplicate_cases), sizeof (DuplicateCase),
                      duplicate_cases, test_duplicate_key);
   g_test_add_func ("/profile/duplicate-key/other-objects", test_same_key_other_objects);
+  g_test_add_func ("/profile/block", test_block);
   g_test_add_func ("/profile/depth/limit", test_depth_limit);
   g_test_add_func ("/profile/depth/strings", test_depth_ignores_strings);
   g_test_add_func ("/profile/escape/swallowed-quote", test_short_escape_swallows_quote);

@@ -123,6 +123,29 @@ class UpstreamTest(unittest.TestCase):
         self.assertEqual(upstream.request_lines(), ["GET http://allowed.test/page?q=1 HTTP/1.1"])
         self.assertNotIn("resolving allowed.test", proxy.stderr())
 
+    def test_plain_http_upstream_login_is_502(self):
+        """An upstream's 407 to a plain request is not passed on: the
+        client would read it as hostgate asking for its token."""
+        upstream = FakeUpstream(plain_reply=b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                            b"Proxy-Authenticate: Basic realm=\"corp\"\r\n"
+                                            b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        self.addCleanup(upstream.close)
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
+        raw = (f"GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n"
+               f"{proxy.auth_lines()}\r\n").encode()
+
+        response = proxy.request(raw)
+
+        self.assertEqual(response.status, 502)
+        self.assertEqual(response.reason,
+                         f"the upstream proxy 127.0.0.1:{upstream.port} asks for a login (407), which "
+                         "hostgate cannot give: use an upstream proxy that needs none, or add this "
+                         "host to --upstream-bypass")
+        self.assertNotIn("proxy-authenticate", [name.lower() for name, _ in response.headers])
+        record = proxy.wait_audit(1)[-1]
+        self.assertEqual(record["decision"], "error")
+        self.assertEqual(record["status"], 502)
+
     def test_plain_http_denied_not_sent(self):
         upstream = self.upstream()
         proxy = self.proxy(upstream, "--allow-domain", "*.test", "--deny-domain", "denied.test")
