@@ -185,6 +185,16 @@ prepare_folder (const char  *dir,
       return FALSE;
     }
 
+  /* A folder others may write to, such as /tmp, must not be made
+   * private: the socket belongs in a folder of its own. */
+  if ((st.st_mode & (S_ISVTX | S_IWGRP | S_IWOTH)) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   _("The socket folder “%s” is shared with other users (mode %04o), so they could reach the socket. Give --socket a path in a folder of its own, such as %s/hostgate/agent.sock."),
+                   dir, (guint) (st.st_mode & 07777), g_get_user_runtime_dir ());
+      return FALSE;
+    }
+
   if ((st.st_mode & 07777) != 0700)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,

@@ -34,6 +34,7 @@ struct _HgApplication
 
   guint sigterm_id;
   guint sigint_id;
+  guint sighup_id;
 
   /* Whether the agent's own start has been activated already. */
   gboolean activated;
@@ -318,8 +319,26 @@ settings_activated_cb (GSimpleAction *action,
   hg_settings_window_present (HG_APPLICATION (user_data));
 }
 
+/* The tray's Quit and `gapplication action … quit`, which is the way
+ * to stop the agent on a desktop without a tray. */
+static void
+quit_requested (HgApplication *app)
+{
+  g_message (_("Stopping on request"));
+  g_application_quit (G_APPLICATION (app));
+}
+
+static void
+quit_activated_cb (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  quit_requested (HG_APPLICATION (user_data));
+}
+
 static const GActionEntry app_actions[] = {
   { .name = "settings", .activate = settings_activated_cb },
+  { .name = "quit", .activate = quit_activated_cb },
 };
 
 static gboolean
@@ -340,6 +359,9 @@ hg_application_startup (GApplication *application)
 
   app->sigterm_id = g_unix_signal_add (SIGTERM, quit_signal_cb, app);
   app->sigint_id = g_unix_signal_add (SIGINT, quit_signal_cb, app);
+  /* The end of the session may come as SIGHUP, whose default action
+   * would leave the socket behind. */
+  app->sighup_id = g_unix_signal_add (SIGHUP, quit_signal_cb, app);
 
   if (app->socket_path == NULL)
     app->socket_path = hg_agent_server_default_socket_path ();
@@ -370,7 +392,7 @@ hg_application_startup (GApplication *application)
   hg_tray_bind_settings (app->tray);
   g_signal_connect_object (app->tray, "show-prompt", G_CALLBACK (tray_show_prompt_cb), app, 0);
   g_signal_connect_swapped (app->tray, "settings", G_CALLBACK (hg_settings_window_present), app);
-  g_signal_connect_swapped (app->tray, "quit", G_CALLBACK (g_application_quit), app);
+  g_signal_connect_swapped (app->tray, "quit", G_CALLBACK (quit_requested), app);
 
   /* No window at login: the agent waits for proxies in the background. */
   g_application_hold (application);
@@ -385,6 +407,7 @@ hg_application_shutdown (GApplication *application)
 
   g_clear_handle_id (&app->sigterm_id, g_source_remove);
   g_clear_handle_id (&app->sigint_id, g_source_remove);
+  g_clear_handle_id (&app->sighup_id, g_source_remove);
 
   if (app->server != NULL)
     hg_agent_server_stop (app->server);
@@ -436,6 +459,12 @@ hg_application_handle_local_options (GApplication *application,
 
   if (g_variant_dict_lookup (options, "socket", "^&ay", &socket_path))
     {
+      if (socket_path[0] == '\0')
+        {
+          g_printerr (_("hostgate-agent: --socket is empty: give the path of the socket\n"));
+          return EXIT_FAILURE;
+        }
+
       g_free (app->socket_path);
       app->socket_path = g_strdup (socket_path);
     }

@@ -966,10 +966,16 @@ edit_done_cb (GObject      *object,
 
   for (guint i = 0; i < edit->changed_names->len; i++)
     {
-      /* Translators: the first %s is the profile name, the second the
-       * path of the profile folder. */
-      g_message (_("Wrote profile “%s” in %s"), (char *) edit->changed_names->pdata[i],
-                 store->directory);
+      if (edit->changed_checksums->pdata[i] == NULL)
+        /* Translators: the first %s is the profile name, the second the
+         * path of the profile folder. */
+        g_message (_("Removed profile “%s” from %s"), (char *) edit->changed_names->pdata[i],
+                   store->directory);
+      else
+        /* Translators: the first %s is the profile name, the second the
+         * path of the profile folder. */
+        g_message (_("Wrote profile “%s” in %s"), (char *) edit->changed_names->pdata[i],
+                   store->directory);
       note_content (store, edit->changed_names->pdata[i], edit->changed_checksums->pdata[i]);
     }
 

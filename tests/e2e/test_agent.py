@@ -4,6 +4,7 @@ answered with real X input from xdotool."""
 
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -121,6 +122,16 @@ class SocketTest(AgentTestCase):
         self.assertFalse(os.path.exists(self.agent.socket_path))
 
 
+def agent_bus_address(agent):
+    """Return the session bus address dbus-run-session gave the agent."""
+    pid = hgtest.wait_for(agent.agent_pid, message="the agent's process")
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        for item in f.read().split(b"\0"):
+            if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
+                return item.split(b"=", 1)[1].decode()
+    raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
+
+
 class StartupTest(unittest.TestCase):
     def test_stale_socket_replaced(self):
         with ah.Agent(display, start=False) as agent:
@@ -144,6 +155,43 @@ class StartupTest(unittest.TestCase):
             self.assertIn("0755", agent.stderr())
             self.assertIn("0700", agent.stderr())
             self.assertFalse(agent.listening())
+
+    def test_shared_folder_refused(self):
+        """A folder others may write to is not to be made private: the
+        message asks for a folder of the socket's own instead."""
+        with ah.Agent(display, start=False) as agent:
+            folder = os.path.dirname(agent.socket_path)
+            os.makedirs(folder)
+            os.chmod(folder, 0o1777)
+            agent.launch()
+            self.assertEqual(agent.wait_exit(), 1)
+            self.assertIn("is shared with other users (mode 1777)", agent.stderr())
+            self.assertNotIn("chmod", agent.stderr())
+            self.assertFalse(agent.listening())
+
+    def test_empty_socket_option_refused(self):
+        result = subprocess.run([ah.AGENT_PATH, "--socket", ""], capture_output=True, timeout=10)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"--socket is empty", result.stderr)
+
+    def test_sighup_stops_cleanly(self):
+        with ah.Agent(display) as agent:
+            os.kill(agent.agent_pid(), signal.SIGHUP)
+            self.assertEqual(agent.wait_exit(), 0)
+            self.assertIn("Stopping on a termination signal", agent.stderr())
+            self.assertFalse(os.path.exists(agent.socket_path))
+
+    def test_quit_action(self):
+        """`gapplication action … quit` stops an agent on a desktop
+        without a tray."""
+        with ah.Agent(display) as agent:
+            env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=agent_bus_address(agent))
+            result = subprocess.run(["gapplication", "action", "io.github.hostgate.Agent", "quit"],
+                                    capture_output=True, env=env, timeout=hgtest.TIMEOUT)
+            self.assertEqual(result.returncode, 0, result.stderr.decode())
+            self.assertEqual(agent.wait_exit(), 0)
+            self.assertIn("Stopping on request", agent.stderr())
+            self.assertFalse(os.path.exists(agent.socket_path))
 
     def test_socket_option(self):
         with ah.Agent(display, start=False) as agent:
