@@ -522,9 +522,9 @@ apply_add (JsonObject   *network,
   return TRUE;
 }
 
-/* Rewrites the first element of @list equal to @old_canonical to hold
- * @new_canonical, where it stands, and sets @changed if its text
- * differed. Returns whether one was found. */
+/* Rewrites the first element of @list equal to @old_canonical in place
+ * to contain @new_canonical, and sets @changed if its text differed.
+ * Returns whether one was found. */
 static gboolean
 list_replace_first (JsonObject    *network,
                     HgProfileList  list,
@@ -1121,8 +1121,8 @@ hg_profile_store_add_entries_finish (HgProfileStore  *store,
  * @old_entry: the entry being changed, compared in canonical form
  * @new_entry: what it becomes, validated with the pattern parser
  *
- * Puts @new_entry, in canonical form, where @old_entry stands on a list
- * of profile @name, in one write, and takes it off the other list. If
+ * Puts @new_entry, in canonical form, in the place of @old_entry on a
+ * list of profile @name, in one write, and takes it off the other list. If
  * @old_entry is gone, @new_entry is added at the end. If @new_entry is
  * already on the list as another entry, nothing is written. Complete
  * it with hg_profile_store_add_entries_finish(), whose @duplicates then

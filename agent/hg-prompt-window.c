@@ -412,7 +412,7 @@ hg_prompt_window_set_prompt (HgPromptWindow *window,
     }
 
   /* The same prompt again: its profile may have become unreadable, or
-   * readable again, which the window must say before an answer. */
+   * readable again, which the window must show before an answer. */
   if (window->prompt == prompt)
     {
       show_session (window, hg_prompt_get_session (prompt));
