@@ -181,6 +181,15 @@ class Agent:
         self.stderr_file.close()
         return status
 
+    def bus_address(self):
+        """Return the session bus address dbus-run-session gave the agent."""
+        pid = wait_for(self.agent_pid, message="the agent's process")
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for item in f.read().split(b"\0"):
+                if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
+                    return item.split(b"=", 1)[1].decode()
+        raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
+
     def agent_pid(self):
         """Return the pid of the agent under dbus-run-session, or None."""
         if not self.bus:

@@ -122,16 +122,6 @@ class SocketTest(AgentTestCase):
         self.assertFalse(os.path.exists(self.agent.socket_path))
 
 
-def agent_bus_address(agent):
-    """Return the session bus address dbus-run-session gave the agent."""
-    pid = hgtest.wait_for(agent.agent_pid, message="the agent's process")
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        for item in f.read().split(b"\0"):
-            if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
-                return item.split(b"=", 1)[1].decode()
-    raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
-
-
 class StartupTest(unittest.TestCase):
     def test_stale_socket_replaced(self):
         with ah.Agent(display, start=False) as agent:
@@ -185,7 +175,7 @@ class StartupTest(unittest.TestCase):
         """`gapplication action … quit` stops an agent on a desktop
         without a tray."""
         with ah.Agent(display) as agent:
-            env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=agent_bus_address(agent))
+            env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=agent.bus_address())
             result = subprocess.run(["gapplication", "action", "io.github.hostgate.Agent", "quit"],
                                     capture_output=True, env=env, timeout=hgtest.TIMEOUT)
             self.assertEqual(result.returncode, 0, result.stderr.decode())

@@ -35,16 +35,6 @@ def tearDownModule():
         display.close()
 
 
-def bus_address(agent):
-    """Return the session bus address dbus-run-session gave the agent."""
-    pid = wait_for(agent.agent_pid, message="the agent's process")
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        for item in f.read().split(b"\0"):
-            if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
-                return item.split(b"=", 1)[1].decode()
-    raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
-
-
 class AgentGermanTest(unittest.TestCase):
     def setUp(self):
         if not os.environ.get("HOSTGATE_LOCALEDIR"):
@@ -122,7 +112,7 @@ class AgentGermanTest(unittest.TestCase):
 
     def open_settings(self):
         """Activate the agent's `settings` action; return the window id."""
-        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus_address(self.agent),
+        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.agent.bus_address(),
                    DISPLAY=display.name)
         result = subprocess.run(["gapplication", "action", APPLICATION_ID, "settings"],
                                 capture_output=True, env=env, timeout=TIMEOUT)

@@ -33,19 +33,9 @@ def tearDownModule():
         display.close()
 
 
-def bus_address(agent):
-    """Return the session bus address dbus-run-session gave the agent."""
-    pid = wait_for(agent.agent_pid, message="the agent's process")
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        for item in f.read().split(b"\0"):
-            if item.startswith(b"DBUS_SESSION_BUS_ADDRESS="):
-                return item.split(b"=", 1)[1].decode()
-    raise AssertionError("the agent has no DBUS_SESSION_BUS_ADDRESS")
-
-
 def open_settings(agent):
     """Activate the agent's `settings` action; return the window id."""
-    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=bus_address(agent), DISPLAY=display.name)
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=agent.bus_address(), DISPLAY=display.name)
     result = subprocess.run(["gapplication", "action", APPLICATION_ID, "settings"],
                             capture_output=True, env=env, timeout=TIMEOUT)
     if result.returncode != 0:
@@ -805,7 +795,7 @@ class LaunchTests(unittest.TestCase):
         with ah.Agent(display) as agent:
             self.assertEqual(ah.list_windows(display, SETTINGS_TITLE), [])
 
-            env = dict(agent.environment(), DBUS_SESSION_BUS_ADDRESS=bus_address(agent))
+            env = dict(agent.environment(), DBUS_SESSION_BUS_ADDRESS=agent.bus_address())
             result = subprocess.run([ah.AGENT_PATH], capture_output=True, env=env, timeout=TIMEOUT)
             self.assertEqual(result.returncode, 0, result.stderr)
             ah.find_window(display, SETTINGS_TITLE)
