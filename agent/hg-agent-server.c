@@ -190,7 +190,7 @@ prepare_folder (const char  *dir,
   if ((st.st_mode & (S_ISVTX | S_IWGRP | S_IWOTH)) != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                   _("The socket folder “%s” is shared with other users (mode %04o), so they could reach the socket. Give --socket a path in a folder of its own, such as %s/hostgate/agent.sock."),
+                   _("The socket folder “%s” is shared with other users (mode %04o), so they could reach the socket. Choose a socket path in a folder of its own (--socket or HOSTGATE_AGENT_SOCKET), such as %s/hostgate/agent.sock."),
                    dir, (guint) (st.st_mode & 07777), g_get_user_runtime_dir ());
       return FALSE;
     }
@@ -198,7 +198,7 @@ prepare_folder (const char  *dir,
   if ((st.st_mode & 07777) != 0700)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                   _("The socket folder “%s” has mode %04o, but it must be 0700 so that no other user can reach the socket. Run “chmod 700 %s” or remove the folder."),
+                   _("The socket folder “%s” has mode %04o, but it must be 0700 so that no other user can reach the socket. Run “chmod 700 %s”, or choose a socket path in a folder of its own."),
                    dir, (guint) (st.st_mode & 07777), dir);
       return FALSE;
     }

@@ -641,6 +641,14 @@ read_upstream_proxy (JsonObject  *network,
       return FALSE;
     }
 
+  /* The value is not quoted: it may hold a password. */
+  if (strchr (json_node_get_string (node), '@') != NULL)
+    {
+      set_invalid (error, origin, "network.upstream_proxy", "%s",
+                   _("hostgate cannot log in to an upstream proxy: give HOST:PORT without a user name or password"));
+      return FALSE;
+    }
+
   host = hg_host_parse (json_node_get_string (node), HG_HOST_PORT_REQUIRED, &host_error);
   if (host == NULL)
     {

@@ -1397,11 +1397,9 @@ send_cb (GObject      *source,
   if (data->peer_is_upstream
       && soup_message_get_status (data->message) == SOUP_STATUS_PROXY_AUTHENTICATION_REQUIRED)
     {
-      g_autofree char *reason = g_strdup_printf (_("the upstream proxy %s asks for a login (407), which hostgate cannot give: use an upstream proxy that needs none, or add this host to --upstream-bypass"),
-                                                 data->peer);
-
       g_cancellable_cancel (data->abort_cancellable);
-      return_http_error (task, SOUP_STATUS_BAD_GATEWAY, reason);
+      return_http_error (task, SOUP_STATUS_BAD_GATEWAY,
+                         _("the upstream proxy asks for a login (407), which hostgate cannot give: use one that needs none, or add this host to --upstream-bypass"));
       return;
     }
 

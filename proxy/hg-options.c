@@ -507,11 +507,11 @@ build_lists (const RawOptions *raw,
       return FALSE;
     }
 
+  /* The value is not quoted: it may hold a password. */
   if (upstream != NULL && strchr (upstream, '@') != NULL)
     {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("Invalid upstream proxy “%s”: hostgate cannot log in to an upstream proxy, so give HOST:PORT without a user name or password"),
-                   upstream);
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("Invalid --upstream-proxy: hostgate cannot log in to an upstream proxy: give HOST:PORT without a user name or password"));
       return FALSE;
     }
 

@@ -239,6 +239,13 @@ upstream_finish_head (GTask *task,
   UpstreamData *data = g_task_get_task_data (task);
   GBytes *pending = NULL;
 
+  if (data->status == 407)
+    {
+      upstream_return_error (task, HG_UPSTREAM_ERROR_REFUSED, "%s",
+                             _("the upstream proxy asks for a login (407), which hostgate cannot give: use one that needs none, or add this host to --upstream-bypass"));
+      return;
+    }
+
   if ((data->status < 200 || data->status > 299) && data->reason[0] == '\0')
     {
       upstream_return_error (task, HG_UPSTREAM_ERROR_REFUSED,

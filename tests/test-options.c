@@ -255,7 +255,7 @@ static const BadCase bad_cases[] = {
   { "/options/invalid/upstream-no-port", "--upstream-proxy", "proxy.test", "proxy.test" },
   { "/options/invalid/upstream-empty", "--upstream-proxy", "", "--upstream-proxy is empty" },
   { "/options/invalid/upstream-login", "--upstream-proxy", "user:secret@proxy.test:3128",
-    "cannot log in to an upstream proxy" },
+    "Invalid --upstream-proxy: hostgate cannot log in to an upstream proxy" },
   { "/options/invalid/port-file-empty", "--port-file", "", "--port-file is empty" },
   { "/options/invalid/approval-mode", "--network-approval", "sometimes", "sometimes" },
   { "/options/invalid/listen", "--listen", "localhost:80", "localhost:80" },

@@ -476,6 +476,23 @@ test_duplicate_key (gconstpointer data)
   assert_starts_with (error->message, expected);
 }
 
+/* A login in the upstream proxy is refused without quoting it, since
+ * it holds a password. */
+static void
+test_upstream_login (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgProfile) profile =
+    hg_profile_load_data ("{\"network\": {\"upstream_proxy\": \"user:secret@proxy.test:3128\"}}", -1,
+                          "inline.json", &error);
+
+  g_assert_null (profile);
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PROFILE);
+  assert_starts_with (error->message,
+                      "inline.json: network.upstream_proxy: hostgate cannot log in to an upstream proxy");
+  g_assert_null (strstr (error->message, "secret"));
+}
+
 /* nono's `block: true` would let the lists of the same file through if
  * it were ignored; `block: false` changes nothing. */
 static void
@@ -1047,6 +1064,7 @@ main (int   argc,
                      duplicate_cases, test_duplicate_key);
   g_test_add_func ("/profile/duplicate-key/other-objects", test_same_key_other_objects);
   g_test_add_func ("/profile/block", test_block);
+  g_test_add_func ("/profile/upstream-login", test_upstream_login);
   g_test_add_func ("/profile/depth/limit", test_depth_limit);
   g_test_add_func ("/profile/depth/strings", test_depth_ignores_strings);
   g_test_add_func ("/profile/escape/swallowed-quote", test_short_escape_swallows_quote);

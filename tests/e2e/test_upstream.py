@@ -10,6 +10,10 @@ import hgtest
 from hgtest import EchoServer, FakeUpstream, Proxy
 
 
+LOGIN_REASON = ("the upstream proxy asks for a login (407), which hostgate cannot give: "
+                "use one that needs none, or add this host to --upstream-bypass")
+
+
 class UpstreamTest(unittest.TestCase):
     def proxy(self, upstream, *args, **kwargs):
         proxy = Proxy("--upstream-proxy", f"127.0.0.1:{upstream.port}", *args, **kwargs)
@@ -137,14 +141,21 @@ class UpstreamTest(unittest.TestCase):
         response = proxy.request(raw)
 
         self.assertEqual(response.status, 502)
-        self.assertEqual(response.reason,
-                         f"the upstream proxy 127.0.0.1:{upstream.port} asks for a login (407), which "
-                         "hostgate cannot give: use an upstream proxy that needs none, or add this "
-                         "host to --upstream-bypass")
+        self.assertEqual(response.reason, LOGIN_REASON)
         self.assertNotIn("proxy-authenticate", [name.lower() for name, _ in response.headers])
         record = proxy.wait_audit(1)[-1]
         self.assertEqual(record["decision"], "error")
         self.assertEqual(record["status"], 502)
+
+    def test_tunnel_upstream_login_is_502(self):
+        upstream = self.upstream(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                 b"Proxy-Authenticate: Basic realm=\"corp\"\r\n\r\n")
+        proxy = self.proxy(upstream, "--allow-domain", "allowed.test")
+
+        response = proxy.request(proxy.connect_request("allowed.test:443"))
+
+        self.assertEqual(response.status, 502)
+        self.assertEqual(response.reason, LOGIN_REASON)
 
     def test_plain_http_denied_not_sent(self):
         upstream = self.upstream()
