@@ -357,13 +357,28 @@ test_refused (void)
 static void
 test_refused_no_reason (void)
 {
+  g_autoptr(FakeUpstream) fake = fake_upstream_new ("HTTP/1.1 429\r\n\r\n", 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = open_tunnel (fake, 2000, NULL, &error);
+
+  g_assert_null (connection);
+  g_assert_error (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_REFUSED);
+  g_assert_cmpstr (error->message, ==, "upstream proxy refused: 429");
+}
+
+/* A 407 asks for a login hostgate cannot give, and says so. */
+static void
+test_refused_login (void)
+{
   g_autoptr(FakeUpstream) fake = fake_upstream_new ("HTTP/1.1 407\r\n\r\n", 0);
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocketConnection) connection = open_tunnel (fake, 2000, NULL, &error);
 
   g_assert_null (connection);
   g_assert_error (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_REFUSED);
-  g_assert_cmpstr (error->message, ==, "upstream proxy refused: 407");
+  g_assert_cmpstr (error->message, ==,
+                   "the upstream proxy asks for a login (407), which hostgate cannot give: "
+                   "use one that needs none, or add this host to --upstream-bypass");
 }
 
 typedef struct {
@@ -626,6 +641,7 @@ main (int   argc,
   g_test_add_func ("/upstream/established/tunnel-works", test_established_tunnel_works);
   g_test_add_func ("/upstream/refused", test_refused);
   g_test_add_func ("/upstream/refused/no-reason", test_refused_no_reason);
+  g_test_add_func ("/upstream/refused/login", test_refused_login);
 
   for (guint i = 0; i < G_N_ELEMENTS (reason_cases); i++)
     {
