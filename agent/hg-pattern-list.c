@@ -178,8 +178,8 @@ show_duplicate (HgPatternList *list,
   show_status (list, text, is_error);
 }
 
-/* Says that adding @entry took it off the other list, which the
- * person may not have expected. */
+/* Shows that adding @entry took it off the other list, which the person
+ * may not have expected. */
 static void
 show_moved (HgPatternList *list,
             const char    *entry)

@@ -477,6 +477,7 @@ list_remove (JsonObject    *network,
 
   return removed;
 }
+
 /* Adds each entry to the list unless it is already there, and takes it
  * off the other list. A person who now allows what they once denied
  * expects the new rule to hold, but the deny entry would win over it.
@@ -1122,11 +1123,11 @@ hg_profile_store_add_entries_finish (HgProfileStore  *store,
  * @new_entry: what it becomes, validated with the pattern parser
  *
  * Puts @new_entry, in canonical form, in the place of @old_entry on a
- * list of profile @name, in one write, and takes it off the other list. If
- * @old_entry is gone, @new_entry is added at the end. If @new_entry is
- * already on the list as another entry, nothing is written. Complete
+ * list of profile @name, in one write, and takes it off the other list.
+ * If @old_entry is gone, @new_entry is added at the end. If @new_entry
+ * is already on the list as another entry, nothing is written. Complete
  * it with hg_profile_store_add_entries_finish(), whose @duplicates then
- * holds @new_entry.
+ * contains @new_entry.
  */
 void
 hg_profile_store_replace_entry_async (HgProfileStore      *store,

@@ -621,6 +621,21 @@ read_approval_timeout (JsonObject  *network,
   return TRUE;
 }
 
+/**
+ * hg_profile_upstream_login_message:
+ *
+ * Returns why an upstream proxy given with a user name or password, in a
+ * profile or on the command line, is rejected. The message does not
+ * quote the value, since it may contain a password.
+ *
+ * Returns: (transfer none): the translated message
+ */
+const char *
+hg_profile_upstream_login_message (void)
+{
+  return _("hostgate cannot log in to an upstream proxy: give HOST:PORT without a user name or password");
+}
+
 static gboolean
 read_upstream_proxy (JsonObject  *network,
                      HgProfile   *profile,
@@ -641,11 +656,9 @@ read_upstream_proxy (JsonObject  *network,
       return FALSE;
     }
 
-  /* The value is not quoted: it may hold a password. */
   if (strchr (json_node_get_string (node), '@') != NULL)
     {
-      set_invalid (error, origin, "network.upstream_proxy", "%s",
-                   _("hostgate cannot log in to an upstream proxy: give HOST:PORT without a user name or password"));
+      set_invalid (error, origin, "network.upstream_proxy", "%s", hg_profile_upstream_login_message ());
       return FALSE;
     }
 

@@ -66,6 +66,7 @@ HgProfile  *hg_profile_load_named     (const char  *name,
                                        GError     **error);
 char       *hg_profile_get_path       (const char  *name);
 gboolean    hg_profile_name_is_valid  (const char  *name);
+const char *hg_profile_upstream_login_message (void);
 void        hg_profile_free           (HgProfile   *profile);
 
 HgFilter   *hg_profile_build_allow    (HgProfile   *profile);

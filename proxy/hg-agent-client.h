@@ -11,9 +11,9 @@
 G_BEGIN_DECLS
 
 /* The first and the longest wait before connecting to the agent again.
- * While the agent is away, questions are denied, so a person who starts
- * it again waits at most the longest step; trying to connect to a Unix
- * socket every few seconds costs next to nothing. */
+ * Questions are denied while the agent is away, so the longest step is
+ * what a person who starts it again may have to wait. A connect to a
+ * Unix socket every few seconds costs next to nothing. */
 #define HG_AGENT_BACKOFF_MIN_MS   500
 #define HG_AGENT_BACKOFF_MAX_MS   4000
 

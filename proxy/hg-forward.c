@@ -23,6 +23,7 @@
 #include "hg-forward.h"
 #include "hg-resolver.h"
 #include "hg-tunnel.h"
+#include "hg-upstream.h"
 
 /* The maximum response body held for one request, in bytes: each read
  * from the origin waits until the previous buffer reached the client. */
@@ -1392,14 +1393,13 @@ send_cb (GObject      *source,
       return;
     }
 
-  /* Only a proxy answers 407, so this one is the upstream's, and passed
-   * on it would read as hostgate asking the client for its token. */
+  /* Only a proxy sends 407, so this one is the upstream's. Passed on, it
+   * would read as hostgate asking the client for its token. */
   if (data->peer_is_upstream
       && soup_message_get_status (data->message) == SOUP_STATUS_PROXY_AUTHENTICATION_REQUIRED)
     {
       g_cancellable_cancel (data->abort_cancellable);
-      return_http_error (task, SOUP_STATUS_BAD_GATEWAY,
-                         _("the upstream proxy asks for a login (407), which hostgate cannot give: use one that needs none, or add this host to --upstream-bypass"));
+      return_http_error (task, SOUP_STATUS_BAD_GATEWAY, hg_upstream_login_reason ());
       return;
     }
 

@@ -507,11 +507,11 @@ build_lists (const RawOptions *raw,
       return FALSE;
     }
 
-  /* The value is not quoted: it may hold a password. */
+  /* A profile's value was checked when it was loaded. */
   if (upstream != NULL && strchr (upstream, '@') != NULL)
     {
-      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           _("Invalid --upstream-proxy: hostgate cannot log in to an upstream proxy: give HOST:PORT without a user name or password"));
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("Invalid --upstream-proxy: %s"), hg_profile_upstream_login_message ());
       return FALSE;
     }
 
@@ -607,7 +607,7 @@ create_context (RawOptions *raw)
  * so the usual mistakes in its path are found here, before anything is
  * printed. */
 static gboolean
-check_port_file_folder (const char  *path,
+check_port_file_path (const char  *path,
                         GError     **error)
 {
   g_autofree char *folder = g_path_get_dirname (path);
@@ -665,7 +665,7 @@ validate (const RawOptions   *raw,
   if (!build_lists (raw, options, error))
     return FALSE;
 
-  if (raw->port_file != NULL && !check_port_file_folder (raw->port_file, error))
+  if (raw->port_file != NULL && !check_port_file_path (raw->port_file, error))
     return FALSE;
 
   options->port_file = g_strdup (raw->port_file);

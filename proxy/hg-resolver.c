@@ -290,10 +290,10 @@ parse_pin_port_and_addresses (const char  *spec,
  *
  * Pins HOST to the given addresses, so lookups of HOST for that port are
  * answered without DNS. A pin for the exact port wins over a `*` pin. A
- * second pin for the same host and port is an error: silently letting
- * one of them win would send connections where the user did not intend. The
- * addresses are not vetted here: the caller checks every address it gets
- * back from a lookup, pinned or not.
+ * second pin for the same host and port is an error, because letting one
+ * of them win silently would send connections where the user did not
+ * intend. The addresses are not vetted here: the caller checks every
+ * address it gets back from a lookup, pinned or not.
  *
  * Returns: %TRUE if @spec was valid and is now pinned
  */

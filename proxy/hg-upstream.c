@@ -223,6 +223,21 @@ upstream_return_line_too_long (GTask *task)
   return TRUE;
 }
 
+/**
+ * hg_upstream_login_reason:
+ *
+ * Returns the reason given to a client when the upstream proxy answers
+ * 407: it asks for a login, which hostgate cannot give, for a tunnel or
+ * a plain request alike.
+ *
+ * Returns: (transfer none): the translated reason
+ */
+const char *
+hg_upstream_login_reason (void)
+{
+  return _("the upstream proxy asks for a login (407), which hostgate cannot give: use one that needs none, or add this host to --upstream-bypass");
+}
+
 static gboolean
 upstream_return_head_too_long (GTask *task)
 {
@@ -241,8 +256,7 @@ upstream_finish_head (GTask *task,
 
   if (data->status == 407)
     {
-      upstream_return_error (task, HG_UPSTREAM_ERROR_REFUSED, "%s",
-                             _("the upstream proxy asks for a login (407), which hostgate cannot give: use one that needs none, or add this host to --upstream-bypass"));
+      upstream_return_error (task, HG_UPSTREAM_ERROR_REFUSED, "%s", hg_upstream_login_reason ());
       return;
     }
 

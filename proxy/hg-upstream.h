@@ -18,6 +18,8 @@ typedef enum {
   HG_UPSTREAM_ERROR_FAILED,     /* connecting or I/O failed */
 } HgUpstreamError;
 
+const char        *hg_upstream_login_reason   (void);
+
 /**
  * hg_upstream_connect_async:
  * @connection: (transfer full): an open connection to the upstream proxy;

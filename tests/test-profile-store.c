@@ -504,7 +504,7 @@ test_allow_removes_deny (Fixture       *fixture,
   g_assert_cmpstr (profile->deny->pdata[0], ==, "c.example");
 }
 
-/* Asserts that the allow list of @name holds exactly @expected, in order. */
+/* Asserts that the allow list of @name is exactly @expected, in order. */
 static void
 assert_allow_list (Fixture            *fixture,
                    const char         *name,

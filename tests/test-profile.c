@@ -476,8 +476,8 @@ test_duplicate_key (gconstpointer data)
   assert_starts_with (error->message, expected);
 }
 
-/* A login in the upstream proxy is refused without quoting it, since
- * it holds a password. */
+/* A login in the upstream proxy is rejected without quoting it, since
+ * it may contain a password. */
 static void
 test_upstream_login (void)
 {

@@ -145,9 +145,8 @@ class StartupTest(unittest.TestCase):
                     self.assertIn(message, result.stderr.decode())
 
     def test_unwritable_port_file_fails(self):
-        """A folder where no file can be created, which a check of the
-        path cannot tell, fails when the file is written; the message
-        names the path given."""
+        """A folder where no file can be created passes the check of the
+        path, so the write fails. The message names the path given."""
         path = "/proc/self/hostgate-port"
         result = run_proxy("--auth", "off", "--port-file", path)
         self.assertEqual(result.returncode, 1)
