@@ -296,6 +296,20 @@ shutdown_lifetime 1 seconds
         wait_for(lambda: proc.poll() is None and port_accepts(port), 30, "squid listening")
         return proc, port, argv
 
+    # The in-kernel reference relay loads a BPF program, which needs
+    # CAP_BPF and CAP_NET_ADMIN. Without them it exits at once.
+    def start_sockmap(self, name):
+        port_file = os.path.join(self.tmp, "sockmap.port")
+        argv = [self.tool("hg-bench-sockmap"), "--origin-port", str(self.origin_port),
+                "--port-file", port_file]
+        errors = os.path.join(self.tmp, "sockmap.err")
+        proc = self.procs.start(argv, stdout=subprocess.DEVNULL, stderr=open(errors, "a"))
+        port = wait_for(lambda: read_port_file(port_file) or proc.poll() is not None,
+                        10, "in-kernel relay listening")
+        if port is True:
+            raise RuntimeError(open(errors).read().strip() or f"exit status {proc.returncode}")
+        return proc, port, argv
+
     def start_proxy(self, name):
         starter = "start_hostgate" if name == "hostgate-splice" else f"start_{name}"
         proc, port, argv = getattr(self, starter)(name)
@@ -334,12 +348,23 @@ shutdown_lifetime 1 seconds
         # copying them, to tell which of the two is faster on this machine.
         self.start_proxy("hostgate-splice")
         targets = TARGETS + ["hostgate-splice"]
+        # A relay with no copy to user space shows what the copies cost.
+        # It is left out where loading BPF programs is not permitted.
+        if os.path.exists(self.tool("hg-bench-sockmap")):
+            try:
+                self.start_proxy("sockmap")
+                targets.append("sockmap")
+            except RuntimeError as error:
+                log(f"throughput: no in-kernel relay: {error}")
         size = self.args.bytes
         results = {t: [] for t in targets}
-        cpu = {t: [] for t in targets[1:]}
+        # The in-kernel relay's own process only waits; the kernel's
+        # workers and softirq move its bytes, counted in `machine`.
+        cpu = {t: [] for t in targets[1:] if t != "sockmap"}
         client_cpu = {t: [] for t in targets}
         origin_cpu = {t: [] for t in targets}
         softirq = {t: [] for t in targets}
+        machine = {t: [] for t in targets}
         idle = {t: [] for t in targets}
         gib = size / 2**30
         tick = os.sysconf("SC_CLK_TCK")
@@ -358,15 +383,19 @@ shutdown_lifetime 1 seconds
                 client_cpu[target].append((children_cpu_seconds() - before[1]) / gib)
                 origin_cpu[target].append((cpu_seconds(self.origin.pid) - before[2]) / gib)
                 softirq[target].append(ticks["softirq"] / tick / gib)
+                busy = sum(ticks.values()) - ticks["idle"] - ticks["iowait"]
+                machine[target].append(busy / tick / gib)
                 idle[target].append(100 * ticks["idle"] / max(sum(ticks.values()), 1))
                 if target in cpu:
                     cpu[target].append((self.proxy_cpu(target) - before[0]) / gib)
             log(f"throughput round {round_ + 1}: "
                 + ", ".join(f"{t} {results[t][-1] / 1e9:.2f} GB/s" for t in targets if results[t]))
         self.stop_proxy("hostgate-splice")
+        self.stop_proxy("sockmap")
         return {"bytes": size, "bytes_per_second": results, "proxy_cpu_seconds_per_gib": cpu,
                 "client_cpu_seconds_per_gib": client_cpu, "origin_cpu_seconds_per_gib": origin_cpu,
-                "softirq_cpu_seconds_per_gib": softirq, "machine_idle_percent": idle}
+                "softirq_cpu_seconds_per_gib": softirq, "machine_cpu_seconds_per_gib": machine,
+                "machine_idle_percent": idle}
 
     # Figures 2 and 3.
     def load_command(self, target, mode, clients, requests, seconds):

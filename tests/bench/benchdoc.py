@@ -10,7 +10,8 @@ TARGETS = ["direct", "hostgate", "tinyproxy", "squid"]
 PROXIES = TARGETS[1:]
 LABELS = {"direct": "direct (no proxy)", "hostgate": "hostgate-proxy",
           "hostgate-splice": "hostgate-proxy, splicing (`HOSTGATE_TUNNEL_SPLICE=1`)",
-          "tinyproxy": "tinyproxy", "squid": "squid"}
+          "tinyproxy": "tinyproxy", "squid": "squid",
+          "sockmap": "in-kernel relay (BPF sockhash; a reference, not hostgate)"}
 
 NOTES = {}
 
@@ -112,22 +113,25 @@ def section_throughput(results):
     client_cpu = fig.get("client_cpu_seconds_per_gib", {})
     origin_cpu = fig.get("origin_cpu_seconds_per_gib", {})
     softirq = fig.get("softirq_cpu_seconds_per_gib", {})
+    machine = fig.get("machine_cpu_seconds_per_gib", {})
     idle = fig.get("machine_idle_percent", {})
     out += "CPU columns: seconds of CPU time (user + system, from `/proc`) spent per GiB " \
            "carried by the proxy, by curl and by the origin. Then the whole machine's " \
            "softirq time per GiB: loopback TCP does much of its work there, and the " \
-           "kernel charges that time to no process. The last column is the share of " \
-           "both cores left idle during the transfer.\n\n"
+           "kernel charges that time to no process. Then all busy time of both cores " \
+           "per GiB, which also counts the kernel's worker threads. The last column is " \
+           "the share of both cores left idle during the transfer.\n\n"
     out += "| path | median GB/s | min | max | × direct | proxy CPU s/GiB | curl CPU s/GiB | " \
-           "origin CPU s/GiB | softirq s/GiB | idle % |\n" \
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+           "origin CPU s/GiB | softirq s/GiB | machine CPU s/GiB | idle % |\n" \
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for t in TARGETS + [t for t in data if t not in TARGETS]:
         v = data[t]
         out += f"| {LABELS[t]} | {fmt(med(v) / 1e9)} | {fmt(min(v, default=float('nan')) / 1e9)} | " \
                f"{fmt(max(v, default=float('nan')) / 1e9)} | {fmt(ratio(med(v), direct))} | " \
                f"{fmt(med(cpu.get(t, [])), 2) if t in cpu else '–'} | " \
                f"{fmt(med(client_cpu.get(t, [])), 2)} | {fmt(med(origin_cpu.get(t, [])), 2)} | " \
-               f"{fmt(med(softirq.get(t, [])), 2)} | {fmt(med(idle.get(t, [])), 0)} |\n"
+               f"{fmt(med(softirq.get(t, [])), 2)} | {fmt(med(machine.get(t, [])), 2)} | " \
+               f"{fmt(med(idle.get(t, [])), 0)} |\n"
 
     hg = med(data["hostgate"])
     r_direct, r_squid = ratio(hg, direct), ratio(hg, med(data["squid"]))

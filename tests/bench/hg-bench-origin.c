@@ -9,6 +9,8 @@
  */
 #include "config.h"
 
+#include "hg-bench-listen.h"
+
 #include <glib.h>
 #include <glib/gstdio.h>
 
@@ -318,52 +320,6 @@ accept_all (int listen_fd)
     }
 }
 
-static int
-listen_on (const char *address,
-           guint16     port,
-           GError    **error)
-{
-  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons (port) };
-  socklen_t len = sizeof sin;
-  int fd, one = 1;
-
-  if (inet_pton (AF_INET, address, &sin.sin_addr) != 1)
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "Invalid address “%s”: expected an IPv4 address such as 127.0.0.1",
-                   address);
-      return -1;
-    }
-
-  fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind (fd, (struct sockaddr *) &sin, sizeof sin) < 0
-      || listen (fd, 4096) < 0
-      || getsockname (fd, (struct sockaddr *) &sin, &len) < 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "Could not listen on %s:%u: %s", address, port, g_strerror (errno));
-      close (fd);
-      return -1;
-    }
-
-  return fd;
-}
-
-static gboolean
-write_port_file (const char *path,
-                 int         listen_fd,
-                 GError    **error)
-{
-  struct sockaddr_in sin;
-  socklen_t len = sizeof sin;
-  g_autofree char *text = NULL;
-
-  getsockname (listen_fd, (struct sockaddr *) &sin, &len);
-  text = g_strdup_printf ("%u\n", ntohs (sin.sin_port));
-  return g_file_set_contents (path, text, -1, error);
-}
-
 int
 main (int   argc,
       char *argv[])
@@ -403,7 +359,7 @@ main (int   argc,
   signal (SIGTERM, stop_cb);
   signal (SIGINT, stop_cb);
 
-  listen_fd = listen_on (address, port, &error);
+  listen_fd = hg_bench_listen (address, port, &error);
   if (listen_fd < 0)
     {
       g_printerr ("%s\n", error->message);
@@ -416,7 +372,7 @@ main (int   argc,
   ev.data.ptr = NULL;
   epoll_ctl (epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
 
-  if (port_file != NULL && !write_port_file (port_file, listen_fd, &error))
+  if (port_file != NULL && !hg_bench_write_port_file (port_file, listen_fd, &error))
     {
       g_printerr ("%s\n", error->message);
       return 1;
