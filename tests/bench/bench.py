@@ -198,6 +198,7 @@ class Bench:
             variable = name.upper().replace("-", "_")
             text = text.replace(f"127.0.0.1:{info['port']}", f"127.0.0.1:${variable}_PORT")
         text = text.replace(f":{self.origin_port}", ":$ORIGIN_PORT")
+        text = text.replace(f"--origin-port {self.origin_port}", "--origin-port $ORIGIN_PORT")
         return text.replace(self.tmp, "$TMP").replace(self.build, "build")
 
     def start_origin(self):

@@ -7,12 +7,13 @@
  * program sends every byte that arrives on one socket out of the other,
  * inside the kernel, with no copy to user space. It tells how fast a
  * tunnel could be on the machine if the copies were gone. Loading the
- * program needs CAP_BPF and CAP_NET_ADMIN, which hostgate-proxy, run by
- * the user for one sandbox, does not have.
+ * program needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN, which
+ * hostgate-proxy, run by the user for one sandbox, does not have.
  *
  * The sockhash maps the cookie of the socket that receives to the socket
- * that sends. Bytes the client sends before the answer to its CONNECT are
- * refused, so none can arrive before both sockets are in the map.
+ * that sends. A request head followed by early bytes is rejected, and the
+ * benchmark origin waits for the request, so no byte arrives before both
+ * sockets are in the map.
  */
 #include "config.h"
 
@@ -114,7 +115,7 @@ load_relay (GError **error)
   if (map_fd < 0)
     {
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "Could not create the sockhash: %s (it needs CAP_BPF and CAP_NET_ADMIN)",
+                   "Could not create the sockhash: %s (it needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN)",
                    g_strerror (errno));
       return -1;
     }
