@@ -72,6 +72,9 @@ struct _HgTray
   guint watch_id;
   gboolean name_owned;
   gboolean embedded;
+  /* Whether the missing tray host was logged, so the message is logged
+   * once until a host appears. */
+  gboolean host_missing_logged;
 
   gboolean paused;
   guint n_paused_denials;
@@ -942,6 +945,9 @@ register_item_cb (GObject      *source,
     }
 
   g_debug ("Registered the tray icon %s", tray->bus_name);
+  if (tray->host_missing_logged)
+    g_message (_("A tray host appeared on the session bus and shows the tray icon"));
+  tray->host_missing_logged = FALSE;
   set_embedded (tray, TRUE);
 }
 
@@ -968,7 +974,16 @@ watcher_vanished_cb (GDBusConnection *connection,
                      const char      *name,
                      gpointer         user_data)
 {
-  set_embedded (user_data, FALSE);
+  HgTray *tray = user_data;
+
+  if (!tray->host_missing_logged)
+    {
+      /* Translators: %s is a D-Bus name. hostgate-agent is a command. */
+      g_message (_("No tray host (%s) runs on the session bus, so the tray icon is not "
+                   "shown. Run hostgate-agent again to open the settings."), WATCHER_NAME);
+      tray->host_missing_logged = TRUE;
+    }
+  set_embedded (tray, FALSE);
 }
 
 static void

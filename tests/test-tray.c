@@ -68,6 +68,9 @@ typedef struct {
   gboolean notifications_owned;
   GPtrArray *notifications;
   GPtrArray *withdrawn;
+
+  guint log_handler;
+  GPtrArray *log_messages;
 } Fixture;
 
 static gboolean
@@ -365,6 +368,9 @@ fixture_tear_down (Fixture       *fixture,
 
   g_clear_object (&fixture->tray);
   g_clear_object (&fixture->application);
+  if (fixture->log_handler != 0)
+    g_log_remove_handler ("hostgate-agent", fixture->log_handler);
+  g_clear_pointer (&fixture->log_messages, g_ptr_array_unref);
   g_clear_handle_id (&fixture->notifications_own_id, g_bus_unown_name);
   if (fixture->notifications_object_id != 0)
     g_dbus_connection_unregister_object (fixture->host_bus, fixture->notifications_object_id);
@@ -571,6 +577,40 @@ has_string (GPtrArray  *array,
 
 /* Registration. */
 
+static void
+record_message_cb (const char     *domain,
+                   GLogLevelFlags  level,
+                   const char     *message,
+                   gpointer        user_data)
+{
+  Fixture *fixture = user_data;
+
+  g_ptr_array_add (fixture->log_messages, g_strdup (message));
+}
+
+/* Records the agent's g_message() lines from here on. */
+static void
+record_messages (Fixture *fixture)
+{
+  fixture->log_messages = g_ptr_array_new_with_free_func (g_free);
+  fixture->log_handler = g_log_set_handler ("hostgate-agent", G_LOG_LEVEL_MESSAGE,
+                                            record_message_cb, fixture);
+}
+
+static guint
+count_messages (Fixture    *fixture,
+                const char *prefix)
+{
+  guint count = 0;
+
+  for (guint i = 0; i < fixture->log_messages->len; i++)
+    {
+      if (g_str_has_prefix (fixture->log_messages->pdata[i], prefix))
+        count++;
+    }
+  return count;
+}
+
 static gboolean
 name_has_owner (Fixture    *fixture,
                 const char *name)
@@ -632,6 +672,38 @@ test_register_watcher_restart (Fixture       *fixture,
   WAIT_FOR (hg_tray_get_embedded (fixture->tray));
   g_assert_cmpuint (fixture->registrations->len, ==, 2);
   g_assert_cmpstr (fixture->registrations->pdata[1], ==, hg_tray_get_bus_name (fixture->tray));
+}
+
+static void
+test_register_host_missing_logged (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  const char *missing = "No tray host (org.kde.StatusNotifierWatcher) runs on the session bus";
+  const char *appeared = "A tray host appeared on the session bus";
+
+  record_messages (fixture);
+  create_tray (fixture);
+  WAIT_FOR (count_messages (fixture, missing) == 1);
+  g_assert_cmpuint (count_messages (fixture, appeared), ==, 0);
+
+  start_watcher (fixture);
+  WAIT_FOR (hg_tray_get_embedded (fixture->tray));
+  g_assert_cmpuint (count_messages (fixture, appeared), ==, 1);
+
+  stop_watcher (fixture);
+  WAIT_FOR (!hg_tray_get_embedded (fixture->tray));
+  g_assert_cmpuint (count_messages (fixture, missing), ==, 2);
+}
+
+static void
+test_register_host_present_quiet (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  record_messages (fixture);
+  create_registered_tray (fixture);
+
+  g_assert_cmpuint (count_messages (fixture, "No tray host"), ==, 0);
+  g_assert_cmpuint (count_messages (fixture, "A tray host appeared"), ==, 0);
 }
 
 static void
@@ -1334,6 +1406,8 @@ main (int   argc,
   add_test ("/tray/register/watcher-first", test_register_watcher_first);
   add_test ("/tray/register/watcher-later", test_register_watcher_later);
   add_test ("/tray/register/watcher-restart", test_register_watcher_restart);
+  add_test ("/tray/register/host-missing-logged", test_register_host_missing_logged);
+  add_test ("/tray/register/host-present-quiet", test_register_host_present_quiet);
   add_test ("/tray/register/hidden", test_register_hidden);
   add_test ("/tray/properties/idle", test_properties_idle);
   add_test ("/tray/properties/attention", test_properties_attention);
