@@ -375,6 +375,7 @@ status_text (guint status)
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
+    case 508: return "Loop Detected";
     default: return "Error";
     }
 }
@@ -857,6 +858,7 @@ upstream_socket_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autofree char *reason = NULL;
   g_autofree char *authority = NULL;
+  g_autofree char *via = NULL;
   GSocketConnection *connection;
 
   connection = hg_connect_finish (result, &error);
@@ -880,8 +882,9 @@ upstream_socket_cb (GObject      *source,
     }
 
   authority = hg_host_to_string (client->head->authority);
+  via = hg_request_head_build_via (client->head);
   /* hg_upstream_connect_async() takes @connection over. */
-  hg_upstream_connect_async (connection, authority, client->options->connect_timeout_secs * 1000,
+  hg_upstream_connect_async (connection, authority, via, client->options->connect_timeout_secs * 1000,
                              client->cancellable, upstream_connected_cb, g_object_ref (client));
 }
 
@@ -1144,6 +1147,16 @@ handle_head (HgClient *client)
     {
       refuse (client, "error", error->domain == HG_HTTP_ERROR ? (guint) error->code : 400,
               error->message, NULL);
+      return;
+    }
+
+  /* Only an upstream proxy that sends requests back here makes a loop,
+   * and the token check would hide it behind a 407. */
+  if (hg_request_head_is_looped (client->head))
+    {
+      refuse (client, "error", 508,
+              _("forwarding loop: the request came back to this proxy through its upstream proxy; check --upstream-proxy"),
+              NULL);
       return;
     }
 

@@ -1551,6 +1551,15 @@ forward_start (HgForwarder         *forwarder,
       return;
     }
 
+  /* Only the upstream proxy gets this proxy's name in Via, so that a
+   * request it sends back here is recognised as a loop. */
+  if (data->peer_is_upstream)
+    {
+      g_autofree char *via = g_strdup_printf ("1.%u %s", head->http_minor, hg_request_head_via_name ());
+
+      soup_message_headers_append (soup_message_get_request_headers (data->message), "Via", via);
+    }
+
   data->session = get_session (forwarder, addresses, port, via_proxy);
   prepare_body (data, head);
 

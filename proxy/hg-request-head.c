@@ -976,6 +976,75 @@ hg_request_head_strip_hop_by_hop (SoupMessageHeaders *headers)
 }
 
 /**
+ * hg_request_head_via_name:
+ *
+ * Returns the name this proxy process gives itself in the Via header of
+ * what it sends to an upstream proxy: `hostgate-` and 16 random hex
+ * digits, the same for the whole process. The 64 random bits keep two
+ * proxies, even on one port at different times, from sharing a name.
+ *
+ * Returns: the name, owned by the process
+ */
+const char *
+hg_request_head_via_name (void)
+{
+  static char *name;
+
+  if (g_once_init_enter (&name))
+    {
+      char *value = g_strdup_printf ("hostgate-%08x%08x", g_random_int (), g_random_int ());
+
+      g_once_init_leave (&name, value);
+    }
+  return name;
+}
+
+/**
+ * hg_request_head_is_looped:
+ * @head: a parsed request head
+ *
+ * Checks whether @head has already passed through this proxy process: one
+ * of its Via headers carries hg_request_head_via_name(). That happens
+ * when the upstream proxy, directly or through others, sends the request
+ * back to this proxy.
+ *
+ * Returns: %TRUE for a request that came back to this proxy
+ */
+gboolean
+hg_request_head_is_looped (const HgRequestHead *head)
+{
+  const char *via;
+
+  g_return_val_if_fail (head != NULL, FALSE);
+
+  via = soup_message_headers_get_list (head->headers, "Via");
+  return via != NULL && strstr (via, hg_request_head_via_name ()) != NULL;
+}
+
+/**
+ * hg_request_head_build_via:
+ * @head: a parsed request head
+ *
+ * Builds the Via value for the request that forwards @head to an upstream
+ * proxy: the Via entries @head arrived with, then this proxy's own, so
+ * that a loop through several proxies comes back with it.
+ *
+ * Returns: (transfer full): the Via header value
+ */
+char *
+hg_request_head_build_via (const HgRequestHead *head)
+{
+  const char *via;
+
+  g_return_val_if_fail (head != NULL, NULL);
+
+  via = soup_message_headers_get_list (head->headers, "Via");
+  if (via == NULL || via[0] == '\0')
+    return g_strdup_printf ("1.%u %s", head->http_minor, hg_request_head_via_name ());
+  return g_strdup_printf ("%s, 1.%u %s", via, head->http_minor, hg_request_head_via_name ());
+}
+
+/**
  * hg_http_sanitize_reason:
  * @text: a reason, possibly containing client input
  *

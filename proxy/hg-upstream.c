@@ -454,12 +454,28 @@ authority_is_valid (const char *authority)
   return TRUE;
 }
 
+/* A header value may contain spaces and tabs, but no other control byte. */
+static gboolean
+header_value_is_valid (const char *value)
+{
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      if (((guchar) *p < ' ' && *p != '\t') || (guchar) *p == 0x7f)
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
 /**
  * hg_upstream_connect_async:
  * @connection: (transfer full): an open connection to the upstream proxy;
  *   the operation owns it from now on and drops it on error
  * @authority: `host:port` or `[v6]:port`, already validated, to send in
  *   the CONNECT line and the Host header
+ * @via: the Via header value to send, which names this proxy, so that
+ *   the request is recognised if it comes back (see
+ *   hg_request_head_build_via())
  * @timeout_ms: the deadline for sending the request and reading the
  *   reply head, in milliseconds, or 0 for none
  * @cancellable: (nullable): a #GCancellable
@@ -474,6 +490,7 @@ authority_is_valid (const char *authority)
 void
 hg_upstream_connect_async (GSocketConnection   *connection,
                            const char          *authority,
+                           const char          *via,
                            guint                timeout_ms,
                            GCancellable        *cancellable,
                            GAsyncReadyCallback  callback,
@@ -485,6 +502,7 @@ hg_upstream_connect_async (GSocketConnection   *connection,
 
   g_return_if_fail (G_IS_SOCKET_CONNECTION (connection));
   g_return_if_fail (authority != NULL);
+  g_return_if_fail (via != NULL);
 
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, hg_upstream_connect_async);
@@ -507,8 +525,16 @@ hg_upstream_connect_async (GSocketConnection   *connection,
       return;
     }
 
-  data->request = g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n",
-                                   authority, authority);
+  if (!header_value_is_valid (via))
+    {
+      upstream_return_error (task, HG_UPSTREAM_ERROR_FAILED,
+                             _("Invalid Via header for CONNECT %s: it contains a control character"),
+                             data->authority);
+      return;
+    }
+
+  data->request = g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\nVia: %s\r\n\r\n",
+                                   authority, authority, via);
   upstream_watch (task);
 
   output = g_io_stream_get_output_stream (G_IO_STREAM (connection));

@@ -26,6 +26,7 @@ const char        *hg_upstream_login_reason   (void);
  *   the operation owns it and drops it on error
  * @authority: `host:port` or `[v6]:port` to send in the CONNECT line, by
  *   name; the upstream resolves it
+ * @via: the Via header value, naming this proxy
  *
  * Sends `CONNECT authority` and reads the reply head with bounded line
  * lengths and a deadline. Error messages are sanitised: control bytes are
@@ -33,6 +34,7 @@ const char        *hg_upstream_login_reason   (void);
  */
 void               hg_upstream_connect_async  (GSocketConnection   *connection,
                                                const char          *authority,
+                                               const char          *via,
                                                guint                timeout_ms,
                                                GCancellable        *cancellable,
                                                GAsyncReadyCallback  callback,

@@ -662,6 +662,62 @@ test_sanitize_truncate (void)
   g_assert_true (g_utf8_validate (short_accented, -1, NULL));
 }
 
+/* Via: this process's name, what it adds, and what counts as a loop. */
+
+static void
+test_via_name (void)
+{
+  const char *name = hg_request_head_via_name ();
+
+  g_assert_true (g_str_has_prefix (name, "hostgate-"));
+  g_assert_cmpuint (strlen (name), ==, strlen ("hostgate-") + 16);
+  g_assert_true (hg_request_head_via_name () == name);
+}
+
+static void
+test_via_build_first (void)
+{
+  g_autoptr(HgRequestHead) head = parse_valid ("CONNECT a.example:443 HTTP/1.0\r\n\r\n");
+  g_autofree char *via = hg_request_head_build_via (head);
+  g_autofree char *expected = g_strdup_printf ("1.0 %s", hg_request_head_via_name ());
+
+  g_assert_cmpstr (via, ==, expected);
+}
+
+static void
+test_via_build_appends (void)
+{
+  g_autoptr(HgRequestHead) head =
+    parse_valid ("CONNECT a.example:443 HTTP/1.1\r\nVia: 1.1 one\r\nvia: 1.0 two (comment)\r\n\r\n");
+  g_autofree char *via = hg_request_head_build_via (head);
+  g_autofree char *expected = g_strdup_printf ("1.1 one, 1.0 two (comment), 1.1 %s",
+                                               hg_request_head_via_name ());
+
+  g_assert_cmpstr (via, ==, expected);
+}
+
+static void
+test_via_looped (void)
+{
+  g_autofree char *text = g_strdup_printf ("GET http://a.example/ HTTP/1.1\r\n"
+                                           "Via: 1.1 other\r\nVIA: 1.1 %s, 1.1 next\r\n\r\n",
+                                           hg_request_head_via_name ());
+  g_autoptr(HgRequestHead) head = parse_valid (text);
+
+  g_assert_true (hg_request_head_is_looped (head));
+}
+
+static void
+test_via_not_looped (void)
+{
+  g_autoptr(HgRequestHead) plain = parse_valid ("CONNECT a.example:443 HTTP/1.1\r\n\r\n");
+  g_autoptr(HgRequestHead) other =
+    parse_valid ("CONNECT a.example:443 HTTP/1.1\r\nVia: 1.1 hostgate-0123456789abcdef\r\n\r\n");
+
+  g_assert_false (hg_request_head_is_looped (plain));
+  g_assert_false (hg_request_head_is_looped (other));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -710,6 +766,11 @@ main (int   argc,
   g_test_add_func ("/request-head/sanitize/controls", test_sanitize_controls);
   g_test_add_func ("/request-head/sanitize/invalid-utf8", test_sanitize_invalid_utf8);
   g_test_add_func ("/request-head/sanitize/truncate", test_sanitize_truncate);
+  g_test_add_func ("/request-head/via/name", test_via_name);
+  g_test_add_func ("/request-head/via/build-first", test_via_build_first);
+  g_test_add_func ("/request-head/via/build-appends", test_via_build_appends);
+  g_test_add_func ("/request-head/via/looped", test_via_looped);
+  g_test_add_func ("/request-head/via/not-looped", test_via_not_looped);
 
   return g_test_run ();
 }

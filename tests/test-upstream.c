@@ -10,6 +10,7 @@
 
 /* How long a test waits for an operation before it fails. */
 #define TEST_DEADLINE_MS 5000
+#define TEST_VIA "1.1 hostgate-0123456789abcdef"
 
 /* A fake upstream proxy: it accepts one connection, reads the request
  * head, records it, and sends @reply in one write. With @close_at_once
@@ -244,7 +245,7 @@ open_tunnel (FakeUpstream  *fake,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", timeout_ms, NULL,
+  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", TEST_VIA, timeout_ms, NULL,
                              store_result_cb, &result);
   run_until_result (&result);
 
@@ -288,7 +289,8 @@ test_established (void)
   request_line = first_line (fake->request->str);
   g_assert_cmpstr (request_line, ==, "CONNECT host.example:443 HTTP/1.1");
   g_assert_cmpstr (fake->request->str, ==,
-                   "CONNECT host.example:443 HTTP/1.1\r\nHost: host.example:443\r\n\r\n");
+                   "CONNECT host.example:443 HTTP/1.1\r\nHost: host.example:443\r\n"
+                   "Via: " TEST_VIA "\r\n\r\n");
   g_assert_nonnull (pending);
   g_assert_true (g_bytes_equal (pending, expected));
 }
@@ -578,7 +580,7 @@ test_closed_mid_head (void)
   g_autoptr(GSocketConnection) connection = NULL;
   g_autoptr(GAsyncResult) result = NULL;
 
-  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", 2000, NULL,
+  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", TEST_VIA, 2000, NULL,
                              store_result_cb, &result);
   run_until (&fake->finished);
   g_io_stream_close (G_IO_STREAM (fake->connection), NULL, &error);
@@ -599,7 +601,8 @@ test_cancelled (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocketConnection) connection = NULL;
 
-  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", TEST_DEADLINE_MS * 2,
+  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", TEST_VIA,
+                             TEST_DEADLINE_MS * 2,
                              cancellable, store_result_cb, &result);
   run_until (&fake->request_read);
   g_cancellable_cancel (cancellable);
@@ -618,7 +621,7 @@ test_invalid_authority (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocketConnection) connection = NULL;
 
-  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443\r\nX: y", 2000, NULL,
+  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443\r\nX: y", TEST_VIA, 2000, NULL,
                              store_result_cb, &result);
   run_until_result (&result);
 
@@ -626,6 +629,24 @@ test_invalid_authority (void)
   g_assert_null (connection);
   g_assert_error (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_FAILED);
   assert_no_control_bytes (error->message);
+  g_assert_cmpuint (fake->request->len, ==, 0);
+}
+
+static void
+test_invalid_via (void)
+{
+  g_autoptr(FakeUpstream) fake = fake_upstream_new ("HTTP/1.1 200 OK\r\n\r\n", 0);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+
+  hg_upstream_connect_async (connect_to_fake (fake), "host.example:443", "1.1 a\r\nX: y", 2000, NULL,
+                             store_result_cb, &result);
+  run_until_result (&result);
+
+  connection = hg_upstream_connect_finish (result, NULL, &error);
+  g_assert_null (connection);
+  g_assert_error (error, HG_UPSTREAM_ERROR, HG_UPSTREAM_ERROR_FAILED);
   g_assert_cmpuint (fake->request->len, ==, 0);
 }
 
@@ -667,6 +688,7 @@ main (int   argc,
   g_test_add_func ("/upstream/closed/mid-head", test_closed_mid_head);
   g_test_add_func ("/upstream/cancelled", test_cancelled);
   g_test_add_func ("/upstream/invalid-authority", test_invalid_authority);
+  g_test_add_func ("/upstream/invalid-via", test_invalid_via);
 
   return g_test_run ();
 }

@@ -179,5 +179,117 @@ class UpstreamTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 5)
 
 
+def unused_port():
+    """A port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+VIA = re.compile(r"^Via: 1\.1 hostgate-[0-9a-f]{16}$", re.MULTILINE)
+
+
+class UpstreamLoopTest(unittest.TestCase):
+    """A request the upstream proxy sends back is refused with 508, once,
+    instead of going round until the connection limit."""
+
+    def loop_proxy(self, port, upstream_port, **kwargs):
+        proxy = Proxy("--listen", f"127.0.0.1:{port}", "--upstream-proxy", f"127.0.0.1:{upstream_port}",
+                      "--allow-domain", "allowed.test", **kwargs)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def test_tunnel_names_proxy_in_via(self):
+        upstream = FakeUpstream()
+        self.addCleanup(upstream.close)
+        proxy = Proxy("--upstream-proxy", f"127.0.0.1:{upstream.port}", "--allow-domain", "allowed.test")
+        self.addCleanup(proxy.close)
+
+        sock, response = proxy.open_tunnel("allowed.test:443")
+        sock.close()
+
+        self.assertEqual(response.status, 200)
+        self.assertRegex(upstream.heads[0].decode(), VIA)
+
+    def test_plain_names_proxy_in_via(self):
+        upstream = FakeUpstream()
+        self.addCleanup(upstream.close)
+        proxy = Proxy("--upstream-proxy", f"127.0.0.1:{upstream.port}", "--allow-domain", "allowed.test")
+        self.addCleanup(proxy.close)
+        raw = (f"GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\nVia: 1.1 client-side\r\n"
+               f"{proxy.auth_lines()}\r\n").encode()
+
+        response = proxy.request(raw)
+
+        self.assertEqual(response.status, 200)
+        head = upstream.heads[0].decode()
+        self.assertIn("Via: 1.1 client-side", head)
+        self.assertRegex(head, VIA)
+
+    def test_origin_sees_no_via(self):
+        origin = hgtest.HttpOrigin()
+        self.addCleanup(origin.close)
+        proxy = Proxy("--allow-loopback", "--resolve", f"origin.test:{origin.port}:127.0.0.1",
+                      "--allow-domain", "origin.test")
+        self.addCleanup(proxy.close)
+        raw = (f"GET http://origin.test:{origin.port}/ HTTP/1.1\r\nHost: origin.test\r\n"
+               f"{proxy.auth_lines()}\r\n").encode()
+
+        response = proxy.request(raw)
+
+        self.assertEqual(response.status, 200)
+        self.assertNotIn("via", [name.lower() for name in origin.requests[0][2]])
+
+    def test_self_loop_tunnel(self):
+        port = unused_port()
+        proxy = self.loop_proxy(port, port, auth=False)
+
+        response = proxy.request(proxy.connect_request("allowed.test:443"))
+
+        self.assertEqual(response.status, 502)
+        self.assertIn("508", response.reason)
+        records = proxy.wait_audit(2)
+        self.assertEqual(sorted(record["status"] for record in records), [502, 508])
+        self.assertIn("forwarding loop", proxy.stderr())
+        # No further request goes round after the two responses.
+        self.assertEqual(len(proxy.audit_records()), 2)
+
+    def test_self_loop_plain(self):
+        port = unused_port()
+        proxy = self.loop_proxy(port, port, auth=False)
+        raw = b"GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n"
+
+        response = proxy.request(raw)
+
+        self.assertEqual(response.status, 508)
+        self.assertIn("forwarding loop", response.reason)
+        self.assertIn("--upstream-proxy", response.reason)
+        self.assertEqual(len(proxy.wait_audit(2)), 2)
+
+    def test_self_loop_with_token(self):
+        """The looped request has no token: it is the loop that is
+        reported, not a missing login."""
+        port = unused_port()
+        proxy = self.loop_proxy(port, port)
+
+        response = proxy.request(proxy.connect_request("allowed.test:443"))
+
+        self.assertEqual(response.status, 502)
+        self.assertIn("508", response.reason)
+        self.assertNotEqual(response.reason, LOGIN_REASON)
+
+    def test_loop_of_two_proxies(self):
+        first_port, second_port = unused_port(), unused_port()
+        first = self.loop_proxy(first_port, second_port, auth=False)
+        second = self.loop_proxy(second_port, first_port, auth=False)
+
+        response = first.request(first.connect_request("allowed.test:443"))
+
+        self.assertEqual(response.status, 502)
+        self.assertEqual(sorted(r["status"] for r in first.wait_audit(2)), [502, 508])
+        self.assertEqual([r["status"] for r in second.wait_audit(1)], [502])
+        self.assertEqual(len(first.audit_records()), 2)
+
+
 if __name__ == "__main__":
     hgtest.main()
