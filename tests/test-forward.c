@@ -1619,6 +1619,7 @@ test_upstream_absolute_form (void)
   g_autoptr(GPtrArray) addresses = loopback_addresses ();
   g_autoptr(GError) error = NULL;
   g_autofree char *upstream_head = NULL;
+  g_autofree char *via_line = g_strdup_printf ("Via: 1.1 %s", hg_request_head_via_name ());
   g_auto(GStrv) lines = NULL;
   Outcome outcome = { 0 };
   Response response = { 0 };
@@ -1639,7 +1640,8 @@ test_upstream_absolute_form (void)
   g_assert_cmpstr (lines[0], ==, "GET http://target.invalid:81/a/../b?%7e HTTP/1.1");
   g_assert_true (g_strv_contains ((const char * const *) lines, "Host: target.invalid:81"));
   g_assert_true (g_strv_contains ((const char * const *) lines, "Accept: */*"));
-  g_assert_cmpuint (g_strv_length (lines), ==, 5);
+  g_assert_true (g_strv_contains ((const char * const *) lines, via_line));
+  g_assert_cmpuint (g_strv_length (lines), ==, 6);
 
   wait_for_response (connection, 0, FALSE, &response);
   g_assert_cmpuint (response.status, ==, 200);
@@ -1698,7 +1700,8 @@ test_upstream_host_header (gconstpointer user_data)
   lines = g_strsplit (upstream_head, "\r\n", -1);
   g_assert_cmpstr (lines[0], ==, host_case->request_line);
   g_assert_cmpstr (lines[1], ==, host_case->host);
-  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+  g_assert_true (g_str_has_prefix (lines[2], "Via: 1.1 hostgate-"));
+  g_assert_cmpuint (g_strv_length (lines), ==, 5);
 
   outcome_clear (&outcome);
 }
