@@ -450,11 +450,23 @@ hg_application_handle_local_options (GApplication *application,
 {
   HgApplication *app = HG_APPLICATION (application);
   const char *socket_path = NULL;
+  g_autofree const char **arguments = NULL;
 
   if (g_variant_dict_contains (options, "version"))
     {
       g_print ("hostgate-agent %s\n", PACKAGE_VERSION);
       return 0;
+    }
+
+  if (g_variant_dict_lookup (options, G_OPTION_REMAINING, "^a&ay", &arguments)
+      && arguments[0] != NULL)
+    {
+      g_autofree char *display_name = g_filename_display_name (arguments[0]);
+
+      /* Translators: %s is the first word on the command line that is not an option. */
+      g_printerr (_("hostgate-agent: unexpected argument “%s”: the agent takes only options (see --help)\n"),
+                  display_name);
+      return EXIT_FAILURE;
     }
 
   if (g_variant_dict_lookup (options, "socket", "^&ay", &socket_path))
@@ -512,6 +524,9 @@ static const GOptionEntry option_entries[] = {
     N_("Listen on the Unix socket PATH instead of $XDG_RUNTIME_DIR/hostgate/agent.sock"),
     N_("PATH") },
   { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
+  /* Collects the words that are not options, so that they are rejected.
+   * GApplication would take them for files to open, which the agent cannot. */
+  { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, NULL },
   { NULL },
 };
 

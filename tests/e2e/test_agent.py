@@ -8,6 +8,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import unittest
 
 import agentharness as ah
@@ -163,6 +164,17 @@ class StartupTest(unittest.TestCase):
         result = subprocess.run([ah.AGENT_PATH, "--socket", ""], capture_output=True, timeout=10)
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"--socket is empty", result.stderr)
+
+    def test_stray_argument_refused(self):
+        """GApplication would take the word for a file to open, log a
+        critical and keep running."""
+        with tempfile.TemporaryDirectory(prefix="hostgate-agent-") as folder:
+            env = dict(os.environ, XDG_RUNTIME_DIR=folder, XDG_CONFIG_HOME=folder)
+            result = subprocess.run([ah.AGENT_PATH, "extra-word"], capture_output=True, env=env,
+                                    timeout=10)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("unexpected argument “extra-word”", result.stderr.decode())
+        self.assertNotIn(b"CRITICAL", result.stderr)
 
     def test_sighup_stops_cleanly(self):
         with ah.Agent(display) as agent:
