@@ -435,7 +435,7 @@ refuse (HgClient   *client,
   HgHost *target = client->head != NULL ? client->head->authority : NULL;
 
   unwatch (client);
-  if (status == 403 || status == 502 || status == 504)
+  if (status == 403 || status == 502 || status == 504 || status == 508)
     hg_proxy_server_log_denial (client->server, target != NULL ? target->name : client->peer,
                                 status, reason);
   else
@@ -1120,6 +1120,21 @@ decide (HgClient *client)
 
 /* Checks whether the buffer holds a complete head: if so handles it, if
  * not reads more, and responds with 431 once it cannot fit. */
+/* The reason names this proxy's address, because the proxies in between
+ * quote it in their own refusals. */
+static void
+refuse_loop (HgClient *client)
+{
+  GSocketAddress *own = G_SOCKET_ADDRESS (hg_proxy_server_get_address (client->server));
+  g_autofree char *address = hg_socket_address_to_string (own);
+  g_autofree char *reason = NULL;
+
+  /* Translators: %s is the proxy's address and port, such as 127.0.0.1:8080. */
+  reason = g_strdup_printf (_("forwarding loop: the request came back to the proxy at %s through "
+                              "its upstream proxy; check that proxy's --upstream-proxy"), address);
+  refuse (client, "error", 508, reason, NULL);
+}
+
 static void
 handle_head (HgClient *client)
 {
@@ -1154,9 +1169,7 @@ handle_head (HgClient *client)
    * and the token check would hide it behind a 407. */
   if (hg_request_head_is_looped (client->head))
     {
-      refuse (client, "error", 508,
-              _("forwarding loop: the request came back to this proxy through its upstream proxy; check --upstream-proxy"),
-              NULL);
+      refuse_loop (client);
       return;
     }
 

@@ -262,9 +262,11 @@ class UpstreamLoopTest(unittest.TestCase):
         response = proxy.request(raw)
 
         self.assertEqual(response.status, 508)
-        self.assertIn("forwarding loop", response.reason)
+        self.assertIn(f"came back to the proxy at 127.0.0.1:{port} ", response.reason)
         self.assertIn("--upstream-proxy", response.reason)
         self.assertEqual(len(proxy.wait_audit(2)), 2)
+        hgtest.wait_for(lambda: "with status 508: forwarding loop" in proxy.stderr(),
+                        message="the loop in the log")
 
     def test_self_loop_with_token(self):
         """The looped request has no token: it is the loop that is
