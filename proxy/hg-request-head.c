@@ -659,9 +659,17 @@ parse_uri_authority (HgRequestHead  *head,
   g_autofree char *quoted = hg_http_sanitize_reason (head->target);
   g_autofree char *text = g_strndup (authority, length);
   g_autoptr(GError) host_error = NULL;
+  const char *at = g_strrstr_len (authority, length, "@");
 
-  if (memchr (authority, '@', length) != NULL)
+  if (at != NULL)
     {
+      /* The user information may hold a password: the reason reaches the
+       * audit log, so it shows only where the target had it. */
+      g_autofree char *redacted = g_strdup_printf ("%.*s…%s", (int) (authority - head->target),
+                                                   head->target, at);
+
+      g_free (quoted);
+      quoted = hg_http_sanitize_reason (redacted);
       g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
                    _("Request target “%s” contains user information, which is not allowed"),
                    quoted);

@@ -95,8 +95,14 @@ class FramingTest(unittest.TestCase):
         self.assertEqual(response.status, 400)
 
     def test_userinfo_rejected(self):
-        response = self.send(self.plain(target=f"http://user:pw@{self.site}/"))
+        response = self.send(self.plain(target=f"http://user:secret-pw@{self.site}/"))
         self.assertEqual(response.status, 400)
+        # The reason reaches the audit log: it must not carry the password.
+        self.assertIn(f"http://…@{self.site}/", response.body.decode())
+        self.assertNotIn("secret-pw", response.body.decode())
+        hgtest.wait_for(lambda: any("…@" in (r.get("reason") or "") for r in self.proxy.audit_records()),
+                        message="the audit record")
+        self.assertNotIn("secret-pw", open(self.proxy.audit_path).read())
 
     def test_https_absolute_mentions_connect(self):
         response = self.send(self.plain(target=f"https://{self.site}/"))
