@@ -112,6 +112,16 @@ class StartupTest(unittest.TestCase):
         with Proxy(auth=False) as proxy:
             self.assertNotIn("with --auth off", proxy.stderr())
 
+    def test_short_token_warned(self):
+        with Proxy(token="short1") as proxy:
+            hgtest.wait_for(lambda: "The proxy token has only 6 characters" in proxy.stderr(),
+                            message="the short token warning")
+            response = proxy.request(proxy.connect_request("nowhere.test:443"))
+            self.assertEqual(response.status, 403)
+        with Proxy() as proxy:
+            hgtest.wait_for(lambda: "listening on" in proxy.stderr(), message="the listening line")
+            self.assertNotIn("The proxy token has only", proxy.stderr())
+
     def test_address_in_use_fails(self):
         with Proxy() as proxy:
             result = run_proxy("--auth", "off", "--listen", proxy.address)
