@@ -147,7 +147,7 @@ set_pin_error (GError     **error,
                const char  *problem)
 {
   g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_SETTING,
-               _("Invalid --resolve entry \"%s\": %s. Expected HOST:PORT:ADDRESS[,ADDRESS…] or HOST:ADDRESS."),
+               _("Invalid --resolve entry “%s”: %s. Expected HOST:PORT:ADDRESS[,ADDRESS…] or HOST:ADDRESS."),
                spec, problem);
   return FALSE;
 }
@@ -180,7 +180,7 @@ parse_pin_address (const char  *spec,
       if (address != NULL && g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
         return g_steal_pointer (&address);
 
-      problem = g_strdup_printf (_("\"%s\" is not a bracketed IPv6 address"), item);
+      problem = g_strdup_printf (_("“%s” is not a bracketed IPv6 address"), item);
       set_pin_error (error, spec, problem);
       return NULL;
     }
@@ -188,14 +188,14 @@ parse_pin_address (const char  *spec,
   address = g_inet_address_new_from_string (item);
   if (address == NULL)
     {
-      problem = g_strdup_printf (_("\"%s\" is not an IP address"), item);
+      problem = g_strdup_printf (_("“%s” is not an IP address"), item);
       set_pin_error (error, spec, problem);
       return NULL;
     }
 
   if (short_form && g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
     {
-      problem = g_strdup_printf (_("the IPv6 address \"%s\" needs brackets, as in HOST:[%s]"),
+      problem = g_strdup_printf (_("the IPv6 address “%s” needs brackets, as in HOST:[%s]"),
                                  item, item);
       set_pin_error (error, spec, problem);
       return NULL;
@@ -349,7 +349,7 @@ hg_resolver_add_pin (HgResolver  *resolver,
       if (old->any_port == pin->any_port && old->port == pin->port)
         {
           g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_SETTING,
-                       _("--resolve \"%s\" pins a host and port pinned already: give all their addresses in one entry, separated by commas"),
+                       _("--resolve “%s” pins a host and port pinned already: give all their addresses in one entry, separated by commas"),
                        spec);
           return FALSE;
         }

@@ -214,8 +214,12 @@ parse_proxy_options (GPtrArray           *proxy_args,
   listen = g_inet_socket_address_get_address (options->listen_address);
   if (!g_inet_address_get_is_loopback (listen))
     {
-      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           _("hostgate-proxy run listens on a loopback address only: drop --listen or give 127.0.0.1:PORT"));
+      g_autofree char *given = hg_socket_address_to_string (G_SOCKET_ADDRESS (options->listen_address));
+
+      /* Translators: %s is the address given to --listen, such as 10.0.0.2:8080. */
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("hostgate-proxy run listens on a loopback address only, not on %s: drop --listen or give 127.0.0.1:PORT"),
+                   given);
       return NULL;
     }
 

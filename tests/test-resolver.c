@@ -358,7 +358,7 @@ test_pin_twice_rejected (void)
   g_assert_no_error (error);
   g_assert_false (hg_resolver_add_pin (resolver, "Pinned.Example:443:127.0.0.5", &error));
   g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_SETTING);
-  g_assert_nonnull (strstr (error->message, "\"Pinned.Example:443:127.0.0.5\""));
+  g_assert_nonnull (strstr (error->message, "“Pinned.Example:443:127.0.0.5”"));
   g_assert_nonnull (strstr (error->message, "pinned already"));
   g_clear_error (&error);
 

@@ -77,7 +77,7 @@ class CommandLineTest(unittest.TestCase):
     def test_invalid_resolve_names_option_once(self):
         result = run_proxy("--auth", "off", "--resolve", "bad")
         self.assertEqual(result.returncode, 1)
-        self.assertTrue(result.stderr.startswith(b'hostgate-proxy: Invalid --resolve entry "bad": '),
+        self.assertTrue(result.stderr.startswith("hostgate-proxy: Invalid --resolve entry “bad”: ".encode()),
                         result.stderr)
         self.assertEqual(result.stderr.count(b"--resolve"), 1, result.stderr)
 
