@@ -90,10 +90,11 @@ pattern_flags (HgPatternList *list)
   return list->deny ? HG_PATTERN_FLAG_DENY : HG_PATTERN_FLAG_NONE;
 }
 
-/* Characters of a message under the add field at most: about three
- * lines of the label. A longer message, which quotes a long entry or
- * label twice, would make the window taller. */
-#define ERROR_MAX_CHARS 120
+/* Characters of a message under the add field at most: about five
+ * lines of the label, room for the longest German reason after a
+ * shortened entry. A longer message, which quotes a long label a second
+ * time, would make the window taller. */
+#define ERROR_MAX_CHARS 200
 
 /* Returns @message without the profile folder in front of file names,
  * which the banner at the top of the window shows whole. What follows

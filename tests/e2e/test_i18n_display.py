@@ -14,6 +14,7 @@ import unittest
 
 import agentharness as ah
 import hgtest
+import test_list_editor_display as lists
 from fakeproxy import FakeProxy
 from hgtest import TIMEOUT, wait_for
 
@@ -124,6 +125,26 @@ class AgentGermanTest(unittest.TestCase):
     def test_settings_title(self):
         window = self.open_settings()
         self.assertEqual(ah.xdotool(display, "getwindowname", window).strip(), SETTINGS_TITLE)
+
+    def test_list_message_whole(self):
+        """The German reason under the allow list's add field is longer
+        than the English one and is shown whole. Alt+E is the mnemonic of
+        „_Erlaubte Hosts“; Tab moves the focus to the message, whose text
+        becomes the primary selection."""
+        self.open_settings()
+        lists.display = display
+        ah.key(display, "alt+e")
+        ah.xdotool(display, "type", "--delay", "10", "http://x.test")
+        reason = "ein Eintrag darf kein Schema wie „http://“ enthalten; geben Sie nur den Hostnamen an"
+        texts = [""]
+
+        def shown():
+            ah.key(display, "alt+e", "Tab")
+            texts.append(lists.read_primary_selection() or "")
+            return "http://x.test" in texts[-1]
+
+        wait_for(shown, interval=0.2, message="the message under the allow list")
+        self.assertEqual(texts[-1], f"Ungültiger Listeneintrag „http://x.test“: {reason}")
 
     def test_forget_mnemonic(self):
         """Alt+A presses „Sitzungs_antworten vergessen“ on the Sessions
