@@ -1009,6 +1009,24 @@ hg_pattern_list_set_profile (HgPatternList  *list,
 }
 
 /**
+ * hg_pattern_list_clear_field:
+ * @list: a list editor
+ *
+ * Empties the add field and ends an Edit, for when the profile the text
+ * was typed for is gone.
+ */
+void
+hg_pattern_list_clear_field (HgPatternList *list)
+{
+  g_return_if_fail (HG_IS_PATTERN_LIST (list));
+
+  g_clear_pointer (&list->editing, g_free);
+  gtk_editable_set_text (GTK_EDITABLE (list->add_entry), "");
+  show_error (list, NULL);
+  update_buttons (list);
+}
+
+/**
  * hg_pattern_list_set_entries:
  * @entries: (nullable): the entries now in the profile's list
  *

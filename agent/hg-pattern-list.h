@@ -16,6 +16,7 @@ G_DECLARE_FINAL_TYPE (HgPatternList, hg_pattern_list, HG, PATTERN_LIST, GtkBox)
 void  hg_pattern_list_set_profile (HgPatternList      *list,
                                    HgProfileStore     *store,
                                    const char         *profile);
+void  hg_pattern_list_clear_field (HgPatternList      *list);
 void  hg_pattern_list_set_entries (HgPatternList      *list,
                                    const char * const *entries);
 

@@ -1332,7 +1332,12 @@ external_load_cb (GObject      *object,
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
 
-      /* Gone: the profile was deleted or renamed behind our back. */
+      /* The file was deleted or renamed outside the agent. The agent's
+       * own deletions are known already and logged when they are done. */
+      if (g_hash_table_lookup (store->checksums, name) != NULL)
+        /* Translators: the first %s is the profile name, the second the
+         * path of the profile folder. */
+        g_message (_("The file of the profile “%s” in %s was deleted"), name, store->directory);
       note_content (store, name, NULL);
       return;
     }

@@ -72,6 +72,10 @@ struct _HgSettingsWindow
    * follows the profile to its new name rather than to `default`. */
   char *renaming_to;
 
+  /* The profile that the window's Delete removes, while that runs. Its
+   * file going away then needs no warning. */
+  char *deleting;
+
   /* Set while the window itself changes the controls, so their change
    * signals do not write the values back to the store. */
   gboolean loading;
@@ -270,6 +274,31 @@ find_name (GtkStringList *names,
   return GTK_INVALID_LIST_POSITION;
 }
 
+/* Shows `default` in place of the profile shown, whose file is gone.
+ * Text typed for that profile is cleared, so that Add cannot put it in
+ * `default` instead. */
+static void
+show_default_for_gone (HgSettingsWindow *self)
+{
+  g_autofree char *deleted = g_strdup (self->profile);
+  gboolean deleted_here = g_strcmp0 (deleted, self->deleting) == 0;
+
+  hg_pattern_list_clear_field (self->allow_list);
+  hg_pattern_list_clear_field (self->deny_list);
+  g_clear_pointer (&self->deleting, g_free);
+  select_profile (self, "default");
+
+  if (!deleted_here)
+    {
+      /* Translators: both %s are the same profile name. */
+      g_autofree char *text = g_strdup_printf (_("The file of the profile “%s” was deleted, so the window now shows "
+                                                 "“default”. Text typed into the lists of “%s” was cleared."),
+                                               deleted, deleted);
+
+      show_info (self, GTK_MESSAGE_WARNING, text);
+    }
+}
+
 /* Reads the profile names again and keeps the profile shown selected;
  * when it is gone, `default` is shown, which always exists. */
 static void
@@ -289,7 +318,10 @@ refresh_names (HgSettingsWindow *self)
       gboolean renamed = self->renaming_to != NULL &&
                          find_name (self->profile_names, self->renaming_to) != GTK_INVALID_LIST_POSITION;
 
-      select_profile (self, renamed ? self->renaming_to : "default");
+      if (renamed)
+        select_profile (self, self->renaming_to);
+      else
+        show_default_for_gone (self);
       return;
     }
 
@@ -509,11 +541,14 @@ deleted_cb (GObject      *object,
             gpointer      user_data)
 {
   g_autoptr(GError) error = NULL;
+  HgSettingsWindow *self;
 
   if (hg_profile_store_edit_finish (HG_PROFILE_STORE (object), result, &error) || is_cancelled (error))
     return;
 
-  show_info (HG_SETTINGS_WINDOW (user_data), GTK_MESSAGE_ERROR, error->message);
+  self = HG_SETTINGS_WINDOW (user_data);
+  g_clear_pointer (&self->deleting, g_free);
+  show_info (self, GTK_MESSAGE_ERROR, error->message);
 }
 
 static void
@@ -524,7 +559,11 @@ delete_response_cb (GtkDialog        *dialog,
   const char *name = g_object_get_data (G_OBJECT (dialog), "hg-profile");
 
   if (response == GTK_RESPONSE_ACCEPT)
-    hg_profile_store_delete_async (self->store, name, self->cancellable, deleted_cb, self);
+    {
+      g_free (self->deleting);
+      self->deleting = g_strdup (name);
+      hg_profile_store_delete_async (self->store, name, self->cancellable, deleted_cb, self);
+    }
 
   self->confirm_dialog = NULL;
   gtk_window_destroy (GTK_WINDOW (dialog));
@@ -1543,6 +1582,7 @@ hg_settings_window_finalize (GObject *object)
 
   g_free (self->profile);
   g_free (self->renaming_to);
+  g_free (self->deleting);
   g_clear_object (&self->cancellable);
 
   G_OBJECT_CLASS (hg_settings_window_parent_class)->finalize (object);
@@ -1603,6 +1643,16 @@ hg_settings_window_class_init (HgSettingsWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, export_profile_clicked_cb);
 }
 
+/* GtkStack moves the keyboard focus into the page it shows, to its first
+ * focusable widget. On the History page that is an Allow Always button,
+ * which Space or Enter would press, so the list takes the focus instead. */
+static void
+stack_page_changed_cb (HgSettingsWindow *self)
+{
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "history") == 0)
+    gtk_widget_grab_focus (GTK_WIDGET (self->history_view));
+}
+
 static void
 hg_settings_window_init (HgSettingsWindow *self)
 {
@@ -1618,6 +1668,7 @@ hg_settings_window_init (HgSettingsWindow *self)
   g_signal_connect_swapped (self->approval_dropdown, "notify::selected", G_CALLBACK (approval_changed_cb), self);
   g_signal_connect_swapped (self->timeout_spin, "value-changed", G_CALLBACK (approval_changed_cb), self);
   g_signal_connect (self->timeout_spin, "input", G_CALLBACK (timeout_input_cb), NULL);
+  g_signal_connect_swapped (self->stack, "notify::visible-child", G_CALLBACK (stack_page_changed_cb), self);
 
   setup_sessions_view (self);
   setup_history_view (self);

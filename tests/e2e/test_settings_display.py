@@ -404,6 +404,29 @@ class ProfileTests(SettingsTestCase):
                          ["api.example"])
         self.assertNotIn("Editing profile", self.agent.stderr())
 
+    def test_deleted_profile_text_cleared(self):
+        """When the file of the profile shown is deleted outside the
+        window, the window shows `default`, and what was typed for the
+        deleted profile is cleared instead of going into `default`."""
+        ah.key(display, "alt+n")
+        retype("work")
+        ah.key(display, "Return")
+        path = self.agent.profile_path("work")
+        wait_for(lambda: os.path.exists(path), message=path)
+
+        focus_allow_field()
+        retype("typed.example")
+        os.unlink(path)
+        wait_for(lambda: "The file of the profile “work”" in self.agent.stderr(),
+                 message="the deletion in the log")
+        focus_allow_field()
+        ah.key(display, "End", "Return")
+        retype("later.example")
+        ah.key(display, "Return")
+
+        self.wait_allow(["api.example", "later.example"])
+        self.assertFalse(os.path.exists(path))
+
     def test_reset_default_removes_file(self):
         """Reset… on `default` shows a confirmation first, and confirming
         removes the file."""
@@ -487,6 +510,26 @@ class HistoryTests(SettingsTestCase):
 
         self.wait_allow(["api.example", "github.com"], name="work")
         self.assertFalse(os.path.exists(self.agent.profile_path("default")))
+
+    def test_history_opens_without_button_focus(self):
+        """Switching to the History page does not put the keyboard focus
+        on a row's Allow Always button, which Space would press. The
+        allow list then gets only the entry clicked afterwards; the
+        writes run in order, so a pressed button would show first."""
+        proxy = FakeProxy(self.agent.socket_path)
+        self.addCleanup(proxy.close)
+        proxy.hello("work", label="npm build")
+        send_events(proxy, ["first.example"])
+
+        ah.click(display, self.window, *history_tab(self.window))
+        move_pointer_away()
+        wait_still(self.window, history_rows(self.window))
+        ah.key(display, "space", "Return")
+        send_events(proxy, ["second.example"])
+        wait_still(self.window, history_rows(self.window))
+        ah.click(display, self.window, *newest_allow_always(self.window))
+
+        self.wait_allow(["api.example", "second.example"], name="work")
 
     def test_deny_always_writes_rule(self):
         """Deny Always, stacked under Allow Always, adds the host to the
