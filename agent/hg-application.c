@@ -78,6 +78,10 @@ show_error (HgApplication *app,
 
   gtk_window_set_title (GTK_WINDOW (window), title);
   gtk_window_set_application (GTK_WINDOW (window), GTK_APPLICATION (app));
+  /* Window managers keep a transient window above its parent, so the
+   * next prompt cannot hide the error. */
+  if (app->window != NULL)
+    gtk_window_set_transient_for (GTK_WINDOW (window), GTK_WINDOW (app->window));
   gtk_window_set_resizable (GTK_WINDOW (window), FALSE);
   gtk_widget_set_margin_top (box, 18);
   gtk_widget_set_margin_bottom (box, 12);
@@ -245,12 +249,22 @@ answered_cb (HgPromptWindow *window,
 
   if (session != NULL)
     {
-      hg_agent_session_answer (session, prompt, verdict, duration, pattern);
-      if (duration == HG_DECISION_ALWAYS)
-        save_answer (app, session, prompt, verdict, whole_domain);
+      /* An Always answer that the profile cannot take lasts as long as a
+       * Session answer, and the proxy's reason and audit record say so. */
+      gboolean cannot_save = duration == HG_DECISION_ALWAYS &&
+                            hg_agent_server_get_profile_error (app->server,
+                                                               hg_agent_session_get_profile (session)) != NULL;
+
+      hg_agent_session_answer (session, prompt, verdict, cannot_save ? HG_DECISION_SESSION : duration,
+                               pattern);
     }
 
+  /* The next prompt first, so that an error about this answer opens
+   * over it. */
   update_window (app);
+
+  if (session != NULL && duration == HG_DECISION_ALWAYS)
+    save_answer (app, session, prompt, verdict, whole_domain);
 }
 
 static void

@@ -421,6 +421,43 @@ def close_window(display, window):
         xlib.XCloseDisplay(connection)
 
 
+def stacking_order(display):
+    """Return the ids of the root window's children from the bottom-most
+    to the top-most, as XQueryTree lists them. With no window manager
+    on the display, GTK's windows are children of the root."""
+    import ctypes
+    import ctypes.util
+
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11"))
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XDefaultRootWindow.restype = ctypes.c_ulong
+    xlib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    xlib.XQueryTree.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_ulong),
+                                ctypes.POINTER(ctypes.c_ulong),
+                                ctypes.POINTER(ctypes.POINTER(ctypes.c_ulong)),
+                                ctypes.POINTER(ctypes.c_uint)]
+    xlib.XFree.argtypes = [ctypes.c_void_p]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    connection = xlib.XOpenDisplay(display.name.encode())
+    if not connection:
+        raise AssertionError(f"cannot open display {display.name}")
+    try:
+        root, parent = ctypes.c_ulong(), ctypes.c_ulong()
+        children = ctypes.POINTER(ctypes.c_ulong)()
+        count = ctypes.c_uint()
+        if not xlib.XQueryTree(connection, xlib.XDefaultRootWindow(connection), ctypes.byref(root),
+                               ctypes.byref(parent), ctypes.byref(children), ctypes.byref(count)):
+            raise AssertionError("XQueryTree failed")
+        order = [children[i] for i in range(count.value)]
+        if children:
+            xlib.XFree(children)
+        return order
+    finally:
+        xlib.XCloseDisplay(connection)
+
+
 def capture(display, window, x, y, width, height):
     """Return the pixels of a rectangle of window as shown on the screen:
     rows of width pixels from the top, in the server's ZPixmap format.

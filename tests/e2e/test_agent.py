@@ -440,7 +440,8 @@ class AlwaysTest(AgentTestCase):
     def test_always_after_delete_not_saved(self):
         """An Always answer for a deleted profile in use is not saved: a
         new file with only that entry would replace the proxies' lists.
-        The other profile's file stays."""
+        The other profile's file stays, and the decision sent to the proxy
+        says the answer lasts for the session, as it does."""
         proxy, welcome = self.connect("work")
         self.assertEqual(welcome["allow"], ["api.example"])
         os.remove(self.agent.profile_path("work"))
@@ -456,13 +457,41 @@ class AlwaysTest(AgentTestCase):
         ah.key(display, "alt+a")
         decision = proxy.expect("decision", id=ask_id)
         self.assertEqual(decision["verdict"], "approve")
-        self.assertEqual(decision["duration"], "always")
+        self.assertEqual(decision["duration"], "session")
 
         error_window = ah.find_window(display, ah.ERROR_TITLE)
         self.assertIn("Could not save wanted.example to profile “work”", self.agent.stderr())
         self.assertEqual(os.listdir(self.agent.profiles), ["other.json"])
         proxy.expect_nothing("filter")
         ah.focus(display, error_window)
+        ah.key(display, "Escape")
+        ah.wait_no_window(display, ah.ERROR_TITLE)
+
+    def test_unsaved_error_over_next_prompt(self):
+        """The window about an answer that was not saved opens over the
+        next waiting prompt, which reuses the prompt window, and takes the
+        focus, so it is seen."""
+        proxy, _ = self.connect("work")
+        os.remove(self.agent.profile_path("work"))
+        hgtest.wait_for(lambda: "Profile “work” changed but cannot be read" in self.agent.stderr(),
+                        message="the agent noticing the deletion")
+        first_id, window = self.prompt(proxy, "first.example")
+        proxy.ask("second.example")
+        # The agent reads a connection's messages in order: after the
+        # pong, the second question waits behind the first.
+        proxy.send({"type": "ping", "id": "after-second"})
+        proxy.expect("pong", id="after-second")
+
+        ah.choose_duration(display, window, "always")
+        ah.focus(display, window)
+        ah.key(display, "alt+a")
+        proxy.expect("decision", id=first_id)
+
+        error_window = ah.find_window(display, ah.ERROR_TITLE)
+        hgtest.wait_for(lambda: ah.xdotool(display, "getwindowfocus").strip() == str(error_window),
+                        message="the error window with the focus")
+        order = ah.stacking_order(display)
+        self.assertGreater(order.index(error_window), order.index(window))
         ah.key(display, "Escape")
         ah.wait_no_window(display, ah.ERROR_TITLE)
 
@@ -543,7 +572,8 @@ class CorruptProfileTest(AgentTestCase):
         ah.click_button(display, window, "approve")
         decision = proxy.expect("decision", id=ask_id)
         self.assertEqual(decision["verdict"], "approve")
-        self.assertEqual(decision["duration"], "always")
+        # It cannot be saved, so it lasts for the session.
+        self.assertEqual(decision["duration"], "session")
 
         error_window = ah.find_window(display, ah.ERROR_TITLE)
         self.assertTrue(error_window)
