@@ -121,9 +121,9 @@ show_error (HgPatternList *list,
 {
   g_autofree char *cut = NULL;
   g_autofree char *short_names = NULL;
-  glong n_chars = message != NULL ? g_utf8_strlen (message, -1) : 0;
+  glong n_chars = 0;
 
-  if (n_chars > ERROR_MAX_CHARS)
+  if (message != NULL)
     {
       short_names = drop_profile_folder (list, message);
       message = short_names;
