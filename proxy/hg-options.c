@@ -226,6 +226,7 @@ hg_parse_size (const char *text,
                GError    **error)
 {
   g_autofree char *digits = g_strdup (text);
+  g_autoptr(GError) number_error = NULL;
   gsize length = strlen (digits);
   guint shift = 0;
   guint64 value;
@@ -243,7 +244,15 @@ hg_parse_size (const char *text,
         digits[length - 1] = '\0';
     }
 
-  if (!g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64 >> shift, &value, NULL))
+  if (!g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64 >> shift, &value, &number_error)
+      && g_error_matches (number_error, G_NUMBER_PARSER_ERROR, G_NUMBER_PARSER_ERROR_OUT_OF_BOUNDS))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("Size “%s” is too large: it must fit in 64 bits as a number of bytes"), text);
+      return FALSE;
+    }
+
+  if (number_error != NULL)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    _("Invalid size “%s”: expected a number of bytes, optionally followed by K, M or G"),

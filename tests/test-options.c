@@ -61,6 +61,7 @@ typedef struct {
   const char *text;
   gboolean valid;
   guint64 size;
+  const char *message;    /* part of the error message, or NULL */
 } SizeCase;
 
 static const SizeCase size_cases[] = {
@@ -74,7 +75,9 @@ static const SizeCase size_cases[] = {
   { "/options/size/negative", "-1", FALSE, 0 },
   { "/options/size/space", "1 K", FALSE, 0 },
   { "/options/size/empty", "", FALSE, 0 },
-  { "/options/size/overflow", "99999999999999999999G", FALSE, 0 },
+  { "/options/size/overflow", "99999999999999999999G", FALSE, 0, "too large" },
+  { "/options/size/overflow-suffix", "99999999999G", FALSE, 0, "too large" },
+  { "/options/size/invalid-named", "20x", FALSE, 0, "Invalid size “20x”" },
 };
 
 static void
@@ -90,6 +93,8 @@ test_size (gconstpointer data)
   if (!test->valid)
     {
       g_assert_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE);
+      if (test->message != NULL)
+        g_assert_nonnull (strstr (error->message, test->message));
       return;
     }
   g_assert_no_error (error);
