@@ -570,6 +570,20 @@ parse_connect_target (HgRequestHead  *head,
                       GError        **error)
 {
   g_autoptr(GError) host_error = NULL;
+  const char *at = strrchr (head->target, '@');
+
+  /* What comes before the `@` may be a password, and the reason reaches
+   * the audit log, so only the part after it is quoted. */
+  if (at != NULL)
+    {
+      g_autofree char *redacted = g_strconcat ("…", at, NULL);
+      g_autofree char *quoted = hg_http_sanitize_reason (redacted);
+
+      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+                   _("Request target “%s” contains user information, which is not allowed"),
+                   quoted);
+      return FALSE;
+    }
 
   head->authority = hg_host_parse (head->target, HG_HOST_PORT_REQUIRED, &host_error);
   if (head->authority == NULL)

@@ -676,6 +676,20 @@ test_userinfo_redacted (void)
   g_assert_null (strstr (error->message, "user:"));
 }
 
+static void
+test_connect_userinfo_redacted (void)
+{
+  static const char text[] = "CONNECT user:secret@a.example:443 HTTP/1.1\r\n\r\n";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgRequestHead) head = hg_request_head_parse (text, strlen (text), &error);
+
+  g_assert_null (head);
+  g_assert_error (error, HG_HTTP_ERROR, 400);
+  g_assert_nonnull (strstr (error->message, "“…@a.example:443”"));
+  g_assert_nonnull (strstr (error->message, "user information"));
+  g_assert_null (strstr (error->message, "secret"));
+}
+
 /* Via: this process's name, what it adds, and what counts as a loop. */
 
 static void
@@ -781,6 +795,7 @@ main (int   argc,
   g_test_add_func ("/request-head/sanitize/invalid-utf8", test_sanitize_invalid_utf8);
   g_test_add_func ("/request-head/sanitize/truncate", test_sanitize_truncate);
   g_test_add_func ("/request-head/target/userinfo-redacted", test_userinfo_redacted);
+  g_test_add_func ("/request-head/connect/userinfo-redacted", test_connect_userinfo_redacted);
   g_test_add_func ("/request-head/via/name", test_via_name);
   g_test_add_func ("/request-head/via/build-first", test_via_build_first);
   g_test_add_func ("/request-head/via/build-appends", test_via_build_appends);

@@ -104,6 +104,18 @@ class FramingTest(unittest.TestCase):
                         message="the audit record")
         self.assertNotIn("secret-pw", open(self.proxy.audit_path).read())
 
+    def test_connect_userinfo_rejected(self):
+        raw = (f"CONNECT user:secret-pw@{self.site}:443 HTTP/1.1\r\n"
+               f"{self.proxy.auth_lines()}\r\n").encode()
+        response = self.send(raw)
+        self.assertEqual(response.status, 400)
+        self.assertIn(f"…@{self.site}:443", response.body.decode())
+        self.assertNotIn("secret-pw", response.body.decode())
+        hgtest.wait_for(lambda: any(f"…@{self.site}:443" in (r.get("reason") or "")
+                                    for r in self.proxy.audit_records()),
+                        message="the audit record")
+        self.assertNotIn("secret-pw", open(self.proxy.audit_path).read())
+
     def test_https_absolute_mentions_connect(self):
         response = self.send(self.plain(target=f"https://{self.site}/"))
         self.assertEqual(response.status, 400)
