@@ -458,6 +458,7 @@ created_cb (GObject      *object,
     }
 
   gtk_popover_popdown (self->new_popover);
+  hide_info (self);
   g_free (self->profile);
   self->profile = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->new_name_entry)));
   refresh_names (self);
@@ -560,6 +561,7 @@ delete_response_cb (GtkDialog        *dialog,
 
   if (response == GTK_RESPONSE_ACCEPT)
     {
+      hide_info (self);
       g_free (self->deleting);
       self->deleting = g_strdup (name);
       hg_profile_store_delete_async (self->store, name, self->cancellable, deleted_cb, self);

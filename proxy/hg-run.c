@@ -218,7 +218,7 @@ parse_proxy_options (GPtrArray           *proxy_args,
 
       /* Translators: %s is the address given to --listen, such as 10.0.0.2:8080. */
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("hostgate-proxy run listens on a loopback address only, not on %s: drop --listen or give 127.0.0.1:PORT"),
+                   _("run listens on a loopback address only, not on “%s”: drop --listen or give one such as 127.0.0.1:PORT"),
                    given);
       return NULL;
     }

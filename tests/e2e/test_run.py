@@ -357,7 +357,7 @@ class RunTest(unittest.TestCase):
     def test_listen_must_be_loopback(self):
         result = run("--listen", "0.0.0.0:0", *shell("true"))
         self.assertEqual(result.returncode, 1)
-        self.assertIn(b"loopback address only, not on 0.0.0.0:0:", result.stderr)
+        self.assertIn("loopback address only, not on “0.0.0.0:0”:", result.stderr.decode())
 
 
 if __name__ == "__main__":
