@@ -1555,7 +1555,7 @@ forward_start (HgForwarder         *forwarder,
    * request it sends back here is recognised as a loop. */
   if (data->peer_is_upstream)
     {
-      g_autofree char *via = g_strdup_printf ("1.%u %s", head->http_minor, hg_request_head_via_name ());
+      g_autofree char *via = hg_request_head_own_via (head);
 
       soup_message_headers_append (soup_message_get_request_headers (data->message), "Via", via);
     }

@@ -565,6 +565,24 @@ check_framing (HgRequestHead  *head,
   return TRUE;
 }
 
+/* Rejects a target with user information, from @userinfo up to @at in
+ * @target. The user information may hold a password and the reason
+ * reaches the audit log, so the reason quotes the target with "…" in its
+ * place. */
+static void
+set_userinfo_error (const char  *target,
+                    const char  *userinfo,
+                    const char  *at,
+                    GError     **error)
+{
+  g_autofree char *redacted = g_strdup_printf ("%.*s…%s", (int) (userinfo - target), target, at);
+  g_autofree char *quoted = hg_http_sanitize_reason (redacted);
+
+  g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
+               _("Request target “%s” contains user information, which is not allowed"),
+               quoted);
+}
+
 static gboolean
 parse_connect_target (HgRequestHead  *head,
                       GError        **error)
@@ -572,16 +590,9 @@ parse_connect_target (HgRequestHead  *head,
   g_autoptr(GError) host_error = NULL;
   const char *at = strrchr (head->target, '@');
 
-  /* What comes before the `@` may be a password, and the reason reaches
-   * the audit log, so only the part after it is quoted. */
   if (at != NULL)
     {
-      g_autofree char *redacted = g_strconcat ("…", at, NULL);
-      g_autofree char *quoted = hg_http_sanitize_reason (redacted);
-
-      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
-                   _("Request target “%s” contains user information, which is not allowed"),
-                   quoted);
+      set_userinfo_error (head->target, head->target, at, error);
       return FALSE;
     }
 
@@ -677,16 +688,7 @@ parse_uri_authority (HgRequestHead  *head,
 
   if (at != NULL)
     {
-      /* The user information may hold a password: the reason reaches the
-       * audit log, so it shows only where the target had it. */
-      g_autofree char *redacted = g_strdup_printf ("%.*s…%s", (int) (authority - head->target),
-                                                   head->target, at);
-
-      g_free (quoted);
-      quoted = hg_http_sanitize_reason (redacted);
-      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_BAD_REQUEST,
-                   _("Request target “%s” contains user information, which is not allowed"),
-                   quoted);
+      set_userinfo_error (head->target, authority, at, error);
       return FALSE;
     }
 
@@ -1044,6 +1046,23 @@ hg_request_head_is_looped (const HgRequestHead *head)
 }
 
 /**
+ * hg_request_head_own_via:
+ * @head: a parsed request head
+ *
+ * Formats this proxy's own Via entry for forwarding @head: the HTTP
+ * version @head arrived with and hg_request_head_via_name().
+ *
+ * Returns: (transfer full): the entry, such as `1.1 hostgate-…`
+ */
+char *
+hg_request_head_own_via (const HgRequestHead *head)
+{
+  g_return_val_if_fail (head != NULL, NULL);
+
+  return g_strdup_printf ("1.%u %s", head->http_minor, hg_request_head_via_name ());
+}
+
+/**
  * hg_request_head_build_via:
  * @head: a parsed request head
  *
@@ -1056,14 +1075,16 @@ hg_request_head_is_looped (const HgRequestHead *head)
 char *
 hg_request_head_build_via (const HgRequestHead *head)
 {
+  g_autofree char *own = NULL;
   const char *via;
 
   g_return_val_if_fail (head != NULL, NULL);
 
+  own = hg_request_head_own_via (head);
   via = soup_message_headers_get_list (head->headers, "Via");
   if (via == NULL || via[0] == '\0')
-    return g_strdup_printf ("1.%u %s", head->http_minor, hg_request_head_via_name ());
-  return g_strdup_printf ("%s, 1.%u %s", via, head->http_minor, hg_request_head_via_name ());
+    return g_steal_pointer (&own);
+  return g_strdup_printf ("%s, %s", via, own);
 }
 
 /**

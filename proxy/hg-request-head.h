@@ -66,6 +66,7 @@ void           hg_request_head_strip_hop_by_hop (SoupMessageHeaders *headers);
 
 const char    *hg_request_head_via_name  (void);
 gboolean       hg_request_head_is_looped (const HgRequestHead *head);
+char          *hg_request_head_own_via   (const HgRequestHead *head);
 char          *hg_request_head_build_via (const HgRequestHead *head);
 
 char          *hg_http_sanitize_reason  (const char  *text);
