@@ -203,22 +203,23 @@ write_done_cb (GObject      *object,
   write_data_free (data);
 }
 
+/* Writes an Always answer to the session's profile, or reports
+ * @profile_error, the reason the profile cannot take it, when set. */
 static void
 save_answer (HgApplication     *app,
              HgAgentSession    *session,
              HgPrompt          *prompt,
              HgDecisionVerdict  verdict,
-             gboolean           whole_domain)
+             gboolean           whole_domain,
+             const GError      *profile_error)
 {
   g_auto(GStrv) entries = hg_prompt_dup_entries (prompt, whole_domain);
   WriteData *data = g_new0 (WriteData, 1);
-  const GError *profile_error;
 
   data->app = g_object_ref (app);
   data->profile = g_strdup (hg_agent_session_get_profile (session));
   data->entries = g_strjoinv (", ", entries);
 
-  profile_error = hg_agent_server_get_profile_error (app->server, data->profile);
   if (profile_error != NULL)
     {
       report_unsaved (data, profile_error);
@@ -244,27 +245,25 @@ answered_cb (HgPromptWindow *window,
   HgAgentSession *session = hg_prompt_get_session (prompt);
   g_autofree char *pattern = hg_prompt_dup_pattern (prompt, whole_domain);
   g_autoptr(HgPrompt) self = g_object_ref (prompt);
+  const GError *profile_error = NULL;
 
   remove_prompt (app, prompt);
 
-  if (session != NULL)
-    {
-      /* An Always answer that the profile cannot take lasts as long as a
-       * Session answer, and the proxy's reason and audit record say so. */
-      gboolean cannot_save = duration == HG_DECISION_ALWAYS &&
-                            hg_agent_server_get_profile_error (app->server,
-                                                               hg_agent_session_get_profile (session)) != NULL;
+  if (session != NULL && duration == HG_DECISION_ALWAYS)
+    profile_error = hg_agent_server_get_profile_error (app->server, hg_agent_session_get_profile (session));
 
-      hg_agent_session_answer (session, prompt, verdict, cannot_save ? HG_DECISION_SESSION : duration,
-                               pattern);
-    }
+  /* An Always answer that the profile cannot take lasts as long as a
+   * Session answer, so the proxy's reason and audit record give that. */
+  if (session != NULL)
+    hg_agent_session_answer (session, prompt, verdict,
+                             profile_error != NULL ? HG_DECISION_SESSION : duration, pattern);
 
   /* The next prompt first, so that an error about this answer opens
    * over it. */
   update_window (app);
 
   if (session != NULL && duration == HG_DECISION_ALWAYS)
-    save_answer (app, session, prompt, verdict, whole_domain);
+    save_answer (app, session, prompt, verdict, whole_domain, profile_error);
 }
 
 static void

@@ -77,11 +77,16 @@ announce_address (HgProxyServer   *server,
 
   /* Any program of any user on the machine can try tokens against a
    * loopback port, and nothing slows it down. */
-  if (options->auth_required && g_utf8_strlen (options->token, -1) < TOKEN_ADVISED_LENGTH)
-    /* Translators: both %ld are numbers of characters; the command makes a random token. */
-    g_warning (_("The proxy token has only %ld characters, which a program on this machine can guess. "
-                 "Use at least %ld random ones, such as the output of: head -c 24 /dev/urandom | base64"),
-               (long) g_utf8_strlen (options->token, -1), (long) TOKEN_ADVISED_LENGTH);
+  if (options->auth_required)
+    {
+      glong token_length = g_utf8_strlen (options->token, -1);
+
+      if (token_length < TOKEN_ADVISED_LENGTH)
+        /* Translators: both %ld are numbers of characters; the command makes a random token. */
+        g_warning (_("The proxy token has only %ld characters, which a program on this machine can guess. "
+                     "Use at least %ld random ones, such as the output of: head -c 24 /dev/urandom | base64"),
+                   token_length, (long) TOKEN_ADVISED_LENGTH);
+    }
 
   if (!options->auth_required &&
       !g_inet_address_get_is_loopback (g_inet_socket_address_get_address (hg_proxy_server_get_address (server))))
