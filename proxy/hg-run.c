@@ -214,12 +214,12 @@ parse_proxy_options (GPtrArray           *proxy_args,
   listen = g_inet_socket_address_get_address (options->listen_address);
   if (!g_inet_address_get_is_loopback (listen))
     {
-      g_autofree char *given = hg_socket_address_to_string (G_SOCKET_ADDRESS (options->listen_address));
+      g_autofree char *listen_text = hg_socket_address_to_string (G_SOCKET_ADDRESS (options->listen_address));
 
       /* Translators: %s is the address given to --listen, such as 10.0.0.2:8080. */
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    _("run listens on a loopback address only, not on “%s”: drop --listen or give one such as 127.0.0.1:PORT"),
-                   given);
+                   listen_text);
       return NULL;
     }
 

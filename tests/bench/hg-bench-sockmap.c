@@ -5,8 +5,8 @@
  * Not part of hostgate. It serves one CONNECT at a time, to one port of
  * 127.0.0.1, and then adds the two sockets to a BPF sockhash. A verdict
  * program sends every byte that arrives on one socket out of the other,
- * inside the kernel, with no copy to user space. It tells how fast a
- * tunnel could be on the machine if the copies were gone. Loading the
+ * inside the kernel, with no copy to user space. It measures how fast a
+ * tunnel could be on the machine without the copies. Loading the
  * program needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN, which
  * hostgate-proxy, run by the user for one sandbox, does not have.
  *

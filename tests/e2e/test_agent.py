@@ -441,7 +441,7 @@ class AlwaysTest(AgentTestCase):
         """An Always answer for a deleted profile in use is not saved: a
         new file with only that entry would replace the proxies' lists.
         The other profile's file stays, and the decision sent to the proxy
-        says the answer lasts for the session, as it does."""
+        has the duration session, which is how long the answer lasts."""
         proxy, welcome = self.connect("work")
         self.assertEqual(welcome["allow"], ["api.example"])
         os.remove(self.agent.profile_path("work"))
