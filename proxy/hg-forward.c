@@ -464,6 +464,7 @@ typedef struct
   GSource *client_watchdog;
   gboolean client_reading;      /* whether the watched operation is a read */
   gboolean client_timed_out;
+  gint64 client_deadline;       /* monotonic, or 0 when nothing is watched */
   int client_fd;                /* the client's socket, or -1 */
   gssize client_unsent;         /* its kernel queue when the write began */
 
@@ -473,7 +474,9 @@ typedef struct
   GString *response_head;
   guint8 *buffer;
   char chunk_header[CHUNK_HEADER_MAX];
-  GOutputVector vectors[3];
+  GOutputVector vectors[4];
+  GError *body_error;           /* from the read before the head went out */
+  gboolean body_ended;
 
   gboolean response_started;
   gboolean keep_alive;
@@ -506,6 +509,7 @@ forward_data_free (ForwardData *data)
   g_clear_object (&data->abort_cancellable);
   if (data->response_head != NULL)
     g_string_free (data->response_head, TRUE);
+  g_clear_error (&data->body_error);
   g_free (data->buffer);
   g_free (data);
 }
@@ -592,16 +596,32 @@ client_watchdog_cb (gpointer user_data)
 {
   ForwardData *data = user_data;
 
+  /* The source fires at the time it was armed for. A later watch may
+   * have moved the deadline since, or no operation may be watched. */
+  if (data->client_deadline == 0)
+    {
+      g_source_set_ready_time (data->client_watchdog, -1);
+      return G_SOURCE_CONTINUE;
+    }
+
+  if (g_get_monotonic_time () < data->client_deadline)
+    {
+      g_source_set_ready_time (data->client_watchdog, data->client_deadline);
+      return G_SOURCE_CONTINUE;
+    }
+
   /* A write waits for room in the kernel's queue, which frees up only
    * in large steps. A client that reads slowly has taken bytes from that
    * queue meanwhile, and gets another period. */
   if (!data->client_reading && client_took_bytes (data))
     {
       watch_client (data, FALSE);
+      g_source_set_ready_time (data->client_watchdog, data->client_deadline);
       return G_SOURCE_CONTINUE;
     }
 
   data->client_timed_out = TRUE;
+  data->client_deadline = 0;
   g_source_set_ready_time (data->client_watchdog, -1);
   g_cancellable_cancel (data->abort_cancellable);
   return G_SOURCE_CONTINUE;
@@ -609,7 +629,10 @@ client_watchdog_cb (gpointer user_data)
 
 /* Arms the watchdog for one read from or write to the client. A client
  * that stops sending the body or stops reading the response would
- * otherwise hold the forward, and the origin connection, forever. */
+ * otherwise hold the forward, and the origin connection, forever.
+ * GLib wakes the main loop with a write to its eventfd at each change
+ * of a source's ready time. So only the first watch arms the source;
+ * later ones move the deadline, which the source reads when it fires. */
 static void
 watch_client (ForwardData *data,
               gboolean     reading)
@@ -628,15 +651,15 @@ watch_client (ForwardData *data,
   data->client_reading = reading;
   if (!reading && data->client_fd >= 0)
     data->client_unsent = hg_socket_get_unsent (data->client_fd);
-  g_source_set_ready_time (data->client_watchdog,
-                           g_get_monotonic_time () + (gint64) data->timeout_secs * G_USEC_PER_SEC);
+  data->client_deadline = g_get_monotonic_time () + (gint64) data->timeout_secs * G_USEC_PER_SEC;
+  if (g_source_get_ready_time (data->client_watchdog) == -1)
+    g_source_set_ready_time (data->client_watchdog, data->client_deadline);
 }
 
 static void
 unwatch_client (ForwardData *data)
 {
-  if (data->client_watchdog != NULL)
-    g_source_set_ready_time (data->client_watchdog, -1);
+  data->client_deadline = 0;
 }
 
 static void
@@ -1232,42 +1255,6 @@ finish_response (GTask *task)
                               close_response_cb, task);
 }
 
-static void
-write_body_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  GTask *task = user_data;
-  GError *error = NULL;
-
-  unwatch_client (g_task_get_task_data (task));
-  if (!g_output_stream_writev_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      return_error (task, error);
-      return;
-    }
-
-  relay_body (task);
-}
-
-static void
-write_last_chunk_cb (GObject      *source,
-                     GAsyncResult *result,
-                     gpointer      user_data)
-{
-  GTask *task = user_data;
-  GError *error = NULL;
-
-  unwatch_client (g_task_get_task_data (task));
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      return_error (task, error);
-      return;
-    }
-
-  finish_response (task);
-}
-
 /* Replaces libsoup's "Socket I/O timed out" for a response body that
  * stalled with a reason that names the origin and the option. Takes
  * @error and returns the error to report. */
@@ -1290,6 +1277,77 @@ name_body_timeout (ForwardData *data,
   return named;
 }
 
+/* Appends the vectors that carry @count bytes of the buffer to the
+ * client, or the end of the body when @count is 0, after the first
+ * @n_vectors. Returns the number of vectors in use. */
+static guint
+frame_body (ForwardData *data,
+            gsize        count,
+            guint        n_vectors)
+{
+  if (count == 0)
+    {
+      if (data->framing == FRAMING_CHUNKED)
+        data->vectors[n_vectors++] = (GOutputVector) { "0\r\n\r\n", 5 };
+      return n_vectors;
+    }
+
+  data->bytes_down += (guint64) count;
+
+  if (data->framing == FRAMING_CHUNKED)
+    {
+      int length = g_snprintf (data->chunk_header, sizeof data->chunk_header,
+                               "%" G_GSIZE_MODIFIER "x\r\n", count);
+
+      data->vectors[n_vectors++] = (GOutputVector) { data->chunk_header, (gsize) length };
+    }
+  data->vectors[n_vectors++] = (GOutputVector) { data->buffer, count };
+  if (data->framing == FRAMING_CHUNKED)
+    data->vectors[n_vectors++] = (GOutputVector) { "\r\n", 2 };
+
+  return n_vectors;
+}
+
+static void
+write_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;
+  ForwardData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  unwatch_client (data);
+  if (data->response_head != NULL)
+    g_string_free (g_steal_pointer (&data->response_head), TRUE);
+
+  if (!g_output_stream_writev_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      return_error (task, error);
+      return;
+    }
+
+  if (data->body_error != NULL)
+    return_error (task, name_body_timeout (data, g_steal_pointer (&data->body_error)));
+  else if (data->body_ended)
+    finish_response (task);
+  else
+    relay_body (task);
+}
+
+/* Writes the first @n_vectors vectors to the client. */
+static void
+write_vectors (GTask *task,
+               guint  n_vectors)
+{
+  ForwardData *data = g_task_get_task_data (task);
+
+  watch_client (data, FALSE);
+  g_output_stream_writev_all_async (data->client_out, data->vectors, n_vectors,
+                                    G_PRIORITY_DEFAULT, data->abort_cancellable,
+                                    write_cb, task);
+}
+
 static void
 read_response_cb (GObject      *source,
                   GAsyncResult *result,
@@ -1299,7 +1357,6 @@ read_response_cb (GObject      *source,
   ForwardData *data = g_task_get_task_data (task);
   GError *error = NULL;
   gssize count;
-  guint n_vectors = 0;
 
   count = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
   if (count < 0)
@@ -1309,36 +1366,15 @@ read_response_cb (GObject      *source,
     }
 
   if (count == 0)
-    {
-      if (data->framing != FRAMING_CHUNKED)
-        {
-          finish_response (task);
-          return;
-        }
+    data->body_ended = TRUE;
 
-      watch_client (data, FALSE);
-      g_output_stream_write_all_async (data->client_out, "0\r\n\r\n", 5, G_PRIORITY_DEFAULT,
-                                       data->abort_cancellable, write_last_chunk_cb, task);
+  if (count == 0 && data->framing != FRAMING_CHUNKED)
+    {
+      finish_response (task);
       return;
     }
 
-  data->bytes_down += (guint64) count;
-
-  if (data->framing == FRAMING_CHUNKED)
-    {
-      int length = g_snprintf (data->chunk_header, sizeof data->chunk_header,
-                               "%" G_GSIZE_MODIFIER "x\r\n", (gsize) count);
-
-      data->vectors[n_vectors++] = (GOutputVector) { data->chunk_header, (gsize) length };
-    }
-  data->vectors[n_vectors++] = (GOutputVector) { data->buffer, (gsize) count };
-  if (data->framing == FRAMING_CHUNKED)
-    data->vectors[n_vectors++] = (GOutputVector) { "\r\n", 2 };
-
-  watch_client (data, FALSE);
-  g_output_stream_writev_all_async (data->client_out, data->vectors, n_vectors,
-                                    G_PRIORITY_DEFAULT, data->abort_cancellable,
-                                    write_body_cb, task);
+  write_vectors (task, frame_body (data, (gsize) count, 0));
 }
 
 /* Reads the next piece of the response body. Its write to the client
@@ -1353,27 +1389,46 @@ relay_body (GTask *task)
                              read_response_cb, task);
 }
 
-static void
-write_head_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+/* Frames the part of the body the origin sent with the head behind it,
+ * so that a small response reaches the client in one write and wakes it
+ * once. Returns the number of vectors in use, the head's included. */
+static guint
+take_ready_body (ForwardData *data)
 {
-  GTask *task = user_data;
-  ForwardData *data = g_task_get_task_data (task);
+  GPollableInputStream *pollable;
   GError *error = NULL;
-
-  unwatch_client (data);
-  g_string_free (g_steal_pointer (&data->response_head), TRUE);
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      return_error (task, error);
-      return;
-    }
+  gssize count;
 
   if (data->framing == FRAMING_NONE)
-    finish_response (task);
-  else
-    relay_body (task);
+    {
+      data->body_ended = TRUE;
+      return 1;
+    }
+
+  if (!G_IS_POLLABLE_INPUT_STREAM (data->response))
+    return 1;
+
+  pollable = G_POLLABLE_INPUT_STREAM (data->response);
+  if (!g_pollable_input_stream_can_poll (pollable))
+    return 1;
+
+  count = g_pollable_input_stream_read_nonblocking (pollable, data->buffer, FORWARD_BUFFER_SIZE,
+                                                    data->abort_cancellable, &error);
+  if (count < 0)
+    {
+      /* Anything but "nothing yet" ends the forward once the head is out,
+       * as it would have on the next read. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        g_error_free (error);
+      else
+        data->body_error = error;
+      return 1;
+    }
+
+  if (count == 0)
+    data->body_ended = TRUE;
+
+  return frame_body (data, (gsize) count, 1);
 }
 
 static void
@@ -1408,11 +1463,8 @@ send_cb (GObject      *source,
 
   data->response_head = format_response_head (data);
   data->response_started = TRUE;
-  watch_client (data, FALSE);
-  g_output_stream_write_all_async (data->client_out, data->response_head->str,
-                                   data->response_head->len,
-                                   G_PRIORITY_DEFAULT, data->abort_cancellable,
-                                   write_head_cb, task);
+  data->vectors[0] = (GOutputVector) { data->response_head->str, data->response_head->len };
+  write_vectors (task, take_ready_body (data));
 }
 
 static void
