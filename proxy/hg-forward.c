@@ -662,6 +662,21 @@ unwatch_client (ForwardData *data)
   data->client_deadline = 0;
 }
 
+/* Names the limit as it was most likely given, "16.0 MiB" for "16M",
+ * and in bytes. */
+static char *
+body_too_large_reason (gsize max_body)
+{
+  g_autofree char *size = NULL;
+
+  if (max_body < 1024)
+    return g_strdup_printf (_("The request body exceeds %zu bytes, the limit set by --max-body"), max_body);
+
+  size = g_format_size_full (max_body, G_FORMAT_SIZE_IEC_UNITS);
+  return g_strdup_printf (_("The request body exceeds %s (%zu bytes), the limit set by --max-body"),
+                          size, max_body);
+}
+
 static void
 propagate_cancel_cb (GCancellable *cancellable,
                      GCancellable *abort_cancellable)
@@ -876,8 +891,9 @@ handle_chunk_size (ForwardData  *data,
 
   if (data->chunk_remaining > data->max_body - data->body->len)
     {
-      g_set_error (error, HG_HTTP_ERROR, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                   _("The request body exceeds %zu bytes, the limit set by --max-body"), data->max_body);
+      g_autofree char *reason = body_too_large_reason (data->max_body);
+
+      g_set_error_literal (error, HG_HTTP_ERROR, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, reason);
       return FALSE;
     }
 
@@ -1589,8 +1605,7 @@ forward_start (HgForwarder         *forwarder,
 
   if (head->content_length > 0 && (guint64) head->content_length > forwarder->max_body)
     {
-      g_autofree char *reason = g_strdup_printf (_("The request body exceeds %zu bytes, the limit set by --max-body"),
-                                                 forwarder->max_body);
+      g_autofree char *reason = body_too_large_reason (forwarder->max_body);
 
       return_http_error (g_steal_pointer (&task), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, reason);
       return;

@@ -139,7 +139,15 @@ class FramingTest(unittest.TestCase):
         response = self.send(self.plain(method="POST", headers=f"Content-Length: {len(body)}\r\n",
                                         body=body))
         self.assertEqual(response.status, 413)
-        self.assertEqual(response.reason, "The request body exceeds 1024 bytes, the limit set by --max-body")
+        self.assertEqual(response.reason, "The request body exceeds 1.0 KiB (1024 bytes), the limit set by --max-body")
+        self.assertEqual(len(self.origin.requests), 0)
+
+    def test_chunked_body_over_max_body(self):
+        body = b"800\r\n" + b"x" * 2048 + b"\r\n0\r\n\r\n"
+        response = self.send(self.plain(method="POST", headers="Transfer-Encoding: chunked\r\n",
+                                        body=body))
+        self.assertEqual(response.status, 413)
+        self.assertEqual(response.reason, "The request body exceeds 1.0 KiB (1024 bytes), the limit set by --max-body")
         self.assertEqual(len(self.origin.requests), 0)
 
     def test_head_over_64k(self):
