@@ -281,6 +281,12 @@ parse_entry (const char      *entry,
       return FALSE;
     }
 
+  if (memchr (entry, '@', length) != NULL)
+    {
+      *reason = g_strdup (_("an entry cannot include user information such as “user@”; give the host name only"));
+      return FALSE;
+    }
+
   if (memchr (entry, '/', length) != NULL)
     return parse_cidr (entry, length, pattern, reason);
 
@@ -301,6 +307,30 @@ parse_entry (const char      *entry,
     }
 
   return parse_host_entry (entry, length, flags, pattern, reason);
+}
+
+/* Escapes @entry for a message, with any user information before an
+ * "@" shown as "…": it may be a password. */
+static char *
+escape_entry (const char *entry,
+              gsize       length)
+{
+  const char *at = g_strrstr_len (entry, length, "@");
+  const char *scheme_end;
+  g_autofree char *prefix = NULL;
+  g_autofree char *rest = NULL;
+  gsize prefix_length = 0;
+
+  if (at == NULL)
+    return hg_escape_for_message (entry, length);
+
+  scheme_end = g_strstr_len (entry, at - entry, "://");
+  if (scheme_end != NULL)
+    prefix_length = scheme_end + 3 - entry;
+
+  prefix = hg_escape_for_message (entry, prefix_length);
+  rest = hg_escape_for_message (at, entry + length - at);
+  return g_strconcat (prefix, "…", rest, NULL);
 }
 
 /**
@@ -334,7 +364,7 @@ hg_pattern_parse (const char      *entry,
   if (parse_entry (entry, length, flags, pattern, &reason))
     return g_steal_pointer (&pattern);
 
-  escaped = hg_escape_for_message (entry, length);
+  escaped = escape_entry (entry, length);
   g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PATTERN,
                _("Invalid list entry “%s”: %s"), escaped,
                reason != NULL ? reason : _("it is not a valid address"));

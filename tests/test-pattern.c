@@ -173,6 +173,9 @@ static const MessageCase message_cases[] = {
   { "brackets-rule", "[example.com]", ALLOW, "only for IPv6" },
   { "bare-ipv6-rule", "2001:db8::1", ALLOW, "brackets" },
   { "two-colons-rule", "example.com:443:1", ALLOW, "only one “:”" },
+  { "userinfo-rule", "user:secret@example.com", ALLOW, "user information" },
+  { "userinfo-hidden", "user:secret@example.com:443", ALLOW, "“…@example.com:443”" },
+  { "userinfo-scheme-hidden", "http://user:secret@example.com", ALLOW, "“http://…@example.com”" },
 };
 
 static void
@@ -185,6 +188,19 @@ test_message (gconstpointer data)
   g_assert_null (pattern);
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, c->fragment));
+}
+
+/* A password in a list entry stays out of the message, which the
+ * settings window shows and the agent may log. */
+static void
+test_message_hides_password (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HgPattern) pattern = hg_pattern_parse ("user:secret@example.com", ALLOW, &error);
+
+  g_assert_null (pattern);
+  g_assert_nonnull (error);
+  g_assert_null (strstr (error->message, "secret"));
 }
 
 static void
@@ -227,6 +243,7 @@ main (int    argc,
       g_test_add_data_func (path, &message_cases[i], test_message);
     }
 
+  g_test_add_func ("/pattern/message/hides-password", test_message_hides_password);
   g_test_add_func ("/pattern/mask", test_mask);
 
   return g_test_run ();
