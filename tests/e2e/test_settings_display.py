@@ -185,6 +185,23 @@ def scroll_history(window, clicks, button):
         ah.xdotool(display, "click", button)
 
 
+def warning_shown(window):
+    """Return whether window shows a warning bar, found by its background
+    of light beige (241, 230, 217 in the theme): pixels whose red stands
+    well above their blue. The theme's other colours are greys, white and
+    blue."""
+    width, height = ah.window_size(display, window)
+    rows = ah.capture(display, window, 0, 0, width, min(height, 200))
+    size = len(rows[0]) // width
+    beige = 0
+    for row in rows:
+        for x in range(0, len(row), size):
+            blue, green, red = row[x], row[x + 1], row[x + 2]
+            if red - blue >= 18 and green - blue >= 8:
+                beige += 1
+    return beige > width * 10
+
+
 def move_pointer_away():
     """Move the pointer to the screen corner, outside the window, so no
     row is drawn as hovered."""
@@ -426,6 +443,25 @@ class ProfileTests(SettingsTestCase):
 
         self.wait_allow(["api.example", "later.example"])
         self.assertFalse(os.path.exists(path))
+
+    def test_deletion_notice_hidden_by_new_profile(self):
+        """The warning that the profile shown was deleted outside the
+        window goes away when a profile is created from the window."""
+        ah.key(display, "alt+n")
+        retype("work")
+        ah.key(display, "Return")
+        path = self.agent.profile_path("work")
+        wait_for(lambda: os.path.exists(path), message=path)
+        self.assertFalse(warning_shown(self.window))
+
+        os.unlink(path)
+        wait_for(lambda: warning_shown(self.window), message="the deletion warning")
+
+        ah.key(display, "alt+n")
+        retype("other")
+        ah.key(display, "Return")
+        wait_for(lambda: os.path.exists(self.agent.profile_path("other")), message="other.json")
+        wait_for(lambda: not warning_shown(self.window), message="the deletion warning hidden")
 
     def test_reset_default_removes_file(self):
         """Reset… on `default` shows a confirmation first, and confirming
