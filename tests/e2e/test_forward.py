@@ -7,6 +7,7 @@ Each request on a kept-alive connection is decided on its own, and a
 import gzip
 import os
 import subprocess
+import threading
 import time
 import unittest
 
@@ -20,6 +21,10 @@ LARGE_SIZE = 1 << 30
 LARGE_PIECE = 1 << 20
 RSS_GROWTH_LIMIT_KIB = 64 * 1024
 LARGE_TIMEOUT = 240
+
+# Set by a test once its client has the head of /later, whose body the
+# origin holds back until then.
+LATER_HEAD_SEEN = threading.Event()
 
 GZIP_TEXT = b"forwarded without decoding, " * 200
 GZIP_BODY = gzip.compress(GZIP_TEXT, mtime=0)
@@ -49,6 +54,13 @@ def origin_handler(request):
         request.wfile.write(b"x" * 10)
         request.wfile.flush()
         request.rfile.read(1)
+    elif request.path == "/later":
+        request.send_response(200)
+        request.send_header("Transfer-Encoding", "chunked")
+        request.end_headers()
+        request.wfile.flush()
+        LATER_HEAD_SEEN.wait(hgtest.TIMEOUT)
+        request.wfile.write(b"5\r\nlater\r\n0\r\n\r\n")
     elif request.path == "/large":
         piece = bytes(range(256)) * (LARGE_PIECE // 256)
         request.send_response(200)
@@ -174,6 +186,23 @@ class ForwardTest(unittest.TestCase):
             self.assertIn("deny list", second.reason)
 
         self.assertEqual(self.paths_requested(), ["/hello"])
+
+    def test_head_passed_before_body(self):
+        """The head reaches the client while the origin still holds the
+        body back, as a stream of events would, and the body follows."""
+        LATER_HEAD_SEEN.clear()
+        self.addCleanup(LATER_HEAD_SEEN.set)
+        with self.proxy.connect() as sock:
+            sock.sendall(self.get("allowed.test", "/later"))
+            head = hgtest.recv_until(sock, b"\r\n\r\n").decode("latin-1")
+            self.assertTrue(head.startswith("HTTP/1.1 200 "), head)
+            self.assertIn("Transfer-Encoding: chunked", head)
+            rest = head.split("\r\n\r\n", 1)[1]
+            self.assertEqual(rest, "")
+
+            LATER_HEAD_SEEN.set()
+            body = hgtest.recv_until(sock, b"0\r\n\r\n").decode("latin-1")
+            self.assertEqual(body, "5\r\nlater\r\n0\r\n\r\n")
 
     def test_keep_alive_two_allowed_requests(self):
         with self.proxy.connect() as sock:
