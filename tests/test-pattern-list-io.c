@@ -221,14 +221,13 @@ test_describe_short_entry (void)
   g_assert_cmpstr (report, ==, expected);
 }
 
-/* Entries whose reason contains a closing quote and a colon, as “@”:
+/* Entries whose reason contains a closing quote and a colon, as “%”:
  * does, or that contain them themselves. The whole reason must survive
  * the cut. */
 static void
 test_describe_quotes_in_reason (void)
 {
   const char *entries[] = {
-    "user@host.example.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
     "a”: b..example.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
     "host%25zone.example.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
   };
@@ -250,6 +249,23 @@ test_describe_quotes_in_reason (void)
       g_assert_nonnull (strstr (report, "…"));
       g_assert_cmpint (g_utf8_strlen (report, -1), <, g_utf8_strlen (message, -1));
     }
+}
+
+/* An entry with user information is quoted without it, which the
+ * report does not match, so the message is kept whole and the password
+ * stays out. */
+static void
+test_describe_user_information (void)
+{
+  g_autofree char *padding = g_strnfill (80, 'z');
+  g_autofree char *text = g_strconcat ("user:secret@host.", padding, ".example\n", NULL);
+  g_autofree char *message = NULL;
+  g_autofree char *report = describe_one (text, -1, &message);
+  g_autofree char *expected = g_strconcat ("Line 1: ", message, NULL);
+
+  g_assert_true (g_str_has_prefix (message, "Invalid list entry “…@host."));
+  g_assert_null (strstr (message, "secret"));
+  g_assert_cmpstr (report, ==, expected);
 }
 
 /* An entry with a control character is quoted in escaped form, which
@@ -299,6 +315,7 @@ main (int   argc,
   g_test_add_func ("/pattern-list/describe/short-entry", test_describe_short_entry);
   g_test_add_func ("/pattern-list/describe/quotes-in-reason", test_describe_quotes_in_reason);
   g_test_add_func ("/pattern-list/describe/escaped-entry", test_describe_escaped_entry);
+  g_test_add_func ("/pattern-list/describe/user-information", test_describe_user_information);
   g_test_add_func ("/pattern-list/describe/other-message", test_describe_other_message);
 
   return g_test_run ();
