@@ -43,6 +43,12 @@ static char *origin_last_peer;         /* the forwarder's address:port */
 static GBytes *gzip_body;
 static guint8 large_piece[LARGE_PIECE];
 
+/* Requests to /gather wait until this many have arrived, then all get
+ * their response. A request that waited for another's connection to the
+ * origin would never arrive, so none would end. */
+#define GATHER_COUNT 80
+static GPtrArray *gathered;            /* SoupServerMessage, paused */
+
 /* A bare origin in a thread of its own: it records each request head
  * byte for byte, which SoupServer does not expose. */
 static GSocketService *raw_origin;
@@ -103,6 +109,25 @@ serve_chunked (SoupServerMessage *message)
   soup_message_body_append (body, SOUP_MEMORY_STATIC, "second,", 7);
   soup_message_body_append (body, SOUP_MEMORY_STATIC, "third", 5);
   soup_message_body_complete (body);
+}
+
+static void
+gather (SoupServerMessage *message)
+{
+  soup_server_message_pause (message);
+  g_ptr_array_add (gathered, g_object_ref (message));
+  if (gathered->len < GATHER_COUNT)
+    return;
+
+  for (guint i = 0; i < gathered->len; i++)
+    {
+      SoupServerMessage *waiting = g_ptr_array_index (gathered, i);
+
+      soup_server_message_set_response (waiting, "text/plain", SOUP_MEMORY_STATIC, "all here", 8);
+      soup_server_message_set_status (waiting, SOUP_STATUS_OK, NULL);
+      soup_server_message_unpause (waiting);
+    }
+  g_ptr_array_set_size (gathered, 0);
 }
 
 static void
@@ -197,6 +222,10 @@ origin_cb (SoupServer        *server,
   else if (g_str_equal (path, "/large"))
     {
       serve_large (message);
+    }
+  else if (g_str_equal (path, "/gather"))
+    {
+      gather (message);
     }
   else
     {
@@ -298,6 +327,7 @@ start_origin (void)
   GSList *uris;
 
   origin_hits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gathered = g_ptr_array_new_with_free_func (g_object_unref);
   gzip_body = gzip_compress ("compressed text that must reach the client still compressed\n");
   for (gsize i = 0; i < sizeof large_piece; i++)
     large_piece[i] = (guint8) (i * 7);
@@ -1318,6 +1348,7 @@ test_request_expect_continue (void)
 
   head = hg_request_head_parse (request, strlen (request), &error);
   g_assert_no_error (error);
+  outcome.forwarder = forwarder;
   hg_forwarder_forward_async (forwarder, head, G_IO_STREAM (connection->server), NULL,
                               addresses, NULL, forward_cb, &outcome);
 
@@ -1979,8 +2010,9 @@ all_outcomes_done (gpointer data)
   return TRUE;
 }
 
-/* More concurrent address sets than the session cache keeps: sessions
- * are dropped while their requests still run, and every request ends. */
+/* More concurrent address sets than the forwarder keeps pools for:
+ * pools are dropped while their requests still run, and every request
+ * ends. */
 static void
 test_session_cache_overflow (void)
 {
@@ -2014,6 +2046,44 @@ test_session_cache_overflow (void)
     {
       g_assert_no_error (run->outcomes[i].error);
       g_assert_true (run->outcomes[i].ok);
+      outcome_clear (&run->outcomes[i]);
+      connection_free (connections[i]);
+    }
+  g_free (run);
+}
+
+/* Concurrent requests to one origin each get a connection of their
+ * own at once: none waits for another's connection, however many run. */
+static void
+test_concurrent_same_origin (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autofree char *request = request_for ("GET", "/gather", "");
+  g_autoptr(HgRequestHead) head = NULL;
+  g_autoptr(GPtrArray) addresses = loopback_addresses ();
+  g_autoptr(GError) error = NULL;
+  Connection *connections[CACHE_CASES];
+  CacheRun *run = g_new0 (CacheRun, 1);
+
+  G_STATIC_ASSERT (GATHER_COUNT == CACHE_CASES);
+  head = hg_request_head_parse (request, strlen (request), &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < CACHE_CASES; i++)
+    {
+      connections[i] = connection_new ();
+      run->outcomes[i].forwarder = forwarder;
+      hg_forwarder_forward_async (forwarder, head, G_IO_STREAM (connections[i]->server), NULL,
+                                  addresses, NULL, forward_cb, &run->outcomes[i]);
+    }
+
+  wait_until (all_outcomes_done, run, 60);
+
+  for (guint i = 0; i < CACHE_CASES; i++)
+    {
+      g_assert_no_error (run->outcomes[i].error);
+      g_assert_true (run->outcomes[i].ok);
+      g_assert_cmpuint (run->outcomes[i].bytes_down, ==, 8);
       outcome_clear (&run->outcomes[i]);
       connection_free (connections[i]);
     }
@@ -2094,6 +2164,7 @@ main (int    argc,
       g_test_add_data_func (path, &host_cases[i], test_upstream_host_header);
     }
   g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
+  g_test_add_func ("/forward/concurrent/same-origin", test_concurrent_same_origin);
   g_test_add_func ("/forward/session-cache/overflow", test_session_cache_overflow);
   g_test_add_func ("/forward/client/gone", test_client_gone_mid_response);
   g_test_add_func ("/forward/client/stops-reading", test_client_stops_reading);
