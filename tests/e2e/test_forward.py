@@ -61,6 +61,14 @@ def origin_handler(request):
         request.wfile.flush()
         LATER_HEAD_SEEN.wait(hgtest.TIMEOUT)
         request.wfile.write(b"5\r\nlater\r\n0\r\n\r\n")
+    elif request.path == "/then-close":
+        # Kept alive by its headers, but closed at once, as origins close
+        # idle connections.
+        request.send_response(200)
+        request.send_header("Content-Length", "5")
+        request.end_headers()
+        request.wfile.write(b"fresh")
+        request.close_connection = True
     elif request.path == "/large":
         piece = bytes(range(256)) * (LARGE_PIECE // 256)
         request.send_response(200)
@@ -203,6 +211,24 @@ class ForwardTest(unittest.TestCase):
             LATER_HEAD_SEEN.set()
             body = hgtest.recv_until(sock, b"0\r\n\r\n").decode("latin-1")
             self.assertEqual(body, "5\r\nlater\r\n0\r\n\r\n")
+
+    def test_origin_closed_idle_connection(self):
+        """A pooled origin connection that the origin closed is not used
+        again: the next requests, from another client connection and
+        from the same one, each get their response."""
+        for _ in range(2):
+            response = self.proxy.request(self.get("allowed.test", "/then-close"))
+            self.assertEqual(response.status, 200, response)
+            self.assertEqual(response.body, b"fresh")
+
+        with self.proxy.connect() as sock:
+            for _ in range(2):
+                sock.sendall(self.get("allowed.test", "/then-close"))
+                response = hgtest.read_response(sock)
+                self.assertEqual(response.status, 200, response)
+                self.assertEqual(response.body, b"fresh")
+
+        self.assertEqual(self.paths_requested(), ["/then-close"] * 4)
 
     def test_keep_alive_two_allowed_requests(self):
         with self.proxy.connect() as sock:
