@@ -48,11 +48,9 @@
 #define TRAILER_MAX HG_REQUEST_HEAD_MAX
 
 /* Sets of vetted addresses whose idle sessions are kept, least recently
- * used dropped first, and the idle sessions kept for each. A dropped
- * session closes its idle connection; a request still running keeps its
- * session alive until it ends. */
+ * used dropped first. A dropped session closes its idle connection; a
+ * request still running keeps its session alive until it ends. */
 #define SESSION_POOLS_MAX 64
-#define IDLE_SESSIONS_MAX 64
 
 /* ------------------------------------------------------------------ */
 /* HgAddressList: a GSocketConnectable over fixed socket addresses     */
@@ -255,11 +253,13 @@ struct _HgForwarder
 
   GHashTable *pools;  /* key → GList link in lru */
   GQueue lru;         /* SessionPool, most recently used first */
+  guint n_idle;       /* sessions in all pools */
 };
 
 static void
 session_pool_free (SessionPool *pool)
 {
+  /* The forwarder's count is kept by the callers that drop a pool. */
   g_free (pool->key);
   g_queue_clear_full (&pool->idle, g_object_unref);
   g_free (pool);
@@ -398,6 +398,7 @@ find_pool (HgForwarder *forwarder,
       SessionPool *oldest = g_queue_pop_tail (&forwarder->lru);
 
       g_hash_table_remove (forwarder->pools, oldest->key);
+      forwarder->n_idle -= oldest->idle.length;
       session_pool_free (oldest);
     }
 
@@ -417,9 +418,30 @@ take_session (HgForwarder *forwarder,
   SoupSession *session = g_queue_pop_head (&pool->idle);
 
   if (session != NULL)
-    return session;
+    {
+      forwarder->n_idle--;
+      return session;
+    }
 
   return create_session (forwarder, addresses, port, via_proxy);
+}
+
+/* Drops the oldest idle session of the least recently used pool that
+ * has one. */
+static void
+drop_oldest_idle (HgForwarder *forwarder)
+{
+  for (GList *link = forwarder->lru.tail; link != NULL; link = link->prev)
+    {
+      SessionPool *pool = link->data;
+
+      if (pool->idle.length > 0)
+        {
+          g_object_unref (g_queue_pop_tail (&pool->idle));
+          forwarder->n_idle--;
+          return;
+        }
+    }
 }
 
 /* Keeps @session (transfer full), whose forward ended with the response
@@ -430,15 +452,18 @@ give_back_session (HgForwarder *forwarder,
                    SoupSession *session)
 {
   GList *link = g_hash_table_lookup (forwarder->pools, key);
-  SessionPool *pool = link != NULL ? link->data : NULL;
 
-  if (pool == NULL || pool->idle.length >= IDLE_SESSIONS_MAX)
+  if (link == NULL)
     {
       g_object_unref (session);
       return;
     }
 
-  g_queue_push_head (&pool->idle, session);
+  if (forwarder->n_idle >= HG_FORWARDER_IDLE_MAX)
+    drop_oldest_idle (forwarder);
+
+  g_queue_push_head (&((SessionPool *) link->data)->idle, session);
+  forwarder->n_idle++;
 }
 
 /* ------------------------------------------------------------------ */

@@ -19,6 +19,11 @@ G_BEGIN_DECLS
  */
 typedef struct _HgForwarder HgForwarder;
 
+/* The most idle sessions a forwarder keeps, over all origins. Each may
+ * hold an open connection to its origin, so the proxy's descriptor
+ * budget counts them. */
+#define HG_FORWARDER_IDLE_MAX 64
+
 HgForwarder *hg_forwarder_new            (gsize                max_body,
                                           guint                timeout_secs);
 void         hg_forwarder_free           (HgForwarder         *forwarder);

@@ -32,8 +32,9 @@
 #define FDS_PER_CONNECTION        6
 /* Descriptors for everything else: the listener, the audit log, the
  * agent connection and GLib's own, the tunnels' pool of up to 32 empty
- * pipes, and the connections being answered with 503. */
-#define FDS_RESERVED              (64 + 2 * 32 + OVER_LIMIT_MAX_RESPONDING)
+ * pipes, the connections being answered with 503, and the forwarder's
+ * idle connections to origins. */
+#define FDS_RESERVED              (64 + 2 * 32 + OVER_LIMIT_MAX_RESPONDING + HG_FORWARDER_IDLE_MAX)
 
 struct _HgProxyServer
 {

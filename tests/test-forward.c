@@ -8,7 +8,10 @@
  */
 #include "config.h"
 
+#include <dirent.h>
+#include <stdlib.h>
 #include <string.h>
+#include <gio/gnetworking.h>
 
 #include "hg-forward.h"
 #include "hg-request-head.h"
@@ -2052,6 +2055,42 @@ test_session_cache_overflow (void)
   g_free (run);
 }
 
+/* Counts this process's sockets connected to the origin's port: the
+ * forwarder's side of its origin connections. */
+static guint
+count_origin_connections (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+  guint count = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      struct sockaddr_storage peer;
+      socklen_t length = sizeof peer;
+      int fd = atoi (name);
+
+      if (getpeername (fd, (struct sockaddr *) &peer, &length) == 0 && peer.ss_family == AF_INET &&
+          g_ntohs (((struct sockaddr_in *) &peer)->sin_port) == origin_port)
+        count++;
+    }
+
+  return count;
+}
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+origin_connections_are (gpointer data)
+{
+  return count_origin_connections () == GPOINTER_TO_UINT (data);
+}
+
 /* Concurrent requests to one origin each get a connection of their
  * own at once: none waits for another's connection, however many run. */
 static void
@@ -2064,8 +2103,10 @@ test_concurrent_same_origin (void)
   g_autoptr(GError) error = NULL;
   Connection *connections[CACHE_CASES];
   CacheRun *run = g_new0 (CacheRun, 1);
+  guint tick;
 
   G_STATIC_ASSERT (GATHER_COUNT == CACHE_CASES);
+  G_STATIC_ASSERT (CACHE_CASES > HG_FORWARDER_IDLE_MAX);
   head = hg_request_head_parse (request, strlen (request), &error);
   g_assert_no_error (error);
 
@@ -2088,6 +2129,12 @@ test_concurrent_same_origin (void)
       connection_free (connections[i]);
     }
   g_free (run);
+
+  /* Every session came back, and the forwarder keeps no more idle ones,
+   * each with its connection, than the descriptor budget counts. */
+  tick = g_timeout_add (20, tick_cb, NULL);
+  wait_until (origin_connections_are, GUINT_TO_POINTER (HG_FORWARDER_IDLE_MAX), 10);
+  g_source_remove (tick);
 }
 
 /* Two requests through one forwarder reuse one origin connection. */

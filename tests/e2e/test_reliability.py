@@ -232,8 +232,8 @@ class DescriptorLimitTest(ReliabilityTest):
             self.skipTest("prlimit is not installed")
         proxy = LimitedProxy("64:20000", "--max-connections", "1024")
         self.addCleanup(proxy.close)
-        # 1,024 connections of up to 6 descriptors, and 192 for the rest.
-        self.assertEqual(self.soft_limit(proxy.process.pid), 1024 * 6 + 192)
+        # 1,024 connections of up to 6 descriptors, and 256 for the rest.
+        self.assertEqual(self.soft_limit(proxy.process.pid), 1024 * 6 + 256)
 
     def test_low_hard_limit_warns(self):
         if PRLIMIT is None:
@@ -241,7 +241,7 @@ class DescriptorLimitTest(ReliabilityTest):
         proxy = LimitedProxy(256, "--max-connections", "1024")
         self.addCleanup(proxy.close)
         self.assertEqual(self.soft_limit(proxy.process.pid), 256)
-        self.assertIn("--max-connections 1024 may need 6336 file descriptors, but the limit is 256",
+        self.assertIn("--max-connections 1024 may need 6400 file descriptors, but the limit is 256",
                       proxy.stderr())
 
 
