@@ -22,6 +22,10 @@
 #define ABORT_TIMEOUT_SECS        2
 /* Pending connections the kernel queues before the proxy accepts them. */
 #define LISTEN_BACKLOG            512
+/* The pause before accepting again after accepting failed twice in a
+ * row or ran out of descriptors: the listening socket stays readable,
+ * so accepting at once would fail again at once, in a busy loop. */
+#define ACCEPT_RETRY_MS           100
 /* Connections over the limit still get a 503 response, which holds a
  * descriptor for up to the lingering close. Past this many at once,
  * further ones are closed as soon as they are accepted, so that a flood
@@ -41,7 +45,10 @@ struct _HgProxyServer
   GObject parent_instance;
 
   const HgOptions *options;
-  GSocketService *service;
+  GSocketListener *listener;
+  GCancellable *accept_cancellable;
+  guint accept_retry_id;
+  gboolean accept_failing;
   GInetSocketAddress *address;
   GPtrArray *own_addresses;
   HgPolicy *policy;
@@ -68,17 +75,16 @@ enum {
 
 static guint signals[N_SIGNALS];
 
+static void stop_accepting (HgProxyServer *server);
+
 static void
 hg_proxy_server_dispose (GObject *object)
 {
   HgProxyServer *server = HG_PROXY_SERVER (object);
 
-  if (server->service != NULL)
-    {
-      g_socket_service_stop (server->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
-    }
-  g_clear_object (&server->service);
+  stop_accepting (server);
+  g_clear_object (&server->listener);
+  g_clear_object (&server->accept_cancellable);
   g_clear_handle_id (&server->shutdown_timeout_id, g_source_remove);
   g_clear_pointer (&server->clients, g_hash_table_unref);
   g_clear_object (&server->shutdown_task);
@@ -205,20 +211,17 @@ client_done_cb (GObject      *source,
     shutdown_done (server);
 }
 
-static gboolean
-incoming_cb (GSocketService    *service,
-             GSocketConnection *connection,
-             GObject           *source_object,
-             gpointer           user_data)
+static void
+handle_incoming (HgProxyServer     *server,
+                 GSocketConnection *connection)
 {
-  HgProxyServer *server = user_data;
   gboolean over_limit;
   HgClient *client;
 
   if (server->shutdown_task != NULL)
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
+      return;
     }
 
   /* The proxy writes a response head and its body in separate sends;
@@ -233,7 +236,7 @@ incoming_cb (GSocketService    *service,
       g_debug ("Closed a connection over the limit without a response: "
                "%u connections are already being refused", OVER_LIMIT_MAX_RESPONDING);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
+      return;
     }
   if (!over_limit)
     server->n_served++;
@@ -241,14 +244,99 @@ incoming_cb (GSocketService    *service,
   client = hg_client_new (server, connection, over_limit);
   g_hash_table_insert (server->clients, client, GINT_TO_POINTER (over_limit));
   hg_client_run_async (client, client_done_cb, g_object_ref (server));
+}
 
-  return TRUE;
+static void accept_next (HgProxyServer *server);
+
+static gboolean
+accept_retry_cb (gpointer user_data)
+{
+  HgProxyServer *server = user_data;
+
+  server->accept_retry_id = 0;
+  accept_next (server);
+  return G_SOURCE_REMOVE;
+}
+
+/* Logs the first failure of a run of them, and waits before the next
+ * accept unless the failure looks like a single bad connection. */
+static void
+accept_failed (HgProxyServer *server,
+               const GError  *error)
+{
+  gboolean again = server->accept_failing;
+
+  if (!server->accept_failing)
+    {
+      g_autofree char *address = hg_socket_address_to_string (G_SOCKET_ADDRESS (server->address));
+
+      g_warning (_("Could not accept a connection on %s: %s. Connections wait until this works again; "
+                   "if descriptors ran out, lower --max-connections or raise the limit on open files "
+                   "(ulimit -n)"),
+                 address, error->message);
+      server->accept_failing = TRUE;
+    }
+
+  if (!again && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
+    {
+      accept_next (server);
+      return;
+    }
+
+  server->accept_retry_id = g_timeout_add (ACCEPT_RETRY_MS, accept_retry_cb, server);
+}
+
+static void
+accept_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  HgProxyServer *server;
+
+  connection = g_socket_listener_accept_finish (G_SOCKET_LISTENER (source), result, NULL, &error);
+
+  /* Cancelled when the server stops accepting, which may have freed it. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  server = user_data;
+  if (connection == NULL)
+    {
+      accept_failed (server, error);
+      return;
+    }
+
+  if (server->accept_failing)
+    g_message (_("Accepting connections again"));
+  server->accept_failing = FALSE;
+
+  handle_incoming (server, connection);
+  accept_next (server);
+}
+
+static void
+accept_next (HgProxyServer *server)
+{
+  g_socket_listener_accept_async (server->listener, server->accept_cancellable, accept_cb, server);
+}
+
+/* Stops accepting and closes the listening socket. */
+static void
+stop_accepting (HgProxyServer *server)
+{
+  if (server->listener == NULL)
+    return;
+
+  g_cancellable_cancel (server->accept_cancellable);
+  g_clear_handle_id (&server->accept_retry_id, g_source_remove);
+  g_socket_listener_close (server->listener);
 }
 
 /* Raises the soft limit on open descriptors to what --max-connections
- * may need, within the hard limit. Running out would make every accept
- * fail at once, and GSocketService then retries in a busy loop that logs
- * a warning each time. */
+ * may need, within the hard limit. Running out makes every accept fail
+ * until descriptors are freed. */
 static void
 ensure_fd_limit (guint max_connections)
 {
@@ -298,14 +386,15 @@ hg_proxy_server_start (HgProxyServer *server,
   g_autoptr(GSocketAddress) effective = NULL;
   g_autofree char *wanted = NULL;
 
-  g_return_val_if_fail (server->service == NULL, FALSE);
+  g_return_val_if_fail (server->listener == NULL, FALSE);
 
   ensure_fd_limit (server->options->max_connections);
-  server->service = g_socket_service_new ();
+  server->listener = g_socket_listener_new ();
+  server->accept_cancellable = g_cancellable_new ();
   /* GSocketListener's default backlog of 10 drops connections in a burst
    * long before the connection limit is reached. */
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (server->service), LISTEN_BACKLOG);
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (server->service),
+  g_socket_listener_set_backlog (server->listener, LISTEN_BACKLOG);
+  if (!g_socket_listener_add_address (server->listener,
                                       G_SOCKET_ADDRESS (server->options->listen_address),
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
                                       NULL, &effective, error))
@@ -318,8 +407,7 @@ hg_proxy_server_start (HgProxyServer *server,
   server->address = G_INET_SOCKET_ADDRESS (g_steal_pointer (&effective));
   server->own_addresses = hg_own_addresses_new (server->address);
 
-  g_signal_connect (server->service, "incoming", G_CALLBACK (incoming_cb), server);
-  g_socket_service_start (server->service);
+  accept_next (server);
 
   return TRUE;
 }
@@ -558,11 +646,7 @@ hg_proxy_server_shutdown_async (HgProxyServer       *server,
   server->shutdown_task = g_task_new (server, cancellable, callback, user_data);
   g_task_set_source_tag (server->shutdown_task, hg_proxy_server_shutdown_async);
 
-  if (server->service != NULL)
-    {
-      g_socket_service_stop (server->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
-    }
+  stop_accepting (server);
 
   g_hash_table_iter_init (&iter, server->clients);
   while (g_hash_table_iter_next (&iter, &client, NULL))

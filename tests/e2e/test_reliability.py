@@ -187,7 +187,7 @@ class ConnectionFloodTest(ReliabilityTest):
     def test_flood_keeps_descriptors(self):
         if PRLIMIT is None:
             self.skipTest("prlimit is not installed")
-        fd_limit = 256
+        fd_limit = 320
         flood = 1000
         proxy = LimitedProxy(fd_limit, "--max-connections", "10")
         self.addCleanup(proxy.close)
@@ -217,6 +217,50 @@ class ConnectionFloodTest(ReliabilityTest):
         self.assertEqual(response.status, 403)
         proctools.note(f"{flood} connections against a limit of 10 and {fd_limit} descriptors: "
                        f"{statuses}, proxy descriptors at most {peak}")
+
+
+def cpu_seconds(pid):
+    """Return the user and system CPU time pid has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DescriptorsRunOutTest(ReliabilityTest):
+    def test_accept_waits_without_spinning(self):
+        """With every descriptor in use, accepting fails. The proxy logs
+        that once and tries again now and then, instead of in a busy
+        loop; once descriptors are free, waiting connections are served."""
+        if PRLIMIT is None:
+            self.skipTest("prlimit is not installed")
+        proxy = LimitedProxy(64, "--max-connections", "200", "--header-timeout", "60")
+        self.addCleanup(proxy.close)
+        pid = proxy.process.pid
+        held = []
+        self.addCleanup(lambda: [sock.close() for sock in held])
+        for _ in range(80):
+            sock = proxy.connect()
+            sock.sendall(b"GET ")
+            held.append(sock)
+        hgtest.wait_for(lambda: "Could not accept a connection" in proxy.stderr(),
+                 message="the accept failure in the log")
+
+        # A busy loop would use most of a core for the whole second.
+        before = cpu_seconds(pid)
+        time.sleep(1.0)
+        self.assertLess(cpu_seconds(pid) - before, 0.3)
+        self.assertEqual(proxy.stderr().count("Could not accept a connection"), 1)
+        self.assertIn("Too many open files", proxy.stderr())
+
+        waiting = proxy.connect()
+        self.addCleanup(waiting.close)
+        waiting.sendall(proxy.connect_request("later.test:443"))
+        for sock in held:
+            sock.close()
+        response = hgtest.read_response(waiting)
+        self.assertEqual(response.status, 403)
+        hgtest.wait_for(lambda: "Accepting connections again" in proxy.stderr(),
+                 message="the recovery in the log")
 
 
 class DescriptorLimitTest(ReliabilityTest):
