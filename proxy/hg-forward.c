@@ -1239,6 +1239,31 @@ is_framing_header (const char *name)
          || g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
 }
 
+/* Returns whether the response's Content-Length headers, if it has any
+ * and no Transfer-Encoding, agree on one decimal number. With several
+ * values libsoup takes the last, so the origin and the proxy could read
+ * the body's end at different places. */
+static gboolean
+response_length_is_valid (SoupMessageHeaders *headers)
+{
+  const char *lengths = soup_message_headers_get_list (headers, "Content-Length");
+  g_auto(GStrv) values = NULL;
+
+  if (lengths == NULL || soup_message_headers_get_list (headers, "Transfer-Encoding") != NULL)
+    return TRUE;
+
+  values = g_strsplit (lengths, ",", -1);
+  for (guint i = 0; values[i] != NULL; i++)
+    {
+      g_strstrip (values[i]);
+      if (values[i][0] == '\0' || strspn (values[i], "0123456789") != strlen (values[i])
+          || strcmp (values[i], values[0]) != 0)
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* Chooses how the response body is delimited towards the client. */
 static Framing
 choose_framing (ForwardData *data,
@@ -1473,21 +1498,35 @@ relay_body (GTask *task)
 static guint
 take_ready_body (ForwardData *data)
 {
-  GPollableInputStream *pollable;
+  GPollableInputStream *pollable = NULL;
   GError *error = NULL;
   gssize count;
 
+  if (G_IS_POLLABLE_INPUT_STREAM (data->response)
+      && g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (data->response)))
+    pollable = G_POLLABLE_INPUT_STREAM (data->response);
+
+  /* libsoup keeps a connection for reuse only once the body stream has
+   * reported its end, even the empty one of a HEAD, 204 or 304. Bytes
+   * such a stream should not have are not relayed. And it keeps it only
+   * when the headers tell the body's end: without Content-Length, which
+   * a 204 or 304 need not send, it reads the response as delimited by
+   * closing. These responses have no body, so the length is 0. The head
+   * sent to the client is already formatted. */
   if (data->framing == FRAMING_NONE)
     {
+      SoupMessageHeaders *headers = soup_message_get_response_headers (data->message);
+
+      if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_EOF)
+        soup_message_headers_set_content_length (headers, 0);
+      if (pollable != NULL)
+        g_pollable_input_stream_read_nonblocking (pollable, data->buffer, FORWARD_BUFFER_SIZE,
+                                                  data->abort_cancellable, NULL);
       data->body_ended = TRUE;
       return 1;
     }
 
-  if (!G_IS_POLLABLE_INPUT_STREAM (data->response))
-    return 1;
-
-  pollable = G_POLLABLE_INPUT_STREAM (data->response);
-  if (!g_pollable_input_stream_can_poll (pollable))
+  if (pollable == NULL)
     return 1;
 
   count = g_pollable_input_stream_read_nonblocking (pollable, data->buffer, FORWARD_BUFFER_SIZE,
@@ -1533,6 +1572,16 @@ send_cb (GObject      *source,
     {
       g_cancellable_cancel (data->abort_cancellable);
       return_http_error (task, SOUP_STATUS_BAD_GATEWAY, hg_upstream_login_reason ());
+      return;
+    }
+
+  if (!response_length_is_valid (soup_message_get_response_headers (data->message)))
+    {
+      g_autofree char *reason = g_strdup_printf (_("%s sent a response with an invalid or conflicting Content-Length"),
+                                                 data->peer);
+
+      g_cancellable_cancel (data->abort_cancellable);
+      return_http_error (task, SOUP_STATUS_BAD_GATEWAY, reason);
       return;
     }
 

@@ -230,6 +230,7 @@ origin_cb (SoupServer        *server,
     {
       gather (message);
     }
+
   else
     {
       soup_server_message_set_status (message, SOUP_STATUS_NOT_FOUND, NULL);
@@ -2137,6 +2138,32 @@ test_concurrent_same_origin (void)
   g_source_remove (tick);
 }
 
+/* After the response to a HEAD, which has no body, the next request
+ * reuses the origin connection. */
+static void
+test_keep_alive_after_head (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  g_autoptr(Connection) first = connection_new ();
+  g_autoptr(Connection) second = connection_new ();
+  g_autofree char *head = request_for ("HEAD", "/peer", "");
+  g_autofree char *request = request_for ("GET", "/peer", "");
+  g_autofree char *first_peer = NULL;
+  Outcome outcome = { 0 };
+
+  forward (forwarder, first, head, &outcome);
+  g_assert_no_error (outcome.error);
+  g_assert_true (outcome.keep_alive);
+  first_peer = g_strdup (origin_last_peer);
+  outcome_clear (&outcome);
+
+  forward (forwarder, second, request, &outcome);
+  g_assert_no_error (outcome.error);
+  g_assert_cmpstr (origin_last_peer, ==, first_peer);
+
+  outcome_clear (&outcome);
+}
+
 /* Two requests through one forwarder reuse one origin connection. */
 static void
 test_keep_alive_upstream_reuse (void)
@@ -2212,6 +2239,7 @@ main (int    argc,
     }
   g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
   g_test_add_func ("/forward/concurrent/same-origin", test_concurrent_same_origin);
+  g_test_add_func ("/forward/keep-alive/after-head", test_keep_alive_after_head);
   g_test_add_func ("/forward/session-cache/overflow", test_session_cache_overflow);
   g_test_add_func ("/forward/client/gone", test_client_gone_mid_response);
   g_test_add_func ("/forward/client/stops-reading", test_client_stops_reading);

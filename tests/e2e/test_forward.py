@@ -69,6 +69,22 @@ def origin_handler(request):
         request.end_headers()
         request.wfile.write(b"fresh")
         request.close_connection = True
+    elif request.path in ("/no-content", "/not-modified"):
+        # Neither has a body, so neither needs a Content-Length.
+        request.send_response(204 if request.path == "/no-content" else 304)
+        request.send_header("X-Peer-Port", str(request.client_address[1]))
+        request.end_headers()
+    elif request.path == "/peer-port":
+        body = str(request.client_address[1]).encode()
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+    elif request.path in ("/two-lengths", "/same-lengths"):
+        second = b"7" if request.path == "/two-lengths" else b"5"
+        request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: " + second +
+                            b"\r\n\r\nabcdefg")
+        request.close_connection = True
     elif request.path == "/large":
         piece = bytes(range(256)) * (LARGE_PIECE // 256)
         request.send_response(200)
@@ -229,6 +245,28 @@ class ForwardTest(unittest.TestCase):
                 self.assertEqual(response.body, b"fresh")
 
         self.assertEqual(self.paths_requested(), ["/then-close"] * 4)
+
+    def test_connection_reused_after_204_and_304(self):
+        """The origin connection of a 204 or 304 without Content-Length
+        serves the next request too."""
+        for path, status in (("/no-content", 204), ("/not-modified", 304)):
+            first = self.proxy.request(self.get("allowed.test", path), read_body=False)
+            self.assertEqual(first.status, status, first)
+            second = self.proxy.request(self.get("allowed.test", "/peer-port"))
+            self.assertEqual(second.status, 200, second)
+            self.assertEqual(second.body.decode(), first.header("X-Peer-Port"))
+
+    def test_conflicting_lengths_are_502(self):
+        """A response whose Content-Length headers disagree has no known
+        end, so the client gets 502 instead of a body cut at either one."""
+        response = self.proxy.request(self.get("allowed.test", "/two-lengths"))
+        self.assertEqual(response.status, 502, response)
+        self.assertEqual(response.reason, f"allowed.test:{self.port} sent a response with an invalid "
+                                          "or conflicting Content-Length")
+
+        response = self.proxy.request(self.get("allowed.test", "/same-lengths"))
+        self.assertEqual(response.status, 200, response)
+        self.assertEqual(response.body, b"abcde")
 
     def test_keep_alive_two_allowed_requests(self):
         with self.proxy.connect() as sock:
