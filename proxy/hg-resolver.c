@@ -313,6 +313,15 @@ hg_resolver_add_pin (HgResolver  *resolver,
   g_return_val_if_fail (resolver != NULL, FALSE);
   g_return_val_if_fail (spec != NULL, FALSE);
 
+  /* The user information may hold a password, so the message leaves it
+   * out. */
+  if (strchr (spec, '@') != NULL)
+    {
+      g_autofree char *shown = g_strconcat ("…", strrchr (spec, '@'), NULL);
+
+      return set_pin_error (error, shown, _("a host cannot include user information such as “user@”"));
+    }
+
   colon = strchr (spec, ':');
   if (colon == NULL)
     return set_pin_error (error, spec, _("the address is missing"));

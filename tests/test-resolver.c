@@ -457,6 +457,20 @@ test_pin_invalid (gconstpointer user_data)
   g_assert_nonnull (strstr (error->message, pin_case->spec));
 }
 
+/* A password in a --resolve entry stays out of the message. */
+static void
+test_pin_user_information (void)
+{
+  g_autoptr(HgResolver) resolver = hg_resolver_new (1000);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (hg_resolver_add_pin (resolver, "user:secret@host:80:1.2.3.4", &error));
+  g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_SETTING);
+  g_assert_nonnull (strstr (error->message, "“…@host:80:1.2.3.4”"));
+  g_assert_nonnull (strstr (error->message, "user information"));
+  g_assert_null (strstr (error->message, "secret"));
+}
+
 /* Literals and localhost */
 
 static void
@@ -1145,6 +1159,7 @@ main (int   argc,
       g_autofree char *path = g_strdup_printf ("/resolver/pin/invalid/%s", invalid_pins[i].expected);
       g_test_add_data_func (path, &invalid_pins[i], test_pin_invalid);
     }
+  g_test_add_func ("/resolver/pin/user-information", test_pin_user_information);
 
   g_test_add_func ("/resolver/literal", test_literal);
   g_test_add_func ("/resolver/localhost", test_localhost);
