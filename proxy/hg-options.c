@@ -324,6 +324,15 @@ parse_numbers (const RawOptions *raw,
       return FALSE;
     }
 
+  /* The forwarder holds a body in a GByteArray, whose length is a guint. */
+  if (options->max_body > G_MAXUINT)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--max-body: “%s” is more than %u bytes, the largest request body the proxy can hold"),
+                   raw->max_body, G_MAXUINT);
+      return FALSE;
+    }
+
   return TRUE;
 }
 

@@ -254,6 +254,8 @@ static const BadCase bad_cases[] = {
   { "/options/invalid/io-timeout-zero", "--io-timeout", "0", "--io-timeout" },
   { "/options/invalid/max-connections", "--max-connections", "0", "--max-connections" },
   { "/options/invalid/max-body", "--max-body", "lots", "--max-body" },
+  { "/options/invalid/max-body-4g", "--max-body", "4G",
+    "--max-body: “4G” is more than 4294967295 bytes, the largest request body the proxy can hold" },
   { "/options/invalid/auth", "--auth", "maybe", "--auth" },
   { "/options/invalid/allow-entry", "--allow-domain", "a.*.test", "--allow-domain" },
   { "/options/invalid/deny-any", "--deny-domain", "*", "--deny-domain" },
