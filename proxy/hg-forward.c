@@ -515,6 +515,7 @@ typedef struct
   char *session_key;
   SoupMessage *message;
   gboolean connected;
+  gboolean switched_protocols;  /* the origin answered 101 */
   /* Cancels every operation of this forward. The caller's cancellable,
    * a stalled client and any error set it off. */
   GCancellable *abort_cancellable;
@@ -1161,6 +1162,19 @@ wrote_headers_cb (SoupMessage *message,
   data->connected = TRUE;
 }
 
+/* A 101 to a request that asked for no upgrade leaves libsoup waiting
+ * for a final response that never comes, until --io-timeout. */
+static void
+got_informational_cb (SoupMessage *message,
+                      ForwardData *data)
+{
+  if (soup_message_get_status (message) != SOUP_STATUS_SWITCHING_PROTOCOLS)
+    return;
+
+  data->switched_protocols = TRUE;
+  g_cancellable_cancel (data->abort_cancellable);
+}
+
 /* Turns a libsoup send error into the status to respond with. */
 static GError *
 translate_send_error (ForwardData *data,
@@ -1169,6 +1183,15 @@ translate_send_error (ForwardData *data,
   g_autofree char *reason = NULL;
   g_autofree char *clean = NULL;
   guint status = SOUP_STATUS_BAD_GATEWAY;
+
+  if (data->switched_protocols)
+    {
+      g_error_free (error);
+      reason = g_strdup_printf (_("%s switched protocols (101), which a plain request through the proxy cannot do"),
+                                data->peer);
+      clean = hg_http_sanitize_reason (reason);
+      return g_error_new_literal (HG_HTTP_ERROR, SOUP_STATUS_BAD_GATEWAY, clean);
+    }
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return error;
@@ -1609,6 +1632,7 @@ send_request (GTask *task)
 
   g_signal_connect (data->message, "network-event", G_CALLBACK (network_event_cb), data);
   g_signal_connect (data->message, "wrote-headers", G_CALLBACK (wrote_headers_cb), data);
+  g_signal_connect (data->message, "got-informational", G_CALLBACK (got_informational_cb), data);
   g_signal_connect (data->message, "starting", G_CALLBACK (starting_cb), NULL);
   soup_session_send_async (data->session, data->message, G_PRIORITY_DEFAULT,
                            data->abort_cancellable, send_cb, task);

@@ -80,6 +80,13 @@ def origin_handler(request):
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+    elif request.path == "/switch":
+        # A 101 nobody asked for, then nothing until the proxy closes.
+        request.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\n"
+                            b"Connection: Upgrade\r\n\r\n")
+        request.wfile.flush()
+        request.rfile.read(1)
+        request.close_connection = True
     elif request.path in ("/two-lengths", "/same-lengths"):
         second = b"7" if request.path == "/two-lengths" else b"5"
         request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: " + second +
@@ -255,6 +262,14 @@ class ForwardTest(unittest.TestCase):
             second = self.proxy.request(self.get("allowed.test", "/peer-port"))
             self.assertEqual(second.status, 200, second)
             self.assertEqual(second.body.decode(), first.header("X-Peer-Port"))
+
+    def test_unasked_switch_is_502(self):
+        """An origin that switches protocols for a plain request gets the
+        client a 502 at once, not after --io-timeout."""
+        response = self.proxy.request(self.get("allowed.test", "/switch"))
+        self.assertEqual(response.status, 502, response)
+        self.assertEqual(response.reason, f"allowed.test:{self.port} switched protocols (101), "
+                                          "which a plain request through the proxy cannot do")
 
     def test_conflicting_lengths_are_502(self):
         """A response whose Content-Length headers disagree has no known
