@@ -81,7 +81,8 @@ def origin_handler(request):
         request.end_headers()
         request.wfile.write(body)
     elif request.path == "/switch":
-        # A 101 nobody asked for, then nothing until the proxy closes.
+        # A 101 the request did not ask for, then nothing until the proxy
+        # closes.
         request.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\n"
                             b"Connection: Upgrade\r\n\r\n")
         request.wfile.flush()
