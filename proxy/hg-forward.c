@@ -21,8 +21,9 @@
  * still open. A session shared by all clients of one origin held dozens
  * of idle connections, and those reads took about a fifth of the CPU
  * time of a forwarded request. The forwarder keeps the pool itself
- * instead: a forward takes an idle session for its addresses, or a new
- * one, and gives it back once the response was relayed whole.
+ * instead: a forward takes an idle session for its host name and
+ * addresses, or a new one, and gives it back once the response was
+ * relayed whole.
  */
 #include "config.h"
 
@@ -317,15 +318,22 @@ compare_strings (gconstpointer a,
   return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
 
-/* Returns the pool key for @addresses on @port: the sorted address
- * texts and the port, so the same set in another order shares a pool. */
+/* Returns the pool key for requests to @host on @target_port through
+ * @addresses on @port: the names, the sorted address texts and the
+ * ports, so the same set in another order shares a pool. libsoup keeps
+ * a connection per host name in a session, so the name is part of the
+ * key, and a session holds one connection. */
 static char *
-session_key (GPtrArray *addresses,
-             guint16    port,
-             gboolean   via_proxy)
+session_key (const char *host,
+             guint16     target_port,
+             GPtrArray  *addresses,
+             guint16     port,
+             gboolean    via_proxy)
 {
   g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
   GString *key = g_string_new (via_proxy ? "proxy " : "");
+
+  g_string_append_printf (key, "%s %u ", host, target_port);
 
   for (guint i = 0; i < addresses->len; i++)
     g_ptr_array_add (texts, g_inet_address_to_string (g_ptr_array_index (addresses, i)));
@@ -1762,7 +1770,7 @@ forward_start (HgForwarder         *forwarder,
       soup_message_headers_append (soup_message_get_request_headers (data->message), "Via", via);
     }
 
-  data->session_key = session_key (addresses, port, via_proxy);
+  data->session_key = session_key (data->host, data->port, addresses, port, via_proxy);
   data->session = take_session (forwarder, data->session_key, addresses, port, via_proxy);
   prepare_body (data, head);
 

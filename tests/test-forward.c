@@ -2138,6 +2138,41 @@ test_concurrent_same_origin (void)
   g_source_remove (tick);
 }
 
+/* Host names on the same addresses, over several address sets: each
+ * idle session holds one connection, so the forwarder keeps no more
+ * idle connections than its limit. libsoup keeps a connection per host
+ * name in a session. */
+static void
+test_idle_limit_with_many_names (void)
+{
+  g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
+  guint tick;
+
+  for (guint set = 0; set < 12; set++)
+    {
+      for (guint name = 0; name < 8; name++)
+        {
+          g_autoptr(Connection) connection = connection_new ();
+          g_autoptr(GPtrArray) addresses = loopback_addresses ();
+          g_autofree char *second = g_strdup_printf ("127.0.0.%u", set + 2);
+          g_autofree char *request = g_strdup_printf ("GET http://name%u.test:%u/peer HTTP/1.1\r\n"
+                                                      "Host: name%u.test:%u\r\n\r\n",
+                                                      name, origin_port, name, origin_port);
+          Outcome outcome = { 0 };
+
+          g_ptr_array_add (addresses, g_inet_address_new_from_string (second));
+          forward_with_pending (forwarder, connection, request, strlen (request), NULL,
+                                addresses, 30, &outcome);
+          g_assert_no_error (outcome.error);
+          outcome_clear (&outcome);
+        }
+    }
+
+  tick = g_timeout_add (20, tick_cb, NULL);
+  wait_until (origin_connections_are, GUINT_TO_POINTER (HG_FORWARDER_IDLE_MAX), 10);
+  g_source_remove (tick);
+}
+
 /* After the response to a HEAD, which has no body, the next request
  * reuses the origin connection. */
 static void
@@ -2240,6 +2275,7 @@ main (int    argc,
   g_test_add_func ("/forward/keep-alive/origin-reuse", test_keep_alive_upstream_reuse);
   g_test_add_func ("/forward/concurrent/same-origin", test_concurrent_same_origin);
   g_test_add_func ("/forward/keep-alive/after-head", test_keep_alive_after_head);
+  g_test_add_func ("/forward/keep-alive/idle-limit-names", test_idle_limit_with_many_names);
   g_test_add_func ("/forward/session-cache/overflow", test_session_cache_overflow);
   g_test_add_func ("/forward/client/gone", test_client_gone_mid_response);
   g_test_add_func ("/forward/client/stops-reading", test_client_stops_reading);
