@@ -2092,6 +2092,17 @@ origin_connections_are (gpointer data)
   return count_origin_connections () == GPOINTER_TO_UINT (data);
 }
 
+/* Waits until the forwarder's side has @expected origin connections. A
+ * closed socket sends no event, so a timer wakes the loop to count. */
+static void
+wait_for_origin_connections (guint expected)
+{
+  guint tick = g_timeout_add (20, tick_cb, NULL);
+
+  wait_until (origin_connections_are, GUINT_TO_POINTER (expected), 10);
+  g_source_remove (tick);
+}
+
 /* Concurrent requests to one origin each get a connection of their
  * own at once: none waits for another's connection, however many run. */
 static void
@@ -2104,7 +2115,6 @@ test_concurrent_same_origin (void)
   g_autoptr(GError) error = NULL;
   Connection *connections[CACHE_CASES];
   CacheRun *run = g_new0 (CacheRun, 1);
-  guint tick;
 
   G_STATIC_ASSERT (GATHER_COUNT == CACHE_CASES);
   G_STATIC_ASSERT (CACHE_CASES > HG_FORWARDER_IDLE_MAX);
@@ -2133,9 +2143,7 @@ test_concurrent_same_origin (void)
 
   /* Every session came back, and the forwarder keeps no more idle ones,
    * each with its connection, than the descriptor budget counts. */
-  tick = g_timeout_add (20, tick_cb, NULL);
-  wait_until (origin_connections_are, GUINT_TO_POINTER (HG_FORWARDER_IDLE_MAX), 10);
-  g_source_remove (tick);
+  wait_for_origin_connections (HG_FORWARDER_IDLE_MAX);
 }
 
 /* Host names on the same addresses, over several address sets: each
@@ -2146,7 +2154,6 @@ static void
 test_idle_limit_with_many_names (void)
 {
   g_autoptr(HgForwarder) forwarder = hg_forwarder_new (MAX_BODY, TIMEOUT_SECS);
-  guint tick;
 
   for (guint set = 0; set < 12; set++)
     {
@@ -2168,9 +2175,7 @@ test_idle_limit_with_many_names (void)
         }
     }
 
-  tick = g_timeout_add (20, tick_cb, NULL);
-  wait_until (origin_connections_are, GUINT_TO_POINTER (HG_FORWARDER_IDLE_MAX), 10);
-  g_source_remove (tick);
+  wait_for_origin_connections (HG_FORWARDER_IDLE_MAX);
 }
 
 /* After the response to a HEAD, which has no body, the next request
