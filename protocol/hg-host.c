@@ -103,6 +103,33 @@ next_char (const char *p,
 }
 
 /**
+ * hg_hide_user_information:
+ * @text: an entry or an option value, such as `user:pw@host:443`
+ *
+ * Replaces the user information before the last "@" of @text, after any
+ * scheme such as `http://`, with "…", because it may be a password.
+ *
+ * Returns: (transfer full): @text to show in a message, unchanged when
+ *   it has no "@"
+ */
+char *
+hg_hide_user_information (const char *text)
+{
+  const char *at = strrchr (text, '@');
+  const char *scheme_end;
+  int prefix_length = 0;
+
+  if (at == NULL)
+    return g_strdup (text);
+
+  scheme_end = g_strstr_len (text, at - text, "://");
+  if (scheme_end != NULL)
+    prefix_length = (int) (scheme_end + 3 - text);
+
+  return g_strdup_printf ("%.*s…%s", prefix_length, text, at);
+}
+
+/**
  * hg_escape_for_message:
  * @text: the input to quote
  * @length: its length in bytes, or -1 if it is NUL-terminated

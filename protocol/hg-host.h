@@ -50,6 +50,7 @@ char     *hg_host_to_string      (const HgHost *host);
 
 char     *hg_host_normalize_name (const char  *input,
                                   GError     **error);
+char     *hg_hide_user_information (const char *text);
 gboolean  hg_port_parse          (const char  *text,
                                   guint16     *port,
                                   GError     **error);

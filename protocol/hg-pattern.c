@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "hg-pattern.h"
+#include "hg-host.h"
 #include "hg-host-private.h"
 #include "hg-error.h"
 
@@ -309,30 +310,6 @@ parse_entry (const char      *entry,
   return parse_host_entry (entry, length, flags, pattern, reason);
 }
 
-/* Escapes @entry for a message, with any user information before an
- * "@" shown as "…": it may be a password. */
-static char *
-escape_entry (const char *entry,
-              gsize       length)
-{
-  const char *at = g_strrstr_len (entry, length, "@");
-  const char *scheme_end;
-  g_autofree char *prefix = NULL;
-  g_autofree char *rest = NULL;
-  gsize prefix_length = 0;
-
-  if (at == NULL)
-    return hg_escape_for_message (entry, length);
-
-  scheme_end = g_strstr_len (entry, at - entry, "://");
-  if (scheme_end != NULL)
-    prefix_length = scheme_end + 3 - entry;
-
-  prefix = hg_escape_for_message (entry, prefix_length);
-  rest = hg_escape_for_message (at, entry + length - at);
-  return g_strconcat (prefix, "…", rest, NULL);
-}
-
 /**
  * hg_pattern_parse:
  * @entry: a list entry, such as `example.com`, `*.example.com:443`, `*`,
@@ -353,6 +330,7 @@ hg_pattern_parse (const char      *entry,
 {
   g_autoptr(HgPattern) pattern = NULL;
   g_autofree char *reason = NULL;
+  g_autofree char *shown = NULL;
   g_autofree char *escaped = NULL;
   gsize length;
 
@@ -364,7 +342,8 @@ hg_pattern_parse (const char      *entry,
   if (parse_entry (entry, length, flags, pattern, &reason))
     return g_steal_pointer (&pattern);
 
-  escaped = escape_entry (entry, length);
+  shown = hg_hide_user_information (entry);
+  escaped = hg_escape_for_message (shown, -1);
   g_set_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_PATTERN,
                _("Invalid list entry “%s”: %s"), escaped,
                reason != NULL ? reason : _("it is not a valid address"));

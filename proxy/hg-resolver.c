@@ -317,9 +317,9 @@ hg_resolver_add_pin (HgResolver  *resolver,
    * out. */
   if (strchr (spec, '@') != NULL)
     {
-      g_autofree char *shown = g_strconcat ("…", strrchr (spec, '@'), NULL);
+      g_autofree char *redacted = hg_hide_user_information (spec);
 
-      return set_pin_error (error, shown, _("a host cannot include user information such as “user@”"));
+      return set_pin_error (error, redacted, _("a host cannot include user information such as “user@”"));
     }
 
   colon = strchr (spec, ':');

@@ -335,6 +335,29 @@ test_name_limits (void)
   g_assert_error (error, HG_PROTOCOL_ERROR, HG_PROTOCOL_ERROR_INVALID_HOST);
 }
 
+/* User information, which may be a password, becomes "…" up to the
+ * last "@", after any scheme. */
+static void
+test_hide_user_information (void)
+{
+  const struct {
+    const char *text;
+    const char *shown;
+  } cases[] = {
+    { "user:secret@host:443", "…@host:443" },
+    { "http://user:secret@host", "http://…@host" },
+    { "a@b@host", "…@host" },
+    { "host:443", "host:443" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *shown = hg_hide_user_information (cases[i].text);
+
+      g_assert_cmpstr (shown, ==, cases[i].shown);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -377,6 +400,7 @@ main (int    argc,
   g_test_add_func ("/host/message/reason", test_message_reason);
   g_test_add_func ("/host/normalize-name", test_normalize_name);
   g_test_add_func ("/host/name-limits", test_name_limits);
+  g_test_add_func ("/host/hide-user-information", test_hide_user_information);
 
   return g_test_run ();
 }
