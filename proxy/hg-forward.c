@@ -322,7 +322,7 @@ compare_strings (gconstpointer a,
  * @addresses on @port: the names, the sorted address texts and the
  * ports, so the same set in another order shares a pool. libsoup keeps
  * a connection per host name in a session, so the name is part of the
- * key, and a session holds one connection. */
+ * key, and a session has one connection. */
 static char *
 session_key (const char *host,
              guint16     target_port,
@@ -523,7 +523,7 @@ typedef struct
   char *session_key;
   SoupMessage *message;
   gboolean connected;
-  gboolean switched_protocols;  /* the origin answered 101 */
+  gboolean switched_protocols;  /* the origin's response was 101 */
   /* Cancels every operation of this forward. The caller's cancellable,
    * a stalled client and any error set it off. */
   GCancellable *abort_cancellable;

@@ -19,9 +19,9 @@ G_BEGIN_DECLS
  */
 typedef struct _HgForwarder HgForwarder;
 
-/* The most idle sessions a forwarder keeps, over all origins. Each may
- * hold an open connection to its origin, so the proxy's descriptor
- * budget counts them. */
+/* The maximum number of idle sessions a forwarder keeps, over all
+ * origins. Each may keep a connection to its origin open, so the
+ * proxy's descriptor budget counts them. */
 #define HG_FORWARDER_IDLE_MAX 64
 
 HgForwarder *hg_forwarder_new            (gsize                max_body,

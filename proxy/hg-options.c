@@ -324,7 +324,7 @@ parse_numbers (const RawOptions *raw,
       return FALSE;
     }
 
-  /* The forwarder holds a body in a GByteArray, whose length is a guint. */
+  /* The forwarder keeps a body in a GByteArray, whose length is a guint. */
   if (options->max_body > G_MAXUINT)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,

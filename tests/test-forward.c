@@ -2014,6 +2014,26 @@ all_outcomes_done (gpointer data)
   return TRUE;
 }
 
+/* Waits for every forward of @run, checks that each relayed
+ * @bytes_down bytes of body, and frees @run and @connections. */
+static void
+finish_run (CacheRun    *run,
+            Connection **connections,
+            guint64      bytes_down)
+{
+  wait_until (all_outcomes_done, run, 60);
+
+  for (guint i = 0; i < CACHE_CASES; i++)
+    {
+      g_assert_no_error (run->outcomes[i].error);
+      g_assert_true (run->outcomes[i].ok);
+      g_assert_cmpuint (run->outcomes[i].bytes_down, ==, bytes_down);
+      outcome_clear (&run->outcomes[i]);
+      connection_free (connections[i]);
+    }
+  g_free (run);
+}
+
 /* More concurrent address sets than the forwarder keeps pools for:
  * pools are dropped while their requests still run, and every request
  * ends. */
@@ -2044,16 +2064,7 @@ test_session_cache_overflow (void)
                                   addresses, NULL, forward_cb, &run->outcomes[i]);
     }
 
-  wait_until (all_outcomes_done, run, 60);
-
-  for (guint i = 0; i < CACHE_CASES; i++)
-    {
-      g_assert_no_error (run->outcomes[i].error);
-      g_assert_true (run->outcomes[i].ok);
-      outcome_clear (&run->outcomes[i]);
-      connection_free (connections[i]);
-    }
-  g_free (run);
+  finish_run (run, connections, 13);
 }
 
 /* Counts this process's sockets connected to the origin's port: the
@@ -2129,17 +2140,7 @@ test_concurrent_same_origin (void)
                                   addresses, NULL, forward_cb, &run->outcomes[i]);
     }
 
-  wait_until (all_outcomes_done, run, 60);
-
-  for (guint i = 0; i < CACHE_CASES; i++)
-    {
-      g_assert_no_error (run->outcomes[i].error);
-      g_assert_true (run->outcomes[i].ok);
-      g_assert_cmpuint (run->outcomes[i].bytes_down, ==, 8);
-      outcome_clear (&run->outcomes[i]);
-      connection_free (connections[i]);
-    }
-  g_free (run);
+  finish_run (run, connections, 8);
 
   /* Every session came back, and the forwarder keeps no more idle ones,
    * each with its connection, than the descriptor budget counts. */
@@ -2147,7 +2148,7 @@ test_concurrent_same_origin (void)
 }
 
 /* Host names on the same addresses, over several address sets: each
- * idle session holds one connection, so the forwarder keeps no more
+ * idle session has one connection, so the forwarder keeps no more
  * idle connections than its limit. libsoup keeps a connection per host
  * name in a session. */
 static void

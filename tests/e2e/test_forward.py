@@ -220,7 +220,7 @@ class ForwardTest(unittest.TestCase):
         self.assertEqual(self.paths_requested(), ["/hello"])
 
     def test_head_passed_before_body(self):
-        """The head reaches the client while the origin still holds the
+        """The head reaches the client while the origin still keeps the
         body back, as a stream of events would, and the body follows."""
         LATER_HEAD_SEEN.clear()
         self.addCleanup(LATER_HEAD_SEEN.set)

@@ -236,12 +236,12 @@ class DescriptorsRunOutTest(ReliabilityTest):
         proxy = LimitedProxy(64, "--max-connections", "200", "--header-timeout", "60")
         self.addCleanup(proxy.close)
         pid = proxy.process.pid
-        held = []
-        self.addCleanup(lambda: [sock.close() for sock in held])
+        unfinished_clients = []
+        self.addCleanup(lambda: [sock.close() for sock in unfinished_clients])
         for _ in range(80):
             sock = proxy.connect()
             sock.sendall(b"GET ")
-            held.append(sock)
+            unfinished_clients.append(sock)
         hgtest.wait_for(lambda: "Could not accept a connection" in proxy.stderr(),
                  message="the accept failure in the log")
 
@@ -255,7 +255,7 @@ class DescriptorsRunOutTest(ReliabilityTest):
         waiting = proxy.connect()
         self.addCleanup(waiting.close)
         waiting.sendall(proxy.connect_request("later.test:443"))
-        for sock in held:
+        for sock in unfinished_clients:
             sock.close()
         response = hgtest.read_response(waiting)
         self.assertEqual(response.status, 403)

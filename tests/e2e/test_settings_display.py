@@ -187,8 +187,8 @@ def scroll_history(window, clicks, button):
 
 def warning_shown(window):
     """Return whether window shows a warning bar, found by its background
-    of light beige (241, 230, 217 in the theme): pixels whose red stands
-    well above their blue. The theme's other colours are greys, white and
+    of light beige (241, 230, 217 in the theme): pixels whose red is well
+    above their blue. The theme's other colours are greys, white and
     blue."""
     width, height = ah.window_size(display, window)
     rows = ah.capture(display, window, 0, 0, width, min(height, 200))
