@@ -10,7 +10,7 @@
  * be done on what it hands over. It has no header, idle or body timeouts,
  * and it reads whole request bodies into memory before the handler runs.
  *
- * So the server accepts sockets with a GSocketService. Each connection
+ * So the server accepts sockets with a GSocketListener. Each connection
  * here reads its head into a bounded buffer under a deadline and checks it
  * with the strict parser in hg-request-head.c. Then it authenticates,
  * decides, and either opens a tunnel (CONNECT) or hands the request to
